@@ -1,0 +1,64 @@
+"""One frozen `Config`: every default and threshold of the pipeline in one place.
+
+Values come from (lowest to highest precedence) these defaults, a TOML file, `ANNOTATOR_*` environment variables
+and command-line flags; `annotator.settings` does that resolution. The resolved config is written into the `runs`
+table so every output can be traced to the thresholds that made it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+#: Margin (top-1 minus top-2 cosine) at which a prediction counts as confident: the BEDspace paper's value.
+DEFAULT_MARGIN_THRESHOLD = 0.1
+
+
+@dataclass(frozen=True)
+class Config:
+    """Resolved settings of one run. Paths are absolute once resolved."""
+
+    # where things live
+    workdir: Path = Path("annotator-work")
+    model: Path | None = None  # None: the bundled model
+    soft_dir: Path | None = None  # read pre-downloaded SOFT files instead of the network
+
+    # harvest
+    genome: str = "hg19"
+    strategies: tuple[str, ...] = ("ChIP-Seq",)
+    since_days: int | None = None
+    metadata_only: bool = False
+    download_timeout_s: float = 60.0
+    download_retries: int = 4
+    download_backoff_s: float = 2.0
+    max_file_bytes: int = 2 * 1024**3
+
+    # projection
+    top_k: int = 5
+    margin_threshold: float = DEFAULT_MARGIN_THRESHOLD
+    workers: int | None = None  # None: one per core
+    scheduler: str | None = None  # "tcp://host:port" runs projection on a Dask cluster
+
+    # reconciliation
+    near_miss_top_k: int = 3
+    antibody_fuzzy_threshold: float = 80.0
+    cell_type_fuzzy_threshold: float = 88.0
+
+    # output
+    log_format: str = "text"  # or "json"
+
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-friendly dict (paths as strings), for the `runs` table and logs."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, Path):
+                value = str(value)
+            elif isinstance(value, tuple):
+                value = list(value)
+            out[f.name] = value
+        return out
