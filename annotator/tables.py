@@ -1,14 +1,15 @@
 """Reading and writing the pipeline's Parquet tables: schema-checked, atomic, pandas-free.
 
-Writes go to a temporary file in the destination folder and are renamed into place, so a reader (or a run killed
-half-way) never sees half a file.
+Writes go to a temporary file in the destination folder and are renamed into place, so a reader (or a run
+killed half-way) never sees half a file.
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
-from collections.abc import Iterable, Mapping
+import secrets
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -47,20 +48,31 @@ def conform(name: str, table: pa.Table) -> pa.Table:
 def write_table(name: str, table: pa.Table, path: str | os.PathLike[str]) -> Path:
     """Write `table` as Parquet at `path` atomically, with the schema version in the file metadata."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     table = conform(name, table)
-    meta = dict(table.schema.metadata or {})
-    meta.update({SCHEMA_VERSION_KEY: SCHEMA_VERSION.encode(), TABLE_NAME_KEY: name.encode()})
+    # Only our keys: metadata carried in from elsewhere (pandas' index description above all) must not leak.
+    meta = {SCHEMA_VERSION_KEY: SCHEMA_VERSION.encode(), TABLE_NAME_KEY: name.encode()}
     table = table.replace_schema_metadata(meta)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         pq.write_table(table, tmp, compression="zstd")
+    return path
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a fresh temporary sibling of `path` to write; it replaces `path` on success, is removed on error.
+
+    The temporary file is created by the writer with the usual permissions (0666 minus the umask), unlike
+    `tempfile.mkstemp`'s 0600, so tables and reports on a shared drive stay readable by the team.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+    try:
+        yield tmp
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
-    return path
 
 
 def read_table(name: str, path: str | os.PathLike[str]) -> pa.Table:
@@ -79,6 +91,9 @@ def read_table(name: str, path: str | os.PathLike[str]) -> pa.Table:
             f"{path} has schema version {version!r}, this annotator writes {SCHEMA_VERSION!r}: "
             "re-run the stage that wrote it"
         )
+    stored_name = meta.get(TABLE_NAME_KEY, b"").decode()
+    if stored_name and stored_name != name:
+        raise SchemaError(f"{path} holds the {stored_name!r} table, not {name!r}: check the file name")
     return conform(name, table)
 
 
@@ -87,3 +102,45 @@ def _schema(name: str) -> pa.Schema:
         return TABLES[name]
     except KeyError:
         raise SchemaError(f"unknown table {name!r}; known: {sorted(TABLES)}") from None
+
+
+class TableWriter:
+    """Stream record batches of table `name` into one Parquet file, renamed into place only on success.
+
+    Used where a table can outgrow memory (predictions of a whole night): the caller's memory stays bounded by
+    one batch, and an interrupted run leaves the previous file untouched.
+    """
+
+    def __init__(self, name: str, path: str | os.PathLike[str]) -> None:
+        self.name, self.path = name, Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        schema = _schema(name).with_metadata(
+            {SCHEMA_VERSION_KEY: SCHEMA_VERSION.encode(), TABLE_NAME_KEY: name.encode()}
+        )
+        self._atomic = atomic_path(self.path)
+        self._tmp = self._atomic.__enter__()
+        self._writer = pq.ParquetWriter(self._tmp, schema, compression="zstd")
+        self.n_rows = 0
+
+    def write(self, table: pa.Table) -> None:
+        table = conform(self.name, table)
+        self._writer.write_table(table.replace_schema_metadata(self._writer.schema.metadata))
+        self.n_rows += table.num_rows
+
+    def close(self) -> Path:
+        self._writer.close()
+        self._atomic.__exit__(None, None, None)
+        return self.path
+
+    def abort(self) -> None:
+        self._writer.close()
+        self._tmp.unlink(missing_ok=True)
+
+    def __enter__(self) -> TableWriter:
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()

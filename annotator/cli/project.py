@@ -1,1 +1,134 @@
-"""Placeholder until this stage's commands land."""
+"""`annotator project` and `annotator model …`: projection of BED files and model inspection."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from annotator.batch import Job, project_many
+from annotator.cli.app import EXIT_FAILED_SAMPLES, app, console, err_console, handle_errors, model_app
+from annotator.config import DEFAULT_MARGIN_THRESHOLD
+from annotator.errors import InputError
+from annotator.model.format import load_model, save_model
+from annotator.model.starspace import export_starspace, import_starspace, read_label_groups
+from annotator.progress import progress_for
+from annotator.project import STATUS_OK, sample_id_for, to_predictions_table
+from annotator.regions.universe import BedUniverse, TileUniverse, Universe
+from annotator.tables import TableWriter
+
+_BED_GLOBS = ("*.bed", "*.bed.gz", "*Peak", "*Peak.gz", "*peaks*.txt", "*peaks*.txt.gz", "*peaks*.xls",
+              "*.bedGraph", "*.bedGraph.gz", "*.bedgraph", "*.bedgraph.gz")  # fmt: skip
+MODEL_OPTION = typer.Option(None, "--model", "-m", envvar="ANNOTATOR_MODEL",
+                            help="Model directory (default: the bundled hg19 model).")  # fmt: skip
+
+
+def collect_jobs(paths: list[Path]) -> list[Job]:
+    """Files as given, and BED-like files found in given directories (sorted); sample ids made unique."""
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found = sorted({f for pattern in _BED_GLOBS for f in path.rglob(pattern) if f.is_file()})
+            if not found:
+                raise InputError(f"{path}: directory holds no BED-like file ({', '.join(_BED_GLOBS[:4])} …)")
+            files.extend(found)
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise InputError(f"{path}: no such file or directory")
+    jobs, seen = [], set()
+    for f in files:
+        sid = sample_id_for(f)
+        if sid in seen:
+            sid = str(f)
+        seen.add(sid)
+        jobs.append(Job(sid, f))
+    return jobs
+
+
+@app.command()
+@handle_errors
+def project(
+    paths: list[Path] = typer.Argument(..., help="BED-like files or directories of them."),
+    model: Path | None = MODEL_OPTION,
+    out: Path = typer.Option(Path("predictions.parquet"), "--out", "-o", help="Output Parquet file."),
+    top_k: int = typer.Option(5, "--top-k", min=1, help="Labels kept per sample and group."),
+    margin_threshold: float = typer.Option(DEFAULT_MARGIN_THRESHOLD, help="Top-1 minus top-2 score to be confident."),
+    workers: int | None = typer.Option(None, "--workers", "-j", min=1, help="Worker processes (default: cores)."),
+) -> None:
+    """Project region sets into a BEDspace model and rank its labels per group."""
+    jobs = collect_jobs(paths)
+    loaded = load_model(model)
+    n_ok = n_failed = 0
+    summary = Table("sample", *loaded.groups, "status", title=f"model {loaded.name}")
+    with TableWriter("predictions", out) as writer:
+        for p in project_many(jobs, model, workers=workers, margin_threshold=margin_threshold,
+                              progress=progress_for(err_console), model=loaded):  # fmt: skip
+            writer.write(to_predictions_table([p], loaded.digest, top_k))
+            n_ok += p.status == STATUS_OK
+            n_failed += p.status != STATUS_OK
+            if len(jobs) <= 50:
+                cells = [
+                    f"{r.labels[0]} {r.scores[0]:.2f}{'' if r.confident else ' ?'}" for r in p.rankings.values()
+                ] or ["-"] * len(loaded.groups)
+                summary.add_row(p.sample_id, *cells, p.status if p.status == STATUS_OK else f"{p.status}: {p.reason}")
+    if len(jobs) <= 50:
+        console.print(summary)
+    err_console.print(f"{n_ok} projected, {n_failed} not projected -> {out}  ('?' = not confident)")
+    if n_failed:
+        raise typer.Exit(EXIT_FAILED_SAMPLES)
+
+
+@model_app.command("info")
+@handle_errors
+def model_info(model: Path | None = MODEL_OPTION) -> None:
+    """Print the model card: genome, universe, dimension, label groups and metrics."""
+    m = load_model(model)
+    console.print(f"[bold]{m.name}[/]  ({m.path})")
+    console.print(f"genome {m.universe.genome.name} · universe {m.universe.spec()} · dim {m.dim} · "
+                  f"{m.token_ids.shape[0]:,} tokens · digest {m.digest[:16]}")  # fmt: skip
+    for group, labels in m.groups.items():
+        console.print(f"[bold]{group}[/] ({len(labels)}): {', '.join(labels)}", highlight=False)
+    for group, metrics in (m.metrics.get("groups") or m.metrics).items():
+        if isinstance(metrics, dict):
+            table = Table("metric", "value", title=f"held-out metrics: {group}")
+            for k, v in metrics.items():
+                if isinstance(v, int | float):
+                    table.add_row(k, f"{v:.3f}")
+            console.print(table)
+    if m.training:
+        console.print("training: " + ", ".join(f"{k}={v}" for k, v in m.training.items()
+                                               if isinstance(v, str | int | float)), highlight=False)  # fmt: skip
+
+
+def _universe_from_option(universe: str) -> Universe:
+    if universe.startswith("tiles:"):
+        return TileUniverse(int(universe.removeprefix("tiles:")))
+    return BedUniverse.from_bed(Path(universe))
+
+
+@model_app.command("import-starspace")
+@handle_errors
+def model_import(
+    tsv: Path = typer.Argument(..., exists=True, dir_okay=False, help="StarSpace .tsv model."),
+    label_groups: Path = typer.Option(..., "--label-groups", exists=True, help="CSV with columns label,group."),
+    out: Path = typer.Option(..., "--out", "-o", help="Model directory to write."),
+    universe: str = typer.Option("tiles:1000", help="'tiles:<width>' or a universe BED file."),
+    dtype: str = typer.Option("float16", help="Storage dtype of token vectors: float16 or float32."),
+) -> None:
+    """Convert a StarSpace .tsv model (original BEDspace pipeline) into an annotator model directory."""
+    m = save_model(import_starspace(tsv, _universe_from_option(universe), read_label_groups(label_groups)), out,
+                   dtype=dtype)  # fmt: skip
+    err_console.print(f"imported {m.token_ids.shape[0]:,} tokens, {sum(map(len, m.groups.values()))} labels -> {out}")
+
+
+@model_app.command("export-starspace")
+@handle_errors
+def model_export(
+    out: Path = typer.Argument(..., help="StarSpace .tsv file to write."),
+    model: Path | None = MODEL_OPTION,
+) -> None:
+    """Write a model as a StarSpace .tsv (tokens as chr_start_end, labels as __label__NAME)."""
+    export_starspace(load_model(model), out)
+    err_console.print(f"wrote {out}")

@@ -1,0 +1,146 @@
+"""Projecting many files: in this process, on local worker processes, or on a Dask cluster.
+
+Each file is projected independently, so the executors differ only in where `project_file` runs; results always
+come back in input order, and a file that fails becomes a `failed` projection, never an exception. At most a small
+window of files is in flight at once, so the parent's memory does not grow with the number of files.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from annotator.config import DEFAULT_MARGIN_THRESHOLD
+from annotator.errors import ConfigError
+from annotator.model.format import BedspaceModel, load_model
+from annotator.progress import NULL_PROGRESS, Progress
+from annotator.project import STATUS_FAILED, Projection, project_file
+
+log = logging.getLogger(__name__)
+
+_WORKER_MODEL: BedspaceModel | None = None
+
+
+@dataclass(frozen=True)
+class Job:
+    """One file to project."""
+
+    sample_id: str
+    path: Path
+
+
+def project_many(
+    jobs: Sequence[Job],
+    model_path: Path | None,
+    *,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    margin_threshold: float = DEFAULT_MARGIN_THRESHOLD,
+    progress: Progress = NULL_PROGRESS,
+    model: BedspaceModel | None = None,
+) -> Iterator[Projection]:
+    """Yield one `Projection` per job, in job order.
+
+    Parameters
+    ----------
+    jobs
+        Files to project with their sample ids.
+    model_path
+        Model directory each worker loads (None: the bundled model).
+    workers
+        Local worker processes; None = one per core, 1 = in this process.
+    scheduler
+        Address of a Dask distributed scheduler (`tcp://host:port`); overrides `workers`.
+    model
+        An already loaded model, used when projecting in this process.
+    """
+    n_workers = workers if workers is not None else (os.cpu_count() or 1)
+    if n_workers < 1:
+        raise ConfigError(f"--workers must be at least 1, got {n_workers}")
+    with progress.task("projecting", total=len(jobs)) as task:
+        if scheduler:
+            results = _on_dask(jobs, model_path, scheduler, margin_threshold)
+        elif n_workers == 1 or len(jobs) <= 1:
+            loaded = model or load_model(model_path)
+            results = (_safe_project(loaded, job, margin_threshold) for job in jobs)
+        else:
+            results = _on_processes(jobs, model_path, n_workers, margin_threshold)
+        for projection in results:
+            task.advance(1)
+            yield projection
+
+
+def _safe_project(model: BedspaceModel, job: Job, margin_threshold: float) -> Projection:
+    """project_file, with unexpected errors turned into a failed row (one bad file never stops the night)."""
+    try:
+        return project_file(model, job.path, job.sample_id, margin_threshold)
+    except Exception as exc:  # a bug or resource error on one file: record it, keep going
+        log.exception("projecting %s failed", job.path)
+        return Projection(job.sample_id, str(job.path), STATUS_FAILED, reason=f"internal error: {exc!r}")
+
+
+def _worker_init(model_path: Path | None) -> None:
+    global _WORKER_MODEL
+    _WORKER_MODEL = load_model(model_path)
+
+
+def _worker_project(job: Job, margin_threshold: float) -> Projection:
+    assert _WORKER_MODEL is not None, "worker initialiser did not run"
+    return _safe_project(_WORKER_MODEL, job, margin_threshold)
+
+
+def _ordered_window(
+    submit: Callable[[Job], Future[Projection]], jobs: Sequence[Job], window: int
+) -> Iterator[Projection]:
+    pending: deque[tuple[Job, Future[Projection]]] = deque()
+    it = iter(jobs)
+    for job in it:
+        pending.append((job, submit(job)))
+        if len(pending) >= window:
+            yield _result(*pending.popleft())
+    while pending:
+        yield _result(*pending.popleft())
+
+
+def _result(job: Job, future: Future[Projection]) -> Projection:
+    try:
+        return future.result()
+    except Exception as exc:  # the worker process died (OOM kill, segfault): this file fails, the rest go on
+        return Projection(job.sample_id, str(job.path), STATUS_FAILED, reason=f"worker failed: {exc!r}")
+
+
+def _on_processes(jobs: Sequence[Job], model_path: Path | None, n: int, margin: float) -> Iterator[Projection]:
+    with ProcessPoolExecutor(max_workers=n, initializer=_worker_init, initargs=(model_path,)) as pool:
+        yield from _ordered_window(lambda job: pool.submit(_worker_project, job, margin), jobs, window=4 * n)
+
+
+def _dask_project(job: Job, model_path: Path | None, margin: float) -> Projection:
+    """Runs on a Dask worker: the model is loaded once per worker process and cached."""
+    global _WORKER_MODEL
+    if _WORKER_MODEL is None or (_WORKER_MODEL.path != (model_path or _WORKER_MODEL.path)):
+        _WORKER_MODEL = load_model(model_path)
+    return _safe_project(_WORKER_MODEL, job, margin)
+
+
+def _on_dask(jobs: Sequence[Job], model_path: Path | None, address: str, margin: float) -> Iterator[Projection]:
+    try:
+        from distributed import Client
+    except ImportError as exc:
+        raise ConfigError("--scheduler needs Dask: pip install 'annotator[dask]'") from exc
+    try:
+        client = Client(address, timeout="30s")
+    except (OSError, TimeoutError) as exc:
+        raise ConfigError(f"cannot reach the Dask scheduler at {address}: {exc}") from exc
+    with client:
+        n = max(1, sum(client.nthreads().values()))
+
+        def submit(job: Job) -> Any:
+            return client.submit(_dask_project, job, model_path, margin, pure=False)
+
+        yield from _ordered_window(submit, jobs, window=4 * n)

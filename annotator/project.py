@@ -1,0 +1,169 @@
+"""Projection: region set -> BEDspace vector -> labels ranked per group.
+
+Region-set vector = L2-normalised sum of the vectors of the distinct universe tokens it hits (StarSpace's cosine
+semantics); a label's score is the cosine between that vector and the label's vector. Groups (antibody, cell type …)
+are ranked separately, so an antibody never competes with a cell type. A prediction is *confident* when the top
+label beats the runner-up by at least the margin threshold (0.1 in the BEDspace paper).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from annotator.config import DEFAULT_MARGIN_THRESHOLD
+from annotator.errors import AnnotatorError
+from annotator.model.format import BedspaceModel
+from annotator.regions.bed import read_bed
+from annotator.tables import to_table
+
+STATUS_OK, STATUS_NO_OVERLAP, STATUS_FAILED = "ok", "no_overlap", "failed"
+_BED_SUFFIX = re.compile(r"(\.(bed|narrowpeak|broadpeak|bedgraph|txt|xls|tsv|csv|peaks?))*(\.gz)?$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class GroupRanking:
+    """All labels of one group, best first."""
+
+    group: str
+    labels: tuple[str, ...]
+    scores: np.ndarray  # float32, descending
+    margin: float  # scores[0] - scores[1]; 0.0 for a one-label group (nothing to be confident against)
+    confident: bool
+
+
+@dataclass(frozen=True)
+class Projection:
+    """Result of projecting one region-set file; `rankings` is empty unless status is "ok"."""
+
+    sample_id: str
+    file: str
+    status: str
+    reason: str | None = None
+    n_regions: int = 0
+    n_regions_hit: int = 0
+    n_tokens: int = 0
+    coverage: float = 0.0
+    skipped: dict[str, int] = field(default_factory=dict)
+    rankings: dict[str, GroupRanking] = field(default_factory=dict)
+
+
+def region_set_vector(model: BedspaceModel, token_ids: np.ndarray) -> np.ndarray | None:
+    """L2-normalised sum of the model's vectors for `token_ids`; None when the model knows none of them."""
+    rows = model.row_of_token[token_ids]
+    rows = rows[rows >= 0]
+    if rows.size == 0:
+        return None
+    total = np.add.reduce(model.token_vectors[rows], axis=0, dtype=np.float32)
+    norm = float(np.linalg.norm(total))
+    if not np.isfinite(norm) or norm == 0.0:
+        return None
+    return total / np.float32(norm)
+
+
+def rank_labels(
+    model: BedspaceModel, vector: np.ndarray, margin_threshold: float = DEFAULT_MARGIN_THRESHOLD
+) -> dict[str, GroupRanking]:
+    """Cosine of `vector` (unit length) with every label, ranked within each group."""
+    out = {}
+    for group, labels in model.groups.items():
+        scores = model.unit_label_vectors[group] @ vector.astype(np.float32)
+        order = np.argsort(-scores, kind="stable")  # ties keep vocabulary order: deterministic
+        ranked = scores[order].astype(np.float32)
+        margin = float(ranked[0] - ranked[1]) if ranked.shape[0] > 1 else 0.0
+        out[group] = GroupRanking(
+            group=group,
+            labels=tuple(labels[i] for i in order),
+            scores=ranked,
+            margin=margin,
+            confident=ranked.shape[0] > 1 and margin >= margin_threshold,
+        )
+    return out
+
+
+def project_file(
+    model: BedspaceModel,
+    path: str | os.PathLike[str],
+    sample_id: str | None = None,
+    margin_threshold: float = DEFAULT_MARGIN_THRESHOLD,
+) -> Projection:
+    """Project one BED-like file; a bad file gives status "failed" with its reason instead of raising."""
+    path = Path(path)
+    sample_id = sample_id or sample_id_for(path)
+    try:
+        regions = read_bed(path, model.universe.genome)
+    except AnnotatorError as exc:
+        return Projection(sample_id, str(path), STATUS_FAILED, reason=str(exc))
+    tokens = model.universe.tokenize(regions, known=model.known_tokens)
+    vector = region_set_vector(model, tokens.ids)
+    status, reason, rankings = STATUS_OK, None, {}
+    if vector is None:
+        status = STATUS_NO_OVERLAP
+        reason = f"none of {len(regions)} regions overlaps a token of model {model.name!r}"
+    else:
+        rankings = rank_labels(model, vector, margin_threshold)
+    return Projection(
+        sample_id,
+        str(path),
+        status,
+        reason=reason,
+        n_regions=len(regions),
+        n_regions_hit=tokens.n_regions_hit,
+        n_tokens=int(tokens.ids.shape[0]),
+        coverage=tokens.coverage,
+        skipped=regions.skipped,
+        rankings=rankings,
+    )
+
+
+def sample_id_for(path: Path) -> str:
+    """File name without BED-ish extensions: `GSM1_H3K4me3_peaks.narrowPeak.gz` -> `GSM1_H3K4me3_peaks`."""
+    return _BED_SUFFIX.sub("", path.name) or path.name
+
+
+def to_predictions_table(projections: Iterable[Projection], model_digest: str, top_k: int | None = 5) -> pa.Table:
+    """Long-format predictions (schema `predictions`): one row per sample x group x rank.
+
+    A projection that is not "ok" gives a single row with null group/rank/label and its status and reason.
+    `top_k=None` keeps every rank.
+    """
+    rows = []
+    for p in projections:
+        common = {
+            "sample_id": p.sample_id,
+            "file": p.file,
+            "coverage": p.coverage,
+            "n_regions": p.n_regions,
+            "n_regions_hit": p.n_regions_hit,
+            "n_tokens": p.n_tokens,
+            "n_skipped": sum(p.skipped.values()),
+            "skipped_by_reason": json.dumps(p.skipped, sort_keys=True),
+            "status": p.status,
+            "reason": p.reason,
+            "model_digest": model_digest,
+        }
+        if p.status != STATUS_OK:
+            rows.append(common)
+            continue
+        for group, ranking in p.rankings.items():
+            depth = len(ranking.labels) if top_k is None else min(top_k, len(ranking.labels))
+            for rank in range(depth):
+                rows.append(
+                    {
+                        **common,
+                        "group": group,
+                        "rank": rank + 1,
+                        "label": ranking.labels[rank],
+                        "score": float(ranking.scores[rank]),
+                        "margin": ranking.margin,
+                        "confident": ranking.confident,
+                    }
+                )
+    return to_table("predictions", rows)
