@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from annotator.errors import ModelError, UniverseError
-from annotator.regions.universe import BedUniverse, Universe, universe_from_spec
+from annotator.regions.universe import BedUniverse, KnownTokens, Universe, universe_from_spec
 
 FORMAT_NAME = "annotator-bedspace"
 FORMAT_VERSION = 1
@@ -79,9 +79,9 @@ class BedspaceModel:
         return rows
 
     @cached_property
-    def known_tokens(self) -> np.ndarray:
-        """Boolean mask over the universe: tokens the model has a vector for."""
-        return self.row_of_token >= 0
+    def known_tokens(self) -> KnownTokens:
+        """Tokens the model has a vector for, as a mask over the universe with prefix counts."""
+        return KnownTokens.from_mask(self.row_of_token >= 0)
 
     @cached_property
     def unit_label_vectors(self) -> dict[str, np.ndarray]:
@@ -143,7 +143,8 @@ def load_model(path: str | os.PathLike[str] | None = None) -> BedspaceModel:
     if universe.digest != meta.get("universe_digest"):
         raise ModelError(f"{meta_path}: universe digest does not match the universe it describes")
     token_ids = np.load(directory / "token_ids.npy").astype(np.int64)
-    token_vectors = np.load(directory / "token_vectors.npy")
+    # widened once here: numpy converts float16 slowly, and projection sums these rows for every file
+    token_vectors = np.load(directory / "token_vectors.npy").astype(np.float32)
     label_matrix = np.load(directory / "label_vectors.npy").astype(np.float32)
     groups = {g: list(labels) for g, labels in meta["groups"].items()}
     label_vectors, row = {}, 0

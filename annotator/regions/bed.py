@@ -245,7 +245,7 @@ def _validate(
     chrom = chrom.unify_dictionaries()
     dictionary = chrom.chunk(0).dictionary.to_pylist() if chrom.num_chunks else []
     indices = (
-        np.concatenate([c.indices.to_numpy(zero_copy_only=False) for c in chrom.chunks])
+        np.concatenate([np.asarray(c.indices) for c in chrom.chunks])  # .to_numpy() is ~1000x slower here
         if chrom.num_chunks
         else np.zeros(0, np.int32)
     )
