@@ -55,8 +55,8 @@ def _model(path: str | None) -> BedspaceModel:
         rng = np.random.default_rng(1)
         vec = rng.normal(size=(ids.size, 32)).astype(np.float32)  # as load_model widens it
         labels = {"antibody": [f"ab{i}" for i in range(11)], "cell_type": [f"ct{i}" for i in range(18)]}
-        return BedspaceModel("random", universe, ids, vec, labels,
-                             {g: rng.normal(size=(len(v), 32)).astype(np.float32) for g, v in labels.items()})  # fmt: skip
+        label_vectors = {g: rng.normal(size=(len(v), 32)).astype(np.float32) for g, v in labels.items()}
+        return BedspaceModel("random", universe, ids, vec, labels, label_vectors)
 
 
 def _floor(path: Path) -> int:
