@@ -12,7 +12,7 @@ import os
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from annotator.project import STATUS_FAILED, Projection, project_file
 log = logging.getLogger(__name__)
 
 _WORKER_MODEL: BedspaceModel | None = None
+DASK_CONNECT_TIMEOUT = "30s"
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,7 @@ class Job:
 
     sample_id: str
     path: Path
+    sha256: str | None = None  # recorded in the projection: the key for reusing it on the next run
 
 
 def project_many(
@@ -79,10 +81,11 @@ def project_many(
 def _safe_project(model: BedspaceModel, job: Job, margin_threshold: float) -> Projection:
     """project_file, with unexpected errors turned into a failed row (one bad file never stops the night)."""
     try:
-        return project_file(model, job.path, job.sample_id, margin_threshold)
+        projection = project_file(model, job.path, job.sample_id, margin_threshold)
     except Exception as exc:  # a bug or resource error on one file: record it, keep going
         log.exception("projecting %s failed", job.path)
-        return Projection(job.sample_id, str(job.path), STATUS_FAILED, reason=f"internal error: {exc!r}")
+        projection = Projection(job.sample_id, str(job.path), STATUS_FAILED, reason=f"internal error: {exc!r}")
+    return replace(projection, file_sha256=job.sha256)
 
 
 def _worker_init(model_path: Path | None) -> None:
@@ -112,7 +115,9 @@ def _result(job: Job, future: Future[Projection]) -> Projection:
     try:
         return future.result()
     except Exception as exc:  # the worker process died (OOM kill, segfault): this file fails, the rest go on
-        return Projection(job.sample_id, str(job.path), STATUS_FAILED, reason=f"worker failed: {exc!r}")
+        return Projection(
+            job.sample_id, str(job.path), STATUS_FAILED, reason=f"worker failed: {exc!r}", file_sha256=job.sha256
+        )
 
 
 def _on_processes(jobs: Sequence[Job], model_path: Path | None, n: int, margin: float) -> Iterator[Projection]:
@@ -134,7 +139,7 @@ def _on_dask(jobs: Sequence[Job], model_path: Path | None, address: str, margin:
     except ImportError as exc:
         raise ConfigError("--scheduler needs Dask: pip install 'annotator[dask]'") from exc
     try:
-        client = Client(address, timeout="30s")
+        client = Client(address, timeout=DASK_CONNECT_TIMEOUT)
     except (OSError, TimeoutError) as exc:
         raise ConfigError(f"cannot reach the Dask scheduler at {address}: {exc}") from exc
     with client:

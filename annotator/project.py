@@ -47,6 +47,7 @@ class Projection:
     file: str
     status: str
     reason: str | None = None
+    file_sha256: str | None = None
     n_regions: int = 0
     n_regions_hit: int = 0
     n_tokens: int = 0
@@ -139,6 +140,7 @@ def to_predictions_table(projections: Iterable[Projection], model_digest: str, t
         common = {
             "sample_id": p.sample_id,
             "file": p.file,
+            "file_sha256": p.file_sha256,
             "coverage": p.coverage,
             "n_regions": p.n_regions,
             "n_regions_hit": p.n_regions_hit,

@@ -51,6 +51,7 @@ PREDICTIONS = pa.schema(
     [
         _f("sample_id", pa.string(), "Region-set key ('<gsm>/<file_name>' in a run, file stem for `project`).", False),
         _f("file", pa.string(), "Path of the projected file."),
+        _f("file_sha256", pa.string(), "SHA-256 of the projected file when known (pipeline runs); reuse key."),
         _f("group", pa.string(), "Label group (e.g. antibody, cell_type); labels only compete within a group."),
         _f("rank", pa.int32(), "1 = best label of the group; null when status is not ok."),
         _f("label", pa.string(), "Label name; null when status is not ok."),

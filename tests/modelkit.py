@@ -47,3 +47,39 @@ def write_bed(path: Path, rows: list[tuple[str, int, int]], gz: bool | None = No
     else:
         path.write_text(text)
     return path
+
+
+ANTIBODIES = ["H3K4me3", "H3K27ac", "H3K9ac", "H3K4me1", "H3K27me3", "H3K9me3", "H3K36me3"]
+CELL_TYPES = ["K562", "GM12878", "HepG2", "HeLa-S3", "HUVEC", "NHEK"]
+
+
+def labelled_model(tmp_path: Path, tiles_per_label: int = 60, seed: int = 0) -> BedspaceModel:
+    """A model with the demo's vocabulary: each antibody owns a block of chr1 tiles, each cell type one of chr2.
+
+    Token vectors are the owner's axis plus a little noise, label vectors the axes: so a region set drawn from a
+    label's tiles is predicted as that label, and mixtures give small margins, as with a trained model.
+    """
+    rng = np.random.default_rng(seed)
+    universe = TileUniverse(WIDTH)
+    dim = len(ANTIBODIES) + len(CELL_TYPES)
+    ab_ids = np.arange(len(ANTIBODIES) * tiles_per_label, dtype=np.int64)
+    ct_ids = int(universe.offsets[1]) + np.arange(len(CELL_TYPES) * tiles_per_label, dtype=np.int64)
+    token_ids = np.concatenate([ab_ids, ct_ids])
+    owner = np.concatenate(
+        [
+            np.repeat(np.arange(len(ANTIBODIES)), tiles_per_label),
+            len(ANTIBODIES) + np.repeat(np.arange(len(CELL_TYPES)), tiles_per_label),
+        ]  # fmt: skip
+    )
+    vectors = np.eye(dim, dtype=np.float32)[owner] + rng.normal(0, 0.05, (token_ids.size, dim)).astype(np.float32)
+    eye = np.eye(dim, dtype=np.float32)
+    model = BedspaceModel(
+        name="labelled",
+        universe=universe,
+        token_ids=token_ids,
+        token_vectors=vectors,
+        groups={"antibody": list(ANTIBODIES), "cell_type": list(CELL_TYPES)},
+        label_vectors={"antibody": eye[: len(ANTIBODIES)], "cell_type": eye[len(ANTIBODIES) :]},
+        training={"method": "synthetic"},
+    )
+    return save_model(model, tmp_path / "labelled", dtype="float32")

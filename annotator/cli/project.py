@@ -50,7 +50,10 @@ def collect_jobs(paths: list[Path]) -> list[Job]:
 @app.command()
 @handle_errors
 def project(
-    paths: list[Path] = typer.Argument(..., help="BED-like files or directories of them."),
+    paths: list[Path] = typer.Argument(None, help="BED-like files or directories of them."),
+    workdir: Path | None = typer.Option(
+        None, "--workdir", "-w", help="Project the selected samples of WORKDIR/samples.parquet instead of PATHS."
+    ),
     model: Path | None = MODEL_OPTION,
     out: Path = typer.Option(Path("predictions.parquet"), "--out", "-o", help="Output Parquet file."),
     top_k: int = typer.Option(5, "--top-k", min=1, help="Labels kept per sample and group."),
@@ -58,6 +61,13 @@ def project(
     workers: int | None = typer.Option(None, "--workers", "-j", min=1, help="Worker processes (default: cores)."),
 ) -> None:
     """Project region sets into a BEDspace model and rank its labels per group."""
+    if workdir is not None:
+        if paths:
+            raise InputError("give either PATHS or --workdir, not both")
+        _project_workdir(workdir, model, margin_threshold, workers)
+        return
+    if not paths:
+        raise InputError("nothing to project: give BED files or directories, or --workdir")
     jobs = collect_jobs(paths)
     loaded = load_model(model)
     n_ok = n_failed = 0
@@ -77,6 +87,21 @@ def project(
         console.print(summary)
     err_console.print(f"{n_ok} projected, {n_failed} not projected -> {out}  ('?' = not confident)")
     if n_failed:
+        raise typer.Exit(EXIT_FAILED_SAMPLES)
+
+
+def _project_workdir(workdir: Path, model: Path | None, margin_threshold: float, workers: int | None) -> None:
+    from annotator.lock import workdir_lock
+    from annotator.pipeline import project_workdir
+    from annotator.settings import resolve_config
+
+    config = resolve_config({"workdir": workdir, "model": model, "margin_threshold": margin_threshold,
+                             "workers": workers})  # fmt: skip
+    with workdir_lock(workdir):
+        result = project_workdir(config, load_model(model), progress=progress_for(err_console))
+    c = result.counts
+    err_console.print(f"{c['projected']} projected, {c['reused']} reused, {c['failed']} failed -> {result.path}")
+    if c["failed"]:
         raise typer.Exit(EXIT_FAILED_SAMPLES)
 
 

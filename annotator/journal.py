@@ -1,0 +1,102 @@
+"""The projection journal: every projection a workdir has made with one model, in small atomic Parquet parts.
+
+```
+WORKDIR/.cache/projections/<model digest>-m<margin>/part-<time>-<pid>.parquet
+```
+Parts are written every `part_size` projections, each atomically, so a run killed half-way keeps everything it
+finished, and the next run projects only what is missing: a file is reused when the same sample id with the same
+file sha256 was projected by the same model at the same margin threshold and did not fail. `predictions.parquet` is
+assembled from the journal by streaming one part at a time, so memory does not grow with the number of samples.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from annotator.project import STATUS_FAILED, Projection, to_predictions_table
+from annotator.tables import TableWriter, read_table, write_table
+
+Key = tuple[str, str]  # (sample_id, file sha256)
+_SEP = "\x1f"
+
+
+class ProjectionJournal:
+    """Append-only store of projections made with one model digest and margin threshold."""
+
+    def __init__(self, workdir: Path, model_digest: str, margin_threshold: float, part_size: int = 256) -> None:
+        self.model_digest = model_digest
+        self.directory = workdir / ".cache" / "projections" / f"{model_digest[:20]}-m{margin_threshold:g}"
+        self.part_size = part_size
+
+    def parts(self) -> list[Path]:
+        return sorted(self.directory.glob("part-*.parquet")) if self.directory.is_dir() else []
+
+    def latest(self) -> dict[Key, tuple[Path, str]]:
+        """Key -> (part holding its latest projection, status); later parts win."""
+        out: dict[Key, tuple[Path, str]] = {}
+        for part in self.parts():
+            keys = pq.read_table(part, columns=["sample_id", "file_sha256", "status"])
+            for sid, sha, status in zip(*(keys.column(i).to_pylist() for i in range(3)), strict=True):
+                out[(sid, sha or "")] = (part, status)
+        return out
+
+    def reusable(self) -> set[Key]:
+        """Keys whose latest projection can be reused (it did not fail)."""
+        return {key for key, (_, status) in self.latest().items() if status != STATUS_FAILED}
+
+    @contextmanager
+    def writer(self) -> Iterator[_PartWriter]:
+        """Buffer projections and flush them as parts; whatever was added is flushed even if the block fails."""
+        w = _PartWriter(self)
+        try:
+            yield w
+        finally:
+            w.flush()
+
+    def assemble(self, keys: Iterable[Key], out: Path) -> int:
+        """Write `out` (predictions table) with the latest projection of each key; returns rows written."""
+        latest = self.latest()
+        wanted: dict[Path, list[str]] = {}
+        for sid, sha in keys:
+            hit = latest.get((sid, sha or ""))
+            if hit is not None:
+                wanted.setdefault(hit[0], []).append(sid + _SEP + (sha or ""))
+        with TableWriter("predictions", out) as writer:
+            for part in self.parts():  # part order = time order: the table lists samples as they were projected
+                if part not in wanted:
+                    continue
+                table = read_table("predictions", part)
+                key = pc.binary_join_element_wise(
+                    table.column("sample_id"), pc.fill_null(table.column("file_sha256"), ""), _SEP
+                )
+                writer.write(table.filter(pc.is_in(key, pa.array(wanted[part], pa.string()))))
+            return writer.n_rows
+
+
+class _PartWriter:
+    def __init__(self, journal: ProjectionJournal) -> None:
+        self._journal = journal
+        self._buffer: list[Projection] = []
+        self.n_written = 0
+
+    def add(self, projection: Projection) -> None:
+        self._buffer.append(projection)
+        if len(self._buffer) >= self._journal.part_size:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._buffer:
+            return
+        table = to_predictions_table(self._buffer, self._journal.model_digest, top_k=None)
+        name = f"part-{time.time_ns():020d}-{os.getpid()}.parquet"
+        write_table("predictions", table, self._journal.directory / name)
+        self.n_written += len(self._buffer)
+        self._buffer.clear()

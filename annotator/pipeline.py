@@ -1,0 +1,208 @@
+"""The nightly job: harvest -> project -> reconcile -> report, each stage handing its table to the next.
+
+`run(config)` holds the workdir lock, calls the stages in order and records the run in `runs.parquet`. Every stage
+is also usable alone (`project_workdir` here; `harvest`, `reconcile_workdir`, `render_report` in their modules).
+One bad sample never stops the night: it is a row with its reason, and the exit code says the night had failures:
+0 all good, 1 finished with failed samples, 2 could not run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from annotator import __version__
+from annotator.batch import Job, project_many
+from annotator.config import Config
+from annotator.errors import AnnotatorError
+from annotator.geo.harvest import harvest
+from annotator.journal import ProjectionJournal
+from annotator.lock import workdir_lock
+from annotator.model.format import BedspaceModel, load_model
+from annotator.progress import NULL_PROGRESS, Progress
+from annotator.reconcile import reconcile_workdir
+from annotator.report.html import render_report
+from annotator.tables import read_table, to_table, write_table
+
+log = logging.getLogger(__name__)
+
+SAMPLES_FILE, PREDICTIONS_FILE, ANNOTATIONS_FILE, RUNS_FILE = (
+    "samples.parquet",
+    "predictions.parquet",
+    "annotations.parquet",
+    "runs.parquet",
+)
+REPORT_FILE = "report.html"
+EXIT_OK, EXIT_FAILED_SAMPLES, EXIT_CANNOT_RUN = 0, 1, 2
+_PROJECTABLE = ("downloaded", "cached")
+
+
+@dataclass(frozen=True)
+class ProjectResult:
+    """What `project_workdir` did."""
+
+    path: Path
+    counts: dict[str, int]
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What a whole run produced, for the CLI summary."""
+
+    run_id: str
+    workdir: Path
+    exit_code: int
+    counts: dict[str, int]
+    flags: dict[str, int]
+    report: Path | None
+    tables: dict[str, Path] = field(default_factory=dict)
+
+
+def project_workdir(config: Config, model: BedspaceModel, *, progress: Progress = NULL_PROGRESS) -> ProjectResult:
+    """Project the selected, downloaded samples of `WORKDIR/samples.parquet` into `WORKDIR/predictions.parquet`.
+
+    Files already projected by the same model (same sample id and sha256) are reused from the journal, so a re-run
+    after a crash continues where it stopped and a re-run after success projects nothing.
+    """
+    workdir = Path(config.workdir)
+    samples = read_table("samples", workdir / SAMPLES_FILE)
+    mask = pc.and_(
+        pc.fill_null(samples.column("selected"), False),
+        pc.fill_null(pc.is_in(samples.column("download_status"), pa.array(_PROJECTABLE)), False),
+    )
+    chosen = samples.filter(mask).select(["sample_id", "local_path", "sha256"]).to_pylist()
+    jobs = [Job(r["sample_id"], workdir / r["local_path"], r["sha256"]) for r in chosen if r["local_path"]]
+    journal = ProjectionJournal(workdir, model.digest, config.margin_threshold)
+    done = journal.reusable()
+    todo = [j for j in jobs if (j.sample_id, j.sha256 or "") not in done]
+    log.info("projecting %d of %d selected files (%d reused)", len(todo), len(jobs), len(jobs) - len(todo))
+    counts = {"selected_files": len(jobs), "reused": len(jobs) - len(todo), "projected": 0}
+    with journal.writer() as writer:
+        for p in project_many(
+            todo,
+            config.model,
+            workers=config.workers,
+            scheduler=config.scheduler,
+            margin_threshold=config.margin_threshold,
+            progress=progress,
+            model=model,
+        ):
+            writer.add(p)
+            counts["projected"] += 1
+            counts[f"status_{p.status}"] = counts.get(f"status_{p.status}", 0) + 1
+    path = workdir / PREDICTIONS_FILE
+    journal.assemble([(j.sample_id, j.sha256 or "") for j in jobs], path)
+    status = read_table("predictions", path).select(["sample_id", "status"]).to_pylist()
+    per_sample = {r["sample_id"]: r["status"] for r in status}
+    for name in ("ok", "no_overlap", "failed"):
+        counts[name] = sum(s == name for s in per_sample.values())
+    return ProjectResult(path, counts)
+
+
+def run(
+    config: Config,
+    accessions: Sequence[str] = (),
+    *,
+    gse_file: Path | None = None,
+    progress: Progress = NULL_PROGRESS,
+    inputs_label: Sequence[str] | None = None,
+) -> RunResult:
+    """Run the whole night on `config.workdir`; see the module docstring for exit codes.
+
+    Raises
+    ------
+    AnnotatorError
+        When the run cannot proceed at all (locked workdir, missing model, unreadable inputs); the failure is
+        recorded in `runs.parquet` first when the workdir is usable.
+    """
+    workdir = Path(config.workdir)
+    started = datetime.now(UTC)
+    run_id = started.strftime("%Y%m%dT%H%M%SZ-") + secrets.token_hex(3)
+    inputs = list(inputs_label if inputs_label is not None else accessions)
+    if gse_file:
+        inputs.append(f"gse-file:{gse_file}")
+    if config.since_days:
+        inputs.append(f"since-days:{config.since_days}")
+    with workdir_lock(workdir):
+        model: BedspaceModel | None = None
+        try:
+            model = load_model(config.model)
+            harvested = harvest(config, accessions, progress=progress, gse_file=gse_file)
+            projected = project_workdir(config, model, progress=progress)
+            annotations = reconcile_workdir(workdir, model, config)
+        except AnnotatorError as exc:
+            _record_run(config, run_id, started, inputs, model, {"error": str(exc)}, {}, EXIT_CANNOT_RUN)
+            raise
+        flags = _count(annotations.column("flag").to_pylist())
+        failed = harvested.counts.get("failed", 0) + projected.counts.get("failed", 0)
+        failed += harvested.counts.get("series_failed", 0)
+        counts = {
+            **{f"harvest_{k}": v for k, v in harvested.counts.items()},
+            **{f"project_{k}": v for k, v in projected.counts.items()},
+            "annotations": annotations.num_rows,
+            "failed": failed,
+        }
+        exit_code = EXIT_FAILED_SAMPLES if failed else EXIT_OK
+        _record_run(config, run_id, started, inputs, model, counts, flags, exit_code)
+        report = render_report(workdir, workdir / REPORT_FILE)
+    tables = {n: workdir / f for n, f in (("samples", SAMPLES_FILE), ("predictions", PREDICTIONS_FILE),
+                                          ("annotations", ANNOTATIONS_FILE), ("runs", RUNS_FILE))}  # fmt: skip
+    return RunResult(run_id, workdir, exit_code, counts, flags, report, tables)
+
+
+def _count(values: list[Any]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for v in values:
+        out[v] = out.get(v, 0) + 1
+    return dict(sorted(out.items(), key=lambda kv: -kv[1]))
+
+
+def _record_run(
+    config: Config,
+    run_id: str,
+    started: datetime,
+    inputs: list[str],
+    model: BedspaceModel | None,
+    counts: dict[str, Any],
+    flags: dict[str, int],
+    exit_code: int,
+) -> None:
+    """Append this run to `runs.parquet` (the file is small: one row per night)."""
+    path = Path(config.workdir) / RUNS_FILE
+    status = {EXIT_OK: "ok", EXIT_FAILED_SAMPLES: "finished_with_failures"}.get(exit_code, "failed")
+    thresholds = {
+        "margin_threshold": config.margin_threshold,
+        "near_miss_top_k": config.near_miss_top_k,
+        "antibody_fuzzy_threshold": config.antibody_fuzzy_threshold,
+        "cell_type_fuzzy_threshold": config.cell_type_fuzzy_threshold,
+    }
+    row = {
+        "run_id": run_id,
+        "started_at": started,
+        "finished_at": datetime.now(UTC),
+        "status": status,
+        "exit_code": exit_code,
+        "model_name": model.name if model else None,
+        "model_digest": model.digest if model else None,
+        "inputs": inputs,
+        "counts": json.dumps({**counts, "flags": flags}, sort_keys=True),
+        "thresholds": json.dumps(thresholds, sort_keys=True),
+        "config": json.dumps(config.to_dict(), sort_keys=True, default=str),
+        "software_version": __version__,
+    }
+    new = to_table("runs", [row])
+    if path.exists():
+        try:
+            new = pa.concat_tables([read_table("runs", path), new])
+        except AnnotatorError as exc:  # an unreadable history must not lose tonight's record
+            log.warning("starting a new runs table: %s", exc)
+    write_table("runs", new, path)
