@@ -1,1 +1,120 @@
-"""Placeholder until this stage's commands land."""
+"""`annotator harvest`: GEO series -> WORKDIR/samples.parquet and the selected peak files in WORKDIR/beds/."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from annotator.cli.app import EXIT_FAILED_SAMPLES, app, console, err_console, handle_errors
+from annotator.config import Config
+from annotator.geo.harvest import HarvestResult, harvest
+from annotator.lock import workdir_lock
+from annotator.progress import progress_for
+from annotator.settings import resolve_config
+
+_DEFAULTS = Config()
+#: Above this many selected files the per-file table is left out of the summary (the Parquet file has them all).
+_MAX_LISTED = 50
+
+
+@app.command("harvest")
+@handle_errors
+def harvest_command(
+    accessions: list[str] | None = typer.Argument(None, help="GEO series accessions (GSE…)."),
+    gse_file: Path | None = typer.Option(
+        None, "--gse-file", help="Text file of GSE accessions (whitespace/comma separated, # comments)."
+    ),
+    since_days: int | None = typer.Option(
+        None, "--since-days", min=1, help="Also harvest the series GEO published in the last N days."
+    ),
+    workdir: Path | None = typer.Option(
+        None, "--workdir", "-w", help=f"Where samples.parquet and beds/ go (default: {_DEFAULTS.workdir})."
+    ),
+    genome: str | None = typer.Option(
+        None, "--genome", help=f"Genome build to select, UCSC name (default: {_DEFAULTS.genome})."
+    ),
+    strategy: list[str] | None = typer.Option(
+        None,
+        "--strategy",
+        help=f"Library strategy to select; repeat for several (default: {', '.join(_DEFAULTS.strategies)}).",
+    ),
+    metadata_only: bool | None = typer.Option(
+        None, "--metadata-only/--download", help="Only write samples.parquet; download nothing."
+    ),
+    soft_dir: Path | None = typer.Option(
+        None, "--soft-dir", help="Read saved SOFT files (<GSE>/<GSE>_GSE.soft, _GSM.soft) instead of GEO."
+    ),
+    config_file: Path | None = typer.Option(
+        None, "--config", dir_okay=False, envvar="ANNOTATOR_CONFIG", help="TOML file with settings."
+    ),
+) -> None:
+    """Harvest sample metadata and BED-like peak files of GEO series, recording why each file is taken or not.
+
+    Exit code 0: all good; 1: finished, but a series could not be read or a file not fetched; 2: could not run.
+    """
+    flags = {
+        "workdir": workdir,
+        "soft_dir": soft_dir,
+        "genome": genome,
+        "strategies": tuple(strategy) if strategy else None,
+        "since_days": since_days,
+        "metadata_only": metadata_only,
+    }
+    config = resolve_config(flags, config_file)
+    # the nightly `run` holds this lock around its own harvest; a standalone harvest must not write beside it
+    with workdir_lock(Path(config.workdir)):
+        result = harvest(config, accessions or [], progress=progress_for(err_console), gse_file=gse_file)
+    _print_summary(result)
+    if not result.ok:
+        raise typer.Exit(EXIT_FAILED_SAMPLES)
+
+
+def _print_summary(result: HarvestResult) -> None:
+    per_series = Table(
+        "series",
+        "samples",
+        "files",
+        "selected",
+        "failed",
+        "shared",
+        title="Harvest",
+        caption="shared: rows already harvested through an earlier series (SuperSeries/SubSeries)",
+    )
+    for s in result.series:
+        per_series.add_row(s.gse, str(s.samples), str(s.files), str(s.selected), str(s.failed), str(s.shared))
+    for gse in result.failed_series:
+        per_series.add_row(gse, "-", "-", "-", "[red]unreadable[/]", "-")
+    console.print(per_series)
+
+    if result.skipped_by_reason:
+        skipped = Table("skip reason", "rows", title="Not selected")
+        for reason, n in result.skipped_by_reason.items():
+            skipped.add_row(reason, str(n))
+        console.print(skipped)
+
+    rows = result.samples.select(["sample_id", "library_strategy", "genome_build", "selected", "download_status",
+                                  "download_error"]).to_pylist()  # fmt: skip
+    chosen = [r for r in rows if r["selected"]]
+    if chosen and len(chosen) <= _MAX_LISTED:
+        files = Table(title="Selected")
+        files.add_column("sample_id", overflow="fold")
+        for name in ("strategy", "build", "download"):
+            files.add_column(name)
+        for r in chosen:
+            files.add_row(r["sample_id"], r["library_strategy"], r["genome_build"], r["download_status"])
+        console.print(files)
+    for r in rows:
+        if r["download_status"] == "failed":
+            err_console.print(f"[red]failed[/] {r['sample_id']}: {r['download_error']}", highlight=False)
+    for gse, reason in result.failed_series.items():
+        err_console.print(f"[red]failed[/] {gse}: {reason}", highlight=False)
+
+    c = result.counts
+    err_console.print(
+        f"{c['series']} series, {c['samples']} samples, {c['files']} files: {c['selected']} selected "
+        f"({c['downloaded']} downloaded, {c['cached']} cached, {c['failed']} failed), {c['skipped']} skipped "
+        f"-> {result.path}",
+        highlight=False,
+    )

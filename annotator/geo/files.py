@@ -1,0 +1,65 @@
+"""Supplementary-file classification by name (pure), and the URL and file-name facts the downloader needs.
+
+The name only proposes: a `*_peaks.txt.gz` may turn out to be an expression table, so selected files are confirmed
+by sniffing their content after download (`annotator.regions.bed.sniff_bed`).
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from urllib.parse import unquote, urlsplit
+
+#: Kinds that may hold genomic regions; everything else is skipped by name.
+BED_LIKE_KINDS = frozenset({"bed", "narrowPeak", "broadPeak", "peaks_table"})
+
+#: Why a file of each non-BED-like kind is skipped (the `skip_reason` of its row).
+SKIP_REASON_OF_KIND = {
+    "bigwig": "bigwig_file",
+    "bigbed": "bigbed_file",
+    "tar": "tar_archive",
+    "other": "not_peak_file",
+}
+
+_COMPRESSION = re.compile(r"\.(gz|bz2|xz|zip)$", re.IGNORECASE)
+_TAR = re.compile(r"\.(tar|tgz|tar\.(gz|bz2|xz))$", re.IGNORECASE)
+_RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("bigwig", re.compile(r"\.(bw|bigwig)$", re.IGNORECASE)),
+    ("bigbed", re.compile(r"\.(bb|bigbed)$", re.IGNORECASE)),
+    ("narrowPeak", re.compile(r"\.narrowpeak$", re.IGNORECASE)),
+    ("broadPeak", re.compile(r"\.broadpeak$", re.IGNORECASE)),
+    ("bed", re.compile(r"\.(bed|gappedpeak)$", re.IGNORECASE)),
+    # MACS writes `NAME_peaks.xls` (tab-separated text despite the name) and authors post `*peaks*.txt`
+    ("peaks_table", re.compile(r"peak[^/]*\.(txt|tsv|xls)$", re.IGNORECASE)),
+)
+
+_GEO_FTP = re.compile(r"^ftp://ftp\.ncbi\.nlm\.nih\.gov/", re.IGNORECASE)
+_UNSAFE = re.compile(r"[^A-Za-z0-9._+-]")
+
+
+def classify_file(name: str) -> str:
+    """File kind from a file name: bed, narrowPeak, broadPeak, peaks_table, bigwig, bigbed, tar or other.
+
+    Compression suffixes (.gz, .bz2, .xz, .zip) are looked through, except that `.tar.gz` is a tar archive.
+    """
+    name = name.strip()
+    if _TAR.search(name):
+        return "tar"
+    stem = _COMPRESSION.sub("", name)
+    return next((kind for kind, pattern in _RULES if pattern.search(stem)), "other")
+
+
+def file_name_from_url(url: str) -> str:
+    """Base name of the file a URL points at, percent-decoding undone ('.../GSM1_a%20b.bed' -> 'GSM1_a b.bed')."""
+    return posixpath.basename(unquote(urlsplit(url).path.rstrip("/")))
+
+
+def https_url(url: str) -> str:
+    """GEO serves the same paths over https as over ftp; https passes firewalls and reports errors properly."""
+    return _GEO_FTP.sub("https://ftp.ncbi.nlm.nih.gov/", url)
+
+
+def local_file_name(gsm: str, file_name: str) -> str:
+    """A safe flat file name under `beds/`: only [A-Za-z0-9._+-], always prefixed by the sample accession."""
+    safe = _UNSAFE.sub("_", file_name).lstrip(".") or "file"
+    return safe if safe.startswith(gsm) else f"{gsm}_{safe}"

@@ -1,0 +1,121 @@
+"""The download ledger: what was fetched into the workdir, so a re-run fetches nothing twice.
+
+One JSON object per line in `WORKDIR/ledger.jsonl`, appended (and fsync'ed) as soon as a file is settled, so a run
+killed at any point keeps every file it finished. The last line for a URL wins; a half-written last line from a
+killed run is ignored. `compact()` rewrites the file atomically with one line per URL.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from annotator.geo.download import sha256_of
+
+_LOG = logging.getLogger(__name__)
+
+#: Settled states: the file is on disk (and BED-like or not), or the last attempt failed and will be retried.
+DOWNLOADED, NOT_BED_LIKE, FAILED = "downloaded", "not_bed_like", "failed"
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """What the last settled attempt on one URL left behind."""
+
+    url: str
+    status: str  # downloaded, not_bed_like or failed
+    local_path: str | None = None  # relative to the workdir
+    size: int | None = None
+    sha256: str | None = None
+    detail: str | None = None  # sniffed format, or why the file failed / is not BED-like
+    at: str = ""
+
+    @property
+    def has_file(self) -> bool:
+        """True when the entry says a complete file is on disk."""
+        return self.status in (DOWNLOADED, NOT_BED_LIKE) and self.local_path is not None
+
+
+class Ledger:
+    """The ledger of one workdir; reads the file once and appends as entries are recorded."""
+
+    def __init__(self, workdir: Path, name: str = "ledger.jsonl") -> None:
+        self.workdir = Path(workdir)
+        self.path = self.workdir / name
+        self._entries: dict[str, LedgerEntry] = {}
+        self._lines = 0
+        self._torn = False  # the file ends without a newline: a killed run's half line
+        if self.path.exists():
+            self._load()
+
+    def get(self, url: str) -> LedgerEntry | None:
+        """The latest entry for `url`, or None when it was never settled."""
+        return self._entries.get(url)
+
+    def record(self, entry: LedgerEntry) -> LedgerEntry:
+        """Append `entry` durably (flush + fsync) and make it the current one for its URL."""
+        if not entry.at:
+            entry = LedgerEntry(**{**asdict(entry), "at": datetime.now(UTC).isoformat(timespec="seconds")})
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a", encoding="utf-8") as fh:
+            fh.write(("\n" if self._torn else "") + json.dumps(asdict(entry), sort_keys=True) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        self._torn = False
+        self._entries[entry.url] = entry
+        self._lines += 1
+        return entry
+
+    def intact(self, entry: LedgerEntry) -> bool:
+        """True when the entry's file is still on disk with the recorded size and SHA-256."""
+        if not entry.has_file or entry.local_path is None:
+            return False
+        path = self.workdir / entry.local_path
+        try:
+            if path.stat().st_size != entry.size:
+                return False
+        except OSError:
+            return False
+        return sha256_of(path) == entry.sha256
+
+    def compact(self) -> None:
+        """Rewrite the ledger with one line per URL, atomically (only when it has grown stale lines)."""
+        if self._lines <= len(self._entries):
+            return
+        fd, tmp = tempfile.mkstemp(prefix=".ledger.", suffix=".tmp", dir=self.workdir)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                for entry in self._entries.values():
+                    fh.write(json.dumps(asdict(entry), sort_keys=True) + "\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        self._lines, self._torn = len(self._entries), False
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def _load(self) -> None:
+        fields = set(LedgerEntry.__dataclass_fields__)
+        with self.path.open(encoding="utf-8", errors="replace") as fh:
+            for number, line in enumerate(fh, start=1):
+                self._torn = not line.endswith("\n")
+                if not line.strip():
+                    continue
+                self._lines += 1
+                try:
+                    data = json.loads(line)
+                    entry = LedgerEntry(**{k: v for k, v in data.items() if k in fields})
+                except (json.JSONDecodeError, TypeError) as exc:
+                    # a run killed mid-write leaves a partial last line; the file it described is re-fetched
+                    _LOG.warning("%s:%d: unreadable ledger line ignored (%s)", self.path, number, exc)
+                    continue
+                self._entries[entry.url] = entry

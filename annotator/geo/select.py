@@ -1,0 +1,140 @@
+"""Which sample files the harvest takes, each decision written into its `samples` row (pure).
+
+A sample gives one row per supplementary file (one row with null file columns when it lists none). A row is
+selected when the sample's library strategy is one we annotate, its organism is the target genome's, the file's
+genome build is the target build, and the file's name says BED-like; otherwise `skip_reason` names the first check
+that failed, in that order. The content check after download can still unselect a row (`content_not_bed_like`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from annotator.errors import ConfigError
+from annotator.geo.build import AMBIGUOUS, UNKNOWN, BuildCall, detect_build, organism_of_build
+from annotator.geo.files import BED_LIKE_KINDS, SKIP_REASON_OF_KIND, classify_file, file_name_from_url
+from annotator.geo.soft import Sample
+
+NO_FILE = "no_supplementary_file"
+NO_SAMPLE_RECORD = "no_sample_record"
+STRATEGY_NOT_SELECTED = "library_strategy_not_selected"
+ORGANISM_MISMATCH = "organism_mismatch"
+BUILD_AMBIGUOUS = "genome_build_ambiguous"
+BUILD_UNKNOWN = "genome_build_unknown"
+OTHER_BUILD = "other_genome_build"
+CONTENT_NOT_BED_LIKE = "content_not_bed_like"
+
+NOT_ATTEMPTED = "not_attempted"
+
+
+def sample_rows(sample: Sample, gse: str, genome: str, strategies: Sequence[str]) -> list[dict[str, Any]]:
+    """The `samples` rows of one sample: one per supplementary file, or one for a sample without files.
+
+    Parameters
+    ----------
+    sample
+        The parsed GEO sample.
+    gse
+        The series it was harvested through.
+    genome
+        Target build (UCSC name, e.g. 'hg19').
+    strategies
+        Library strategies to take (compared ignoring case and punctuation: 'chip-seq' == 'ChIP-Seq').
+
+    Returns
+    -------
+    list[dict]
+        Rows with every column of `annotator.schema.SAMPLES`; download columns not yet filled.
+    """
+    organism = organism_of_build(genome)
+    if organism is None:
+        raise ConfigError(f"unknown genome {genome!r}: give a UCSC build name such as hg19")
+    base = _base_row(sample, gse)
+    if not sample.supplementary_files:
+        call = detect_build(sample)
+        return [
+            {
+                **base,
+                "genome_build": call.build,
+                "build_evidence": call.evidence,
+                "file_kind": "none",
+                "selected": False,
+                "skip_reason": NO_FILE,
+                "sample_id": sample.gsm,
+            }
+        ]
+    wanted = {_strategy_key(s) for s in strategies}
+    rows = []
+    for url in sample.supplementary_files:
+        name = file_name_from_url(url)
+        kind = classify_file(name)
+        call = detect_build(sample, name)
+        reason = _skip_reason(sample, call, kind, genome, organism, wanted)
+        rows.append(
+            {
+                **base,
+                "genome_build": call.build,
+                "build_evidence": call.evidence,
+                "file_url": url,
+                "file_name": name,
+                "file_kind": kind,
+                "selected": reason is None,
+                "skip_reason": reason,
+                "sample_id": f"{sample.gsm}/{name}",
+            }
+        )
+    return rows
+
+
+def missing_sample_row(gsm: str, gse: str) -> dict[str, Any]:
+    """Row for a sample the series lists but whose record the SOFT text lacks (reported, never dropped)."""
+    return {
+        "gsm": gsm,
+        "gse": gse,
+        "genome_build": UNKNOWN,
+        "build_evidence": "the series lists this sample but its SOFT text has no record for it",
+        "file_kind": "none",
+        "selected": False,
+        "skip_reason": NO_SAMPLE_RECORD,
+        "download_status": NOT_ATTEMPTED,
+        "sample_id": gsm,
+    }
+
+
+def _base_row(sample: Sample, gse: str) -> dict[str, Any]:
+    return {
+        "gsm": sample.gsm,
+        "gse": gse,
+        "title": sample.title,
+        "source_name": sample.source_name,
+        "organism": sample.organism,
+        "library_strategy": sample.library_strategy,
+        "characteristics": [{"key": k, "value": v} for k, v in sample.characteristics],
+        "description": sample.description,
+        "data_processing": sample.data_processing,
+        "download_status": NOT_ATTEMPTED,
+    }
+
+
+def _skip_reason(
+    sample: Sample, call: BuildCall, kind: str, genome: str, organism: str, wanted: set[str]
+) -> str | None:
+    if _strategy_key(sample.library_strategy or "") not in wanted:
+        return STRATEGY_NOT_SELECTED
+    if organism.lower() not in {o.strip().lower() for o in sample.organisms}:
+        return ORGANISM_MISMATCH
+    if call.build == AMBIGUOUS:
+        return BUILD_AMBIGUOUS
+    if call.build == UNKNOWN:
+        return BUILD_UNKNOWN
+    if call.build != genome:
+        return OTHER_BUILD
+    if kind not in BED_LIKE_KINDS:
+        return SKIP_REASON_OF_KIND[kind]
+    return None
+
+
+def _strategy_key(strategy: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", strategy.lower())
