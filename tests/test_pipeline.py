@@ -45,6 +45,8 @@ def test_demo_runs_offline_and_flags_each_story(model, tmp_path: Path) -> None:
     assert flags[("GSM9990007", "antibody")] == "missing_author_label"
     assert flags[("GSM9990008", "antibody")] == "confident_mismatch"  # says H3K4me3, data are H3K27me3
     assert flags[("GSM9990009", "antibody")] == "out_of_vocabulary"  # H3K18ac
+    assert flags[("GSM9990005", "antibody")] == "near_miss"  # data between H3K27ac and H3K9ac, author H3K9ac
+    assert flags[("GSM9990006", "antibody")] == "repressive_low_confidence"
     samples = read_table("samples", work / "samples.parquet").to_pylist()
     skipped = {r["gsm"]: r["skip_reason"] for r in samples if not r["selected"]}
     assert {"GSM9990011", "GSM9990012", "GSM9990013", "GSM9990014"} <= set(skipped)

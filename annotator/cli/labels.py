@@ -1,1 +1,117 @@
-"""Placeholder until this stage's commands land."""
+"""`annotator labels` (what the extractor reads in a text) and `annotator reconcile` (author labels vs model)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import Counter
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from annotator.cli.app import app, console, err_console, handle_errors
+from annotator.config import Config
+from annotator.errors import InputError
+from annotator.flags import Flag
+from annotator.labels import text_labels
+from annotator.progress import progress_for
+
+
+class LabelsFormat(StrEnum):
+    """Output formats of `annotator labels`."""
+
+    JSON = "json"
+    TABLE = "table"
+
+
+_MODEL_HELP = "Model directory (default: the bundled hg19 model)."
+
+
+@app.command()
+@handle_errors
+def labels(
+    texts: list[str] | None = typer.Argument(
+        None, metavar="TEXT", help="Texts to read: titles, characteristic values, file names.", show_default=False
+    ),
+    file: Path | None = typer.Option(None, "--file", "-f", help="Also read one text per line from FILE ('-': stdin)."),
+    fmt: LabelsFormat = typer.Option(LabelsFormat.JSON, "--format", help="json (one object per line) or table."),
+    model: Path | None = typer.Option(
+        None, "--model", "-m", help="Also know this model's labels and spell them its way (default: built-in tables)."
+    ),
+) -> None:
+    """Print the antibody target and cell type read from each TEXT, to check how a string will be understood."""
+    lines = list(texts or []) + (_read_lines(file) if file else [])
+    if not lines:
+        raise typer.BadParameter("give at least one TEXT or --file", param_hint="TEXT")
+    vocabularies = None
+    if model is not None:
+        from annotator.model.format import load_model  # only needed here: keep `annotator labels` fast without it
+
+        vocabularies = load_model(model).groups
+    records = [text_labels(text, vocabularies) for text in lines]
+    if fmt is LabelsFormat.JSON:
+        for record in records:
+            typer.echo(json.dumps(record, ensure_ascii=False))
+        return
+    table = Table("text", "antibody", "read as", "cell type", "read as")
+    for record in records:
+        table.add_row(
+            record["text"],
+            record["antibody"] or "-",
+            _read_as(record, "antibody"),
+            record["cell_type"] or "-",
+            _read_as(record, "cell_type"),
+        )
+    console.print(table)
+
+
+def _read_as(record: dict[str, Any], group: str) -> str:
+    """How a label was read: ``fuzzy 85.7 from 'H3K3me3'``."""
+    if record[group] is None:
+        return ""
+    return f"{record[f'{group}_method']} {record[f'{group}_score']:g} from '{record[f'{group}_raw']}'"
+
+
+@app.command()
+@handle_errors
+def reconcile(
+    workdir: Path = typer.Option(
+        Config().workdir,
+        "--workdir",
+        "-w",
+        envvar="ANNOTATOR_WORKDIR",
+        help="Workdir holding samples.parquet and predictions.parquet; annotations.parquet is written there.",
+    ),
+    model: Path | None = typer.Option(None, "--model", "-m", envvar="ANNOTATOR_MODEL", help=_MODEL_HELP),
+    margin_threshold: float = typer.Option(
+        Config().margin_threshold, help="Top-1 minus top-2 score at which the model counts as confident."
+    ),
+    near_miss_top_k: int = typer.Option(
+        Config().near_miss_top_k, min=2, help="Deepest rank an author label may have to be a near miss."
+    ),
+) -> None:
+    """Compare the authors' labels with the model's predictions and flag every sample x label group."""
+    from annotator.model.format import load_model
+    from annotator.reconcile import reconcile_workdir
+
+    config = Config(workdir=workdir, model=model, margin_threshold=margin_threshold, near_miss_top_k=near_miss_top_k)
+    table = reconcile_workdir(config.workdir, load_model(model), config, progress=progress_for(err_console))
+    counts = Counter(table["flag"].to_pylist())
+    summary = Table("flag", "rows", "meaning", title=f"{table.num_rows} annotations")
+    for flag in Flag:  # most urgent first
+        if counts[flag.value]:
+            summary.add_row(flag.value, str(counts[flag.value]), flag.description)
+    console.print(summary)
+    err_console.print(f"-> {config.workdir / 'annotations.parquet'}", highlight=False, soft_wrap=True)
+
+
+def _read_lines(path: Path) -> list[str]:
+    """Non-blank lines of `path` ('-' reads standard input)."""
+    try:
+        text = sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read texts ({exc.strerror}); give a readable file or '-' for stdin") from exc
+    return [line.strip() for line in text.splitlines() if line.strip()]

@@ -1,0 +1,200 @@
+"""Antibody targets: histone marks (`annotator.labels.marks`), non-histone proteins and input/IgG controls.
+
+Non-histone targets are read from a table of common ChIP-seq targets and their aliases (``Pol II`` -> POLR2A,
+``p300`` -> EP300) plus any non-mark label of the model's antibody vocabulary. Aliases are compared by their
+letters and digits (``Pol II``, ``Pol-II`` and ``PolII`` are one alias) and must cover whole words. Aliases with a
+digit or of five characters or more match in any case; shorter ones only as written or in capitals, so that
+``ar``, ``rest`` and ``Jun`` (the month) are not read as AR, REST and JUN.
+
+When one text names several targets, the winner is, in this order: a strong control word (``input``, ``WCE``,
+``whole cell extract``, ``no antibody``; an input sample is often titled after the ChIP it controls, as in
+``GM12878_H3K27ac_input``), a histone mark, a non-histone target, then ``IgG`` (which also appears in antibody
+descriptions such as ``rabbit polyclonal IgG``). Within one kind the first in the text wins.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+from annotator.config import Config
+from annotator.labels.marks import find_marks, mark_lexicon
+from annotator.labels.records import (
+    CONTROL,
+    EXACT,
+    NON_HISTONE,
+    NORMALISED,
+    SCORE_EXACT,
+    SCORE_NORMALISED,
+    AntibodyLabel,
+)
+
+DEFAULT_ANTIBODY_FUZZY_THRESHOLD: float = Config.antibody_fuzzy_threshold
+
+#: Common non-histone ChIP-seq targets (HGNC symbol) and how authors write them.
+NON_HISTONE_TARGETS: dict[str, tuple[str, ...]] = {
+    "CTCF": (), "RAD21": (), "SMC3": (), "SMC1A": ("SMC1",), "STAG1": (), "STAG2": (), "ZNF143": (), "YY1": (),
+    "POLR2A": ("Pol II", "Pol2", "PolII", "RNAPII", "RNAP II", "RNA Pol II", "RNA Pol2", "RNA polymerase II",
+               "Pol2-4H8", "8WG16"),
+    "EP300": ("p300",), "CREBBP": ("CBP",), "BRD4": (), "MED1": (), "TAF1": (), "TBP": (),
+    "AR": ("androgen receptor",), "ESR1": ("ER", "ERa", "ERalpha", "ER-alpha", "estrogen receptor"),
+    "NR3C1": ("GR", "glucocorticoid receptor"), "PGR": ("progesterone receptor",), "FOXA1": (), "FOXA2": (),
+    "GATA1": (), "GATA2": (), "GATA3": (), "TAL1": (), "RUNX1": (), "SPI1": ("PU.1", "PU1"), "CEBPB": ("C/EBPb",),
+    "MYC": ("c-Myc", "cMyc"), "MAX": ("Max",), "REST": ("NRSF",), "TP53": ("p53",), "NRF1": (), "JUN": ("c-Jun",),
+    "JUND": (), "FOS": ("c-Fos",), "ATF3": (), "EGR1": (), "SP1": (), "USF1": (), "USF2": (), "ELF1": (),
+    "GABPA": (), "ETS1": (), "ERG": (), "FLI1": (), "STAT1": (), "STAT3": (), "STAT5A": (), "RELA": ("NF-kB p65",),
+    "TCF7L2": (), "HNF4A": (), "NANOG": (), "POU5F1": ("OCT4", "Oct-4", "Oct3/4"), "SOX2": (), "KLF4": (),
+    "EZH2": (), "SUZ12": (), "EED": (), "BMI1": (), "RNF2": ("RING1B",), "KDM1A": ("LSD1",), "KDM5A": ("JARID1A",),
+    "KDM5B": ("JARID1B",), "SETD2": (), "KMT2A": ("MLL", "MLL1"), "KMT2D": (), "HDAC1": (),
+    "HDAC2": (), "SIN3A": (), "CHD7": (), "SMARCA4": ("BRG1",), "MITF": (), "TEAD4": (), "NFE2L2": ("NRF2",),
+    "ZBTB33": ("Kaiso",),
+}  # fmt: skip
+
+_STRONG_CONTROL = re.compile(
+    r"(?<![a-z0-9])(?:input(?:[ _-]?dna)?|inputs|WCE|whole[ _-]cell[ _-]extracts?|no[ _-]?antibody|no[ _-]?ab)"
+    r"(?![a-z0-9])",
+    re.IGNORECASE,
+)
+_IGG = re.compile(r"(?<![a-z0-9])IgG(?![a-z0-9])", re.IGNORECASE)
+_WORD = re.compile(r"[A-Za-z0-9]+")
+
+
+@dataclass(frozen=True)
+class _Targets:
+    """Non-histone aliases keyed by their words joined (``Pol II`` -> ``PolII``), and the model's spellings."""
+
+    any_case: dict[str, str]  # lower-cased key -> canonical
+    as_written: dict[str, str]  # key as written or upper-cased -> canonical
+    max_words: int
+    prefixes: frozenset[str]  # lower-cased prefixes of every key
+    renames: dict[str, str]  # canonical spelling -> the model's spelling when they differ
+
+    def search(self, text: str) -> tuple[str, str] | None:
+        """(canonical, raw span) of the first target named in `text`; the longest alias wins at one position."""
+        words = [(m.start(), m.end(), m.group()) for m in _WORD.finditer(text)]
+        for i in range(len(words)):
+            key, hit = "", None
+            for j in range(i, min(i + self.max_words, len(words))):  # grow while an alias can still start so
+                key += words[j][2]
+                canonical = self.as_written.get(key) or self.any_case.get(key.lower())
+                if canonical is not None:
+                    hit = (canonical, text[words[i][0] : words[j][1]])
+                if key.lower() not in self.prefixes:
+                    break
+            if hit is not None:
+                return hit
+        return None
+
+
+def parse_antibody(
+    text: str,
+    vocabulary: Sequence[str] = (),
+    fuzzy_threshold: float = DEFAULT_ANTIBODY_FUZZY_THRESHOLD,
+    controls: bool = True,
+) -> AntibodyLabel | None:
+    """Read the antibody target (histone mark, non-histone protein or control) an author's text names.
+
+    Parameters
+    ----------
+    text
+        Untrusted author text: a title, a characteristic value, a file name …
+    vocabulary
+        The model's antibody labels: its marks are known even if not built in, its other labels are read as
+        non-histone targets, and labels are returned in the model's spelling.
+    fuzzy_threshold
+        Minimum rapidfuzz ratio (0-100) for a typo to be corrected (``Config.antibody_fuzzy_threshold``).
+    controls
+        Read control words (``input``, ``IgG`` …). False for free prose (descriptions), where "input" is usually
+        the background the peaks were called against, not what was pulled down.
+
+    Returns
+    -------
+    AntibodyLabel | None
+        None when the text names no target (``H3`` alone, ``K562``, gene names outside the target table,
+        accession and catalogue numbers).
+
+    Examples
+    --------
+    >>> parse_antibody("IgE H3K3me3 peaks").canonical
+    'H3K4me3'
+    >>> parse_antibody("VCap shCt AR peaks").kind
+    'non_histone'
+    """
+    vocab = tuple(vocabulary)
+    targets = _targets(vocab)
+    label = _choose(text, vocab, targets, fuzzy_threshold, controls)
+    if label is None or not targets.renames:
+        return label
+    rename = targets.renames.get
+    return AntibodyLabel(
+        rename(label.canonical, label.canonical),
+        label.raw,
+        label.kind,
+        label.method,
+        label.score,
+        tuple(rename(c, c) for c in label.candidates),
+    )
+
+
+def _choose(
+    text: str, vocab: tuple[str, ...], targets: _Targets, fuzzy_threshold: float, controls: bool
+) -> AntibodyLabel | None:
+    """The target `text` names, by the precedence in the module docstring."""
+    control = _STRONG_CONTROL.search(text) if controls else None
+    if control:
+        return _control("input", control.group(0))
+    marks = find_marks(text, mark_lexicon(vocab), fuzzy_threshold)
+    if marks:
+        return marks[0][1]
+    if found := targets.search(text):
+        canonical, raw = found
+        method, score = (EXACT, SCORE_EXACT) if raw == canonical else (NORMALISED, SCORE_NORMALISED)
+        return AntibodyLabel(canonical, raw, NON_HISTONE, method, score)
+    if controls and (m := _IGG.search(text)):
+        return _control("IgG", m.group(0))
+    return None
+
+
+def _control(canonical: str, raw: str) -> AntibodyLabel:
+    method, score = (EXACT, SCORE_EXACT) if raw == canonical else (NORMALISED, SCORE_NORMALISED)
+    return AntibodyLabel(canonical, raw, CONTROL, method, score)
+
+
+@lru_cache(maxsize=16)
+def _targets(vocab: tuple[str, ...]) -> _Targets:
+    """Alias look-ups for the built-in targets plus the model's non-mark labels."""
+    lexicon = mark_lexicon(vocab)
+    aliases = {name: (name, *extra) for name, extra in NON_HISTONE_TARGETS.items()}
+    builtin = {_key(alias).lower(): name for name, names in aliases.items() for alias in names}
+    renames: dict[str, str] = {}
+    for label in vocab:
+        reading = find_marks(label, lexicon, 100.0)
+        if reading and reading[0][1].raw == label:  # the whole label is a mark, perhaps spelt differently
+            if reading[0][1].canonical != label:
+                renames[reading[0][1].canonical] = label
+            continue
+        same = builtin.get(_key(label).lower())
+        if same is None:
+            aliases[label] = (label,)
+        elif same != label:
+            renames[same] = label
+    any_case: dict[str, str] = {}
+    as_written: dict[str, str] = {}
+    for canonical, names in aliases.items():
+        for alias in names:
+            key = _key(alias)
+            if any(c.isdigit() for c in alias) or len(alias) >= 5:
+                any_case.setdefault(key.lower(), canonical)
+            else:  # short words: "AR" is a receptor, "ar" is not; "REST" is a protein, "rest" a word
+                as_written.setdefault(key, canonical)
+                as_written.setdefault(key.upper(), canonical)
+    max_words = max(len(_WORD.findall(alias)) for names in aliases.values() for alias in names)
+    prefixes = frozenset(key.lower()[:n] for key in (*any_case, *as_written) for n in range(1, len(key) + 1))
+    return _Targets(any_case, as_written, max_words, prefixes, renames)
+
+
+def _key(alias: str) -> str:
+    """Letters and digits of an alias: ``Pol II``, ``Pol-II`` and ``PolII`` share one key."""
+    return "".join(_WORD.findall(alias))

@@ -1,0 +1,238 @@
+"""Author labels of one sample: every metadata field read in order of trust, the most trusted reading kept.
+
+Order of trust: characteristics whose key names the group (``chip antibody: H3K4me3``, ``cell line: K562``), then
+the title, the source name, the description and the supplementary file name. Two refinements:
+
+- an *inferred* reading (``K27``) gives way to a later exact or normalised reading that is one of its candidates
+  (a title saying ``H3K27me3``), because that settles what the author meant;
+- when no field names a known cell type, the first cell-type characteristic is taken verbatim (``cell line:
+  Kasumi-1``): the author did state it, and reconciliation reports it as out of the model's vocabulary.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
+
+from annotator.config import Config
+from annotator.labels.antibody import parse_antibody
+from annotator.labels.cell_types import normalise_cell_type, parse_cell_type
+from annotator.labels.records import (
+    CELL_TYPE,
+    CONTROL,
+    EXACT,
+    INFERRED,
+    NORMALISED,
+    SCORE_EXACT,
+    SCORE_NORMALISED,
+    AntibodyLabel,
+    AuthorLabel,
+    CellTypeLabel,
+    Reading,
+)
+
+ANTIBODY, CELL_TYPE_GROUP = "antibody", "cell_type"
+
+#: Characteristic keys (lower case) that hold each group's label.
+_KEYS: dict[str, re.Pattern[str]] = {
+    ANTIBODY: re.compile(r"antibod|target|histone|\bmark\b|modification|epitope|^chip$|^ip$|^factor$"),
+    CELL_TYPE_GROUP: re.compile(r"cell[ _-]?(?:line|type)|^cells?$|^tissue|^primary cell"),
+}
+#: Characteristic keys about the antibody's provenance, never its target (their values hold catalogue numbers).
+_PROVENANCE_KEY = re.compile(r"vendor|manufacturer|catalog|lot\b|clone|dilution|host|source|company")
+_FREE_TEXT_SOURCES = ("title", "source_name", "description", "file_name")
+_NO_VALUE = frozenset({"", "na", "n/a", "none", "unknown", "not applicable", "not available", "missing", "-"})
+
+_Label = AntibodyLabel | CellTypeLabel
+
+
+def extract_labels(
+    sample: Mapping[str, Any], vocabularies: Mapping[str, Sequence[str]], config: Config | None = None
+) -> dict[str, AuthorLabel]:
+    """The author's antibody and cell-type labels of one sample.
+
+    Parameters
+    ----------
+    sample
+        A row of the samples table as a dict: ``title``, ``source_name``, ``characteristics`` (list of
+        ``{"key", "value"}``), ``description``, ``file_name``; missing or null fields are skipped.
+    vocabularies
+        The model's label groups (group -> labels); ``antibody`` and ``cell_type`` are used.
+    config
+        Fuzzy thresholds; defaults to ``Config()``.
+
+    Returns
+    -------
+    dict[str, AuthorLabel]
+        ``"antibody"`` and/or ``"cell_type"`` -> label; a group the author gave no label for is absent.
+    """
+    config = config or Config()
+    antibody_vocab = tuple(vocabularies.get(ANTIBODY, ()))
+    cell_vocab = tuple(vocabularies.get(CELL_TYPE_GROUP, ()))
+
+    def read_antibody(text: str, source: str) -> AntibodyLabel | None:
+        return parse_antibody(
+            text,
+            antibody_vocab,
+            config.antibody_fuzzy_threshold,
+            controls=source != "description",
+        )
+
+    def read_cell_type(text: str, source: str) -> CellTypeLabel | None:
+        return parse_cell_type(text, cell_vocab, config.cell_type_fuzzy_threshold)
+
+    out = {}
+    antibody = _first_reading(ANTIBODY, sample, read_antibody)
+    if antibody is not None:
+        out[ANTIBODY] = antibody
+    cell_type = _first_reading(CELL_TYPE_GROUP, sample, read_cell_type) or _verbatim_cell_type(sample)
+    if cell_type is not None:
+        out[CELL_TYPE_GROUP] = cell_type
+    return out
+
+
+def _sources(group: str, sample: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+    """(source, text) pairs of `sample` that may name a `group` label, most trusted first."""
+    for key, value in _characteristics(sample):
+        lowered = key.lower()
+        if _KEYS[group].search(lowered) and not (group == ANTIBODY and _PROVENANCE_KEY.search(lowered)):
+            yield f"characteristics:{key}", value
+    for field in _FREE_TEXT_SOURCES:
+        text = sample.get(field)
+        if isinstance(text, str) and text.strip():
+            yield field, text
+
+
+def _first_reading(
+    group: str, sample: Mapping[str, Any], read: Callable[[str, str], _Label | None]
+) -> AuthorLabel | None:
+    """The most trusted source's label, with every source's reading as evidence."""
+    found: list[tuple[str, _Label]] = []
+    for source, text in _sources(group, sample):
+        label = read(text, source)
+        if label is None and group == ANTIBODY and source.startswith("characteristics:"):
+            label = _antibody_none(text)
+        if label is not None:
+            found.append((source, label))
+    if not found:
+        return None
+    source, chosen = found[0]
+    if chosen.method == INFERRED:
+        settled = next(
+            (
+                (s, lab)
+                for s, lab in found[1:]
+                if lab.method in (EXACT, NORMALISED) and lab.canonical in chosen.candidates
+            ),
+            None,
+        )
+        if settled is not None:
+            source, chosen = settled
+    readings = tuple(Reading(s, lab.canonical, lab.raw, lab.method, lab.score) for s, lab in found)
+    return AuthorLabel(
+        group=group,
+        canonical=chosen.canonical,
+        raw=chosen.raw,
+        source=source,
+        kind=chosen.kind,
+        method=chosen.method,
+        score=chosen.score,
+        candidates=chosen.candidates,
+        readings=readings,
+    )
+
+
+def _antibody_none(value: str) -> AntibodyLabel | None:
+    """``chip antibody: none`` is how GEO submitters mark an input sample."""
+    raw = value.strip()
+    if raw.lower() in ("none", "no antibody"):
+        return AntibodyLabel("input", raw, CONTROL, NORMALISED, SCORE_NORMALISED)
+    return None
+
+
+def _verbatim_cell_type(sample: Mapping[str, Any]) -> AuthorLabel | None:
+    """The first cell-type characteristic as written, for a cell type no table knows."""
+    for key, value in _characteristics(sample):
+        raw = " ".join(value.split())
+        if not _KEYS[CELL_TYPE_GROUP].search(key.lower()) or raw.lower() in _NO_VALUE:
+            continue
+        canonical = re.sub(r"[ _-]*(cell[ _-]?lines?|cells?)$", "", raw, flags=re.IGNORECASE) or raw
+        method, score = (EXACT, SCORE_EXACT) if canonical == raw else (NORMALISED, SCORE_NORMALISED)
+        if not normalise_cell_type(canonical):
+            continue
+        source = f"characteristics:{key}"
+        return AuthorLabel(
+            group=CELL_TYPE_GROUP,
+            canonical=canonical,
+            raw=raw,
+            source=source,
+            kind=CELL_TYPE,
+            method=method,
+            score=score,
+            readings=(Reading(source, canonical, raw, method, score),),
+        )
+    return None
+
+
+def _characteristics(sample: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+    """(key, value) of the characteristics, tolerating nulls and plain ``key: value`` strings."""
+    for item in sample.get("characteristics") or ():
+        if isinstance(item, Mapping):
+            key, value = item.get("key"), item.get("value")
+        elif isinstance(item, str) and ":" in item:
+            key, value = (part.strip() for part in item.split(":", 1))
+        else:
+            continue
+        if isinstance(key, str) and isinstance(value, str) and value.strip():
+            yield key.strip(), value
+
+
+#: Keys of `text_labels`' record, in order: what `annotator labels` prints.
+TEXT_LABEL_KEYS = (
+    "text",
+    "antibody",
+    "antibody_raw",
+    "antibody_method",
+    "antibody_score",
+    "cell_type",
+    "cell_type_raw",
+    "cell_type_method",
+    "cell_type_score",
+)
+
+
+def text_labels(
+    text: str, vocabularies: Mapping[str, Sequence[str]] | None = None, config: Config | None = None
+) -> dict[str, Any]:
+    """What one free text (a title, a characteristic value) says about antibody and cell type.
+
+    Parameters
+    ----------
+    text
+        The text to read.
+    vocabularies
+        A model's label groups, to read its labels and spell them its way; built-in tables only when None.
+    config
+        Fuzzy thresholds; defaults to ``Config()``.
+
+    Returns
+    -------
+    dict[str, Any]
+        The `TEXT_LABEL_KEYS`, with nulls for a group the text says nothing about.
+    """
+    config = config or Config()
+    vocabularies = vocabularies or {}
+    antibody = parse_antibody(text, tuple(vocabularies.get(ANTIBODY, ())), config.antibody_fuzzy_threshold)
+    cell_type = parse_cell_type(text, tuple(vocabularies.get(CELL_TYPE_GROUP, ())), config.cell_type_fuzzy_threshold)
+    return {
+        "text": text,
+        "antibody": antibody.canonical if antibody else None,
+        "antibody_raw": antibody.raw if antibody else None,
+        "antibody_method": antibody.method if antibody else None,
+        "antibody_score": antibody.score if antibody else None,
+        "cell_type": cell_type.canonical if cell_type else None,
+        "cell_type_raw": cell_type.raw if cell_type else None,
+        "cell_type_method": cell_type.method if cell_type else None,
+        "cell_type_score": cell_type.score if cell_type else None,
+    }

@@ -1,0 +1,357 @@
+"""Reconciliation: the authors' labels against the model's ranking, one flagged row per sample x label group.
+
+Every `selected` sample of the samples table gets one row per model group in the annotations table. The flag is
+the first of these rules that applies (the order is the precedence):
+
+1. ``no_prediction`` — the sample has no ``ok`` projection (download or projection failed, no overlap) or no
+   ranking for the group; the reason is carried.
+2. ``missing_author_label`` — no field names a label of this group; the model's suggestion is reported.
+3. ``misspelling`` — the author's text is not a valid label but a typo of one (method ``fuzzy``), and the model's
+   top label is one of its corrections (``H3K3me3`` -> ``H3K4me3``).
+4. ``match`` — the author's label is the model's top label (for an *inferred* label such as ``K27``: the top label
+   is one of its readings), confident or not.
+5. ``repressive_low_confidence`` — a repressive mark (`REPRESSIVE_MARKS`) the model was not trained on.
+6. ``out_of_vocabulary`` — any other label the model was not trained on (``H3K18ac``, ``CTCF``, an input
+   control, ``Kasumi-1``); the model's nearest label is reported.
+7. ``repressive_low_confidence`` — a repressive mark, and the model has no confident label. This comes before
+   ``near_miss``: for repressive marks the model's top label is itself unreliable (the BEDspace paper found no
+   confident label for them, Fig. S2D), so "the authors probably meant the runner-up" would mislead a curator.
+8. ``near_miss`` — the author's label is ranked 2..`near_miss_top_k` and less than `margin_threshold` below the
+   top label (the paper's GSM5455054: H3K27ac behind H3K9ac).
+9. ``confident_mismatch`` — the model confidently (margin >= `margin_threshold`) prefers another label.
+10. ``low_confidence`` — anything else: no confident prediction and no agreement.
+
+`confident` is recomputed from the stored margin with `Config.margin_threshold`, so the flags and the thresholds
+written into each row's evidence always agree. The predictions table may hold only the top-k ranks: an author
+label in the vocabulary but not among the stored ranks has rank greater than the stored depth (never a near miss)
+and a null `author_rank`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from annotator.config import Config
+from annotator.errors import ModelError
+from annotator.flags import Flag
+from annotator.labels import REPRESSIVE_MARKS, AuthorLabel, extract_labels
+from annotator.labels.records import CONTROL, FUZZY, HISTONE_MARK, NON_HISTONE
+from annotator.progress import NULL_PROGRESS, Progress
+from annotator.tables import read_table, to_table, write_table
+
+__all__ = ["Flag", "LabelModel", "decide", "reconcile", "reconcile_workdir"]
+
+_STATUS_OK = "ok"
+_EVIDENCE_TOP = 5  # top labels written into the evidence, at least near_miss_top_k
+
+
+class LabelModel(Protocol):
+    """What reconciliation needs of a model (a `BedspaceModel` has it)."""
+
+    @property
+    def groups(self) -> Mapping[str, Sequence[str]]: ...
+
+    @property
+    def digest(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """The stored ranks of one sample x group, best first."""
+
+    labels: tuple[str, ...]
+    scores: tuple[float, ...]
+    margin: float
+
+    def rank_of(self, label: str) -> int | None:
+        """1-based rank of `label`, None when it is not among the stored ranks."""
+        return self.labels.index(label) + 1 if label in self.labels else None
+
+
+@dataclass(frozen=True)
+class _Prediction:
+    """Everything the predictions table says about one sample."""
+
+    status: str
+    reason: str | None
+    rankings: dict[str, Ranking]
+    model_digest: str | None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The flag of one sample x group, its one-line reason and the author label it settled on."""
+
+    flag: Flag
+    reason: str
+    author_label: str | None
+
+
+def reconcile(
+    samples: pa.Table,
+    predictions: pa.Table,
+    groups: Mapping[str, Sequence[str]],
+    config: Config,
+    model_digest: str | None = None,
+    progress: Progress = NULL_PROGRESS,
+) -> pa.Table:
+    """Annotations table (schema ``annotations``): every selected sample x model group, flagged.
+
+    Parameters
+    ----------
+    samples
+        The samples table (harvest); only rows with ``selected`` true are reconciled.
+    predictions
+        The predictions table (projection), long format; top-k or all ranks.
+    groups
+        The model's label groups, group -> vocabulary.
+    config
+        ``margin_threshold``, ``near_miss_top_k`` and the fuzzy thresholds, all written into the evidence.
+    model_digest
+        Digest written into each row; defaults to the digest in the sample's predictions.
+    progress
+        Progress reporter, one step per sample.
+    """
+    by_sample = _predictions_by_sample(predictions)
+    selected = samples.filter(pc.equal(samples["selected"], True)).to_pylist()
+    thresholds = _thresholds(config)
+    rows: list[dict[str, Any]] = []
+    with progress.task("reconcile", total=len(selected)) as task:
+        for sample in selected:
+            authors = extract_labels(sample, groups, config)
+            prediction = by_sample.get(sample["sample_id"])
+            digest = model_digest or (prediction.model_digest if prediction else None)
+            for group, vocabulary in groups.items():
+                rows.append(
+                    _annotate(sample, group, vocabulary, authors.get(group), prediction, config, thresholds, digest)
+                )
+            task.advance()
+    return to_table("annotations", rows)
+
+
+def reconcile_workdir(workdir: Path, model: LabelModel, config: Config, progress: Progress = NULL_PROGRESS) -> pa.Table:
+    """Reconcile ``WORKDIR/samples.parquet`` with ``WORKDIR/predictions.parquet`` into
+    ``WORKDIR/annotations.parquet``, and return that table.
+
+    Raises
+    ------
+    SchemaError
+        A table is missing or was written by an incompatible annotator.
+    ModelError
+        The predictions were made by another model than `model`.
+    """
+    workdir = Path(workdir)
+    samples = read_table("samples", workdir / "samples.parquet")
+    predictions = read_table("predictions", workdir / "predictions.parquet")
+    made_by = set(predictions["model_digest"].unique().to_pylist()) - {None, ""}
+    if model.digest and made_by - {model.digest}:
+        raise ModelError(
+            f"{workdir / 'predictions.parquet'} was made by model {sorted(made_by)[0][:12]}…, not by the given model "
+            f"{model.digest[:12]}…: pass the model that made it with --model, or re-run `annotator project`"
+        )
+    table = reconcile(samples, predictions, model.groups, config, model.digest or None, progress)
+    write_table("annotations", table, workdir / "annotations.parquet")
+    return table
+
+
+def decide(author: AuthorLabel | None, ranking: Ranking, vocabulary: Sequence[str], config: Config) -> Verdict:
+    """Flag one sample x group with a prediction, by the precedence in the module docstring.
+
+    Parameters
+    ----------
+    author
+        The author's label for the group, None when they gave none.
+    ranking
+        The model's stored ranks for the group (at least one).
+    vocabulary
+        The group's labels in the model.
+    config
+        ``margin_threshold`` and ``near_miss_top_k``.
+    """
+    top, top_score, margin = ranking.labels[0], ranking.scores[0], ranking.margin
+    confident = margin >= config.margin_threshold
+    model_says = f"the model's top label is {top} ({top_score:.2f}, margin {margin:.3f}{_confidence(confident)})"
+    if author is None:
+        return Verdict(Flag.MISSING_AUTHOR_LABEL, f"the authors gave no label; {model_says}", None)
+    written = _one_line(author.raw)
+    if author.method == FUZZY and top in author.candidates:
+        return Verdict(Flag.MISSPELLING, f"'{written}' is not a valid label but a typo of {top}; {model_says}", top)
+    if author.accepts(top):
+        how = "" if top == author.canonical else f" (read '{written}' as {top})"
+        return Verdict(Flag.MATCH, f"author label agrees with the model{how}; {model_says}", top)
+    label = author.canonical
+    if label not in vocabulary:
+        what = {HISTONE_MARK: "a histone mark", NON_HISTONE: "a non-histone target", CONTROL: "a control"}.get(
+            author.kind, "a cell type"
+        )
+        if label in REPRESSIVE_MARKS:
+            return Verdict(
+                Flag.REPRESSIVE_LOW_CONFIDENCE,
+                f"author label {label} is a repressive mark the model was not trained on; {model_says}",
+                label,
+            )
+        return Verdict(
+            Flag.OUT_OF_VOCABULARY, f"author label {label} is {what} the model was not trained on; {model_says}", label
+        )
+    rank = ranking.rank_of(label)
+    where = f"ranked {rank}" if rank else f"ranked below the {len(ranking.labels)} stored"
+    if label in REPRESSIVE_MARKS and not confident:
+        return Verdict(
+            Flag.REPRESSIVE_LOW_CONFIDENCE,
+            f"author label {label} is a repressive mark ({where}) and the model has no confident label; {model_says}",
+            label,
+        )
+    if rank is not None and 2 <= rank <= config.near_miss_top_k:
+        gap = top_score - ranking.scores[rank - 1]
+        if gap < config.margin_threshold:
+            return Verdict(
+                Flag.NEAR_MISS,
+                f"author label {label} is {where}, {gap:.3f} below {top} (< {config.margin_threshold}); {model_says}",
+                label,
+            )
+    if confident:
+        return Verdict(
+            Flag.CONFIDENT_MISMATCH,
+            f"model confidently prefers {top} over author label {label} ({where}); {model_says}",
+            label,
+        )
+    return Verdict(Flag.LOW_CONFIDENCE, f"author label {label} is {where}; {model_says}", label)
+
+
+def _annotate(
+    sample: Mapping[str, Any],
+    group: str,
+    vocabulary: Sequence[str],
+    author: AuthorLabel | None,
+    prediction: _Prediction | None,
+    config: Config,
+    thresholds: dict[str, Any],
+    model_digest: str | None,
+) -> dict[str, Any]:
+    """One annotations row."""
+    ranking = prediction.rankings.get(group) if prediction and prediction.status == _STATUS_OK else None
+    evidence: dict[str, Any] = {"thresholds": thresholds, "author": _author_evidence(author)}
+    row: dict[str, Any] = {
+        "sample_id": sample["sample_id"],
+        "gsm": sample.get("gsm"),
+        "gse": sample.get("gse"),
+        "title": sample.get("title"),
+        "group": group,
+        "author_label_raw": author.raw if author else None,
+        "author_label": author.canonical if author else None,
+        "author_source": author.source if author else None,
+        "author_method": author.method if author else None,
+        "author_label_score": author.score if author else None,
+        "author_label_kind": author.kind if author else "none",
+        "model_digest": model_digest,
+    }
+    if ranking is None:
+        reason = _no_prediction_reason(sample, group, prediction)
+        evidence["prediction"] = {"status": prediction.status if prediction else None, "reason": reason}
+        return {**row, "flag": Flag.NO_PREDICTION.value, "reason": reason, "evidence": _json(evidence)}
+    verdict = decide(author, ranking, vocabulary, config)
+    rank = ranking.rank_of(verdict.author_label) if verdict.author_label else None
+    shown = max(_EVIDENCE_TOP, config.near_miss_top_k)
+    evidence["top"] = [
+        {"label": lab, "score": round(s, 4)}
+        for lab, s in zip(ranking.labels[:shown], ranking.scores[:shown], strict=True)
+    ]
+    evidence["stored_ranks"] = len(ranking.labels)
+    return {
+        **row,
+        "author_label": verdict.author_label if author else None,
+        "predicted_label": ranking.labels[0],
+        "predicted_score": ranking.scores[0],
+        "margin": ranking.margin,
+        "confident": ranking.margin >= config.margin_threshold,
+        "author_rank": rank,
+        "author_score": ranking.scores[rank - 1] if rank else None,
+        "flag": verdict.flag.value,
+        "reason": verdict.reason,
+        "evidence": _json(evidence),
+    }
+
+
+def _predictions_by_sample(predictions: pa.Table) -> dict[str, _Prediction]:
+    """Group the long predictions table by sample, each group's ranks sorted best first."""
+    columns = {
+        name: predictions[name].to_pylist()
+        for name in ("sample_id", "group", "rank", "label", "score", "margin", "status", "reason", "model_digest")
+    }
+    ranks: dict[str, dict[str, list[tuple[int, str, float, float]]]] = {}
+    heads: dict[str, tuple[str, str | None, str | None]] = {}
+    for sid, group, rank, label, score, margin, status, reason, digest in zip(*columns.values(), strict=True):
+        if sid not in heads or status != _STATUS_OK:  # a failed row wins over ok rows of the same sample
+            heads[sid] = (status, reason, digest)
+        if status == _STATUS_OK and group is not None and label is not None and rank is not None:
+            ranks.setdefault(sid, {}).setdefault(group, []).append((rank, label, score, margin or 0.0))
+    out = {}
+    for sid, (status, reason, digest) in heads.items():
+        rankings = {}
+        for group, items in ranks.get(sid, {}).items():
+            items.sort()
+            rankings[group] = Ranking(
+                labels=tuple(label for _, label, _, _ in items),
+                scores=tuple(float(score) for _, _, score, _ in items),
+                margin=float(items[0][3]),
+            )
+        out[sid] = _Prediction(status, reason, rankings, digest)
+    return out
+
+
+def _no_prediction_reason(sample: Mapping[str, Any], group: str, prediction: _Prediction | None) -> str:
+    if prediction is None:
+        failed = sample.get("download_error")
+        if failed:
+            return f"not projected: {_one_line(failed)}"
+        return "not projected: no row in the predictions table (run `annotator project` on this workdir)"
+    if prediction.status != _STATUS_OK:
+        return f"{prediction.status}: {_one_line(prediction.reason or 'no reason given')}"
+    return f"the predictions hold no ranking for group {group!r}: were they made with another model?"
+
+
+def _author_evidence(author: AuthorLabel | None) -> dict[str, Any] | None:
+    if author is None:
+        return None
+    return {
+        "source": author.source,
+        "raw": author.raw,
+        "canonical": author.canonical,
+        "kind": author.kind,
+        "method": author.method,
+        "score": author.score,
+        "candidates": list(author.candidates),
+        "readings": [
+            {"source": r.source, "canonical": r.canonical, "raw": r.raw, "method": r.method, "score": r.score}
+            for r in author.readings
+        ],
+    }
+
+
+def _thresholds(config: Config) -> dict[str, Any]:
+    return {
+        "margin_threshold": config.margin_threshold,
+        "near_miss_top_k": config.near_miss_top_k,
+        "antibody_fuzzy_threshold": config.antibody_fuzzy_threshold,
+        "cell_type_fuzzy_threshold": config.cell_type_fuzzy_threshold,
+    }
+
+
+def _confidence(confident: bool) -> str:
+    return ", confident" if confident else ", not confident"
+
+
+def _one_line(text: str) -> str:
+    """Author text folded onto one line (reasons are one line; titles may hold newlines)."""
+    return " ".join(text.split())
+
+
+def _json(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))

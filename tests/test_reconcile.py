@@ -1,0 +1,271 @@
+"""Reconciliation: every flag from tiny hand-made predictions, the precedence between them, and the edges."""
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pytest
+from modelkit import planted_model
+from typer.testing import CliRunner
+
+from annotator.cli import app
+from annotator.config import Config
+from annotator.errors import ModelError, SchemaError
+from annotator.flags import Flag
+from annotator.reconcile import reconcile, reconcile_workdir
+from annotator.schema import ANNOTATIONS
+from annotator.tables import read_table, to_table, write_table
+
+GROUPS = {
+    "antibody": ["H3K4me3", "H3K27ac", "H3K9ac", "H3K4me1", "H3K27me3", "H3K9me3"],
+    "cell_type": ["K562", "HepG2", "GM12878"],
+}
+DIGEST = "d" * 64
+
+
+def _sample(sid: str = "GSM1/a.bed", title: str = "", selected: bool = True, **fields: Any) -> dict[str, Any]:
+    return {"gsm": sid.split("/")[0], "gse": "GSE1", "sample_id": sid, "title": title, "selected": selected, **fields}
+
+
+def _ranks(sid: str, group: str, ranked: list[tuple[str, float]], margin: float | None = None) -> list[dict]:
+    margin = ranked[0][1] - ranked[1][1] if margin is None else margin
+    return [
+        {"sample_id": sid, "group": group, "rank": i + 1, "label": label, "score": score, "margin": margin,
+         "confident": margin >= 0.1, "status": "ok", "model_digest": DIGEST}
+        for i, (label, score) in enumerate(ranked)
+    ]  # fmt: skip
+
+
+def _flag_row(title: str, ranked: list[tuple[str, float]], config: Config | None = None, **sample: Any) -> dict:
+    """The antibody row for one sample titled `title` whose antibody ranking is `ranked`."""
+    predictions = _ranks("GSM1/a.bed", "antibody", ranked) + _ranks(
+        "GSM1/a.bed", "cell_type", [("K562", 0.5), ("HepG2", 0.1)]
+    )
+    table = reconcile(
+        to_table("samples", [_sample(title=title, **sample)]), to_table("predictions", predictions), GROUPS,
+        config or Config(),
+    )  # fmt: skip
+    return next(row for row in table.to_pylist() if row["group"] == "antibody")
+
+
+def test_match() -> None:
+    row = _flag_row("K562 H3K4me3 rep1", [("H3K4me3", 0.8), ("H3K27ac", 0.6)])
+    assert row["flag"] == Flag.MATCH
+    assert (row["author_label"], row["predicted_label"], row["author_rank"]) == ("H3K4me3", "H3K4me3", 1)
+    assert row["author_score"] == pytest.approx(0.8) and row["confident"]
+
+
+def test_match_when_the_top_label_settles_an_inferred_label() -> None:
+    row = _flag_row("K562_K27", [("H3K27me3", 0.5), ("H3K27ac", 0.49)])  # "K27": H3K27ac or H3K27me3 or …
+    assert (row["flag"], row["author_label"], row["author_method"]) == (Flag.MATCH, "H3K27me3", "inferred")
+
+
+def test_misspelling() -> None:
+    row = _flag_row("IgE H3K3me3 peaks", [("H3K4me3", 0.7), ("H3K27ac", 0.4)])
+    assert row["flag"] == Flag.MISSPELLING
+    assert (row["author_label_raw"], row["author_label"], row["author_method"]) == ("H3K3me3", "H3K4me3", "fuzzy")
+    assert "H3K3me3" in row["reason"] and "H3K4me3" in row["reason"]
+    # the data may settle the typo on another correction than the grammar's first choice
+    other = _flag_row("IgE H3K3me3 peaks", [("H3K9me3", 0.7), ("H3K4me3", 0.4)])
+    assert (other["flag"], other["author_label"], other["author_rank"]) == (Flag.MISSPELLING, "H3K9me3", 1)
+
+
+def test_near_miss_like_gsm5455054() -> None:
+    row = _flag_row("H3K27ac ChIP", [("H3K9ac", 0.62), ("H3K27ac", 0.58), ("H3K4me3", 0.40)])
+    assert row["flag"] == Flag.NEAR_MISS
+    assert (row["author_rank"], row["predicted_label"]) == (2, "H3K9ac")
+    assert row["author_score"] == pytest.approx(0.58) and not row["confident"]
+
+
+def test_near_miss_depth_and_gap_come_from_the_config() -> None:
+    ranked = [("H3K9ac", 0.62), ("H3K4me3", 0.60), ("H3K27ac", 0.55), ("H3K4me1", 0.3)]
+    assert _flag_row("H3K27ac", ranked)["flag"] == Flag.NEAR_MISS  # rank 3, 0.07 below the top
+    assert _flag_row("H3K27ac", ranked, Config(near_miss_top_k=2))["flag"] == Flag.LOW_CONFIDENCE
+    assert _flag_row("H3K27ac", ranked, Config(margin_threshold=0.05))["flag"] == Flag.LOW_CONFIDENCE
+
+
+def test_label_below_the_stored_ranks_is_not_a_near_miss() -> None:
+    # only two ranks stored: H3K4me1 is in the vocabulary but ranked > 2, however close the scores
+    row = _flag_row("H3K4me1", [("H3K4me3", 0.50), ("H3K27ac", 0.49)])
+    assert (row["flag"], row["author_rank"], row["author_score"]) == (Flag.LOW_CONFIDENCE, None, None)
+    assert "below the 2 stored" in row["reason"]
+
+
+def test_confident_mismatch() -> None:
+    row = _flag_row("H3K4me3", [("H3K27me3", 0.7), ("H3K9me3", 0.5), ("H3K4me3", 0.2)])
+    assert (row["flag"], row["author_rank"], row["predicted_label"]) == (Flag.CONFIDENT_MISMATCH, 3, "H3K27me3")
+    assert row["confident"] and row["margin"] == pytest.approx(0.2)
+
+
+def test_low_confidence() -> None:
+    row = _flag_row("H3K4me3", [("H3K27ac", 0.5), ("H3K4me1", 0.48), ("H3K9ac", 0.47), ("H3K4me3", 0.3)])
+    assert (row["flag"], row["author_rank"]) == (Flag.LOW_CONFIDENCE, 4)
+
+
+def test_repressive_low_confidence() -> None:
+    row = _flag_row("H3K9me3", [("H3K4me1", 0.40), ("H3K27ac", 0.38), ("H3K9ac", 0.37), ("H3K9me3", 0.2)])
+    assert (row["flag"], row["author_rank"]) == (Flag.REPRESSIVE_LOW_CONFIDENCE, 4)
+    # a repressive mark the model does not know at all, even when the model is confident about something else
+    unknown = _flag_row("H4K20me3", [("H3K9me3", 0.7), ("H3K27me3", 0.3)])
+    assert (unknown["flag"], unknown["author_label"]) == (Flag.REPRESSIVE_LOW_CONFIDENCE, "H4K20me3")
+    # a close runner-up is still repressive_low_confidence: for repressive marks the top label is unreliable
+    close = _flag_row("H3K27me3", [("H3K4me1", 0.40), ("H3K27me3", 0.38), ("H3K9ac", 0.2)])
+    assert (close["flag"], close["author_rank"]) == (Flag.REPRESSIVE_LOW_CONFIDENCE, 2)
+    # the same ranking for an activating mark is a near miss
+    activating = _flag_row("H3K9ac", [("H3K4me1", 0.40), ("H3K9ac", 0.38), ("H3K27me3", 0.2)])
+    assert activating["flag"] == Flag.NEAR_MISS
+    # but a confident disagreement about a mark the model knows stays a possible mislabel
+    confident = _flag_row("H3K9me3", [("H3K4me3", 0.7), ("H3K9me3", 0.3)])
+    assert confident["flag"] == Flag.CONFIDENT_MISMATCH
+
+
+@pytest.mark.parametrize(
+    ("title", "label", "kind"),
+    [("H3K18ac", "H3K18ac", "histone_mark"), ("CTCF ChIP", "CTCF", "non_histone"), ("K562 input", "input", "control")],
+)
+def test_out_of_vocabulary(title: str, label: str, kind: str) -> None:
+    row = _flag_row(title, [("H3K27ac", 0.5), ("H3K4me3", 0.45)])
+    assert (row["flag"], row["author_label"], row["author_label_kind"]) == (Flag.OUT_OF_VOCABULARY, label, kind)
+    assert row["predicted_label"] == "H3K27ac" and "H3K27ac" in row["reason"]  # the nearest label is reported
+
+
+def test_missing_author_label() -> None:
+    row = _flag_row("replicate 1", [("H3K4me3", 0.5), ("H3K27ac", 0.45)])
+    assert row["flag"] == Flag.MISSING_AUTHOR_LABEL
+    assert row["author_label"] is None and row["author_label_kind"] == "none"
+    assert row["predicted_label"] == "H3K4me3" and "not confident" in row["reason"]
+
+
+def test_no_prediction_carries_the_reason() -> None:
+    samples = to_table(
+        "samples",
+        [
+            _sample("GSM1/a.bed", "K562 H3K4me3"),
+            _sample("GSM2/b.bed", "K562 H3K4me3"),
+            _sample("GSM3/c.bed", "K562 H3K4me3", download_error="HTTP 404 after 4 attempts"),
+            _sample("GSM4/d.bed", "K562 H3K4me3", selected=False, skip_reason="bigwig"),
+        ],
+    )
+    predictions = to_table(
+        "predictions",
+        [
+            {"sample_id": "GSM1/a.bed", "status": "failed", "reason": "binary file", "model_digest": DIGEST},
+            {"sample_id": "GSM2/b.bed", "status": "no_overlap", "reason": "none of 3 regions", "model_digest": DIGEST},
+        ],
+    )
+    rows = reconcile(samples, predictions, GROUPS, Config()).to_pylist()
+    assert len(rows) == 6  # three selected samples x two groups; the unselected one has no row
+    assert {r["flag"] for r in rows} == {Flag.NO_PREDICTION}
+    reasons = {r["sample_id"]: r["reason"] for r in rows}
+    assert reasons["GSM1/a.bed"] == "failed: binary file"
+    assert reasons["GSM2/b.bed"].startswith("no_overlap")
+    assert "HTTP 404" in reasons["GSM3/c.bed"]
+    assert all(r["author_label"] == "H3K4me3" for r in rows if r["group"] == "antibody")  # still reported
+    assert all(r["predicted_label"] is None for r in rows)
+
+
+def test_group_missing_from_predictions_is_no_prediction() -> None:
+    predictions = to_table("predictions", _ranks("GSM1/a.bed", "antibody", [("H3K4me3", 0.8), ("H3K27ac", 0.6)]))
+    rows = reconcile(to_table("samples", [_sample(title="K562 H3K4me3")]), predictions, GROUPS, Config()).to_pylist()
+    by_group = {r["group"]: r for r in rows}
+    assert by_group["antibody"]["flag"] == Flag.MATCH
+    assert by_group["cell_type"]["flag"] == Flag.NO_PREDICTION and "cell_type" in by_group["cell_type"]["reason"]
+
+
+def test_every_flag_is_reachable_and_the_table_fits_its_schema() -> None:
+    cases = {
+        "GSM1/a.bed": ("K562 H3K4me3", [("H3K4me3", 0.8), ("H3K27ac", 0.6)]),
+        "GSM2/a.bed": ("IgE H3K3me3", [("H3K4me3", 0.8), ("H3K27ac", 0.6)]),
+        "GSM3/a.bed": ("H3K27ac", [("H3K9ac", 0.62), ("H3K27ac", 0.58)]),
+        "GSM4/a.bed": ("H3K4me3", [("H3K27me3", 0.7), ("H3K4me3", 0.3)]),
+        "GSM5/a.bed": ("H3K4me3", [("H3K27ac", 0.5), ("H3K4me1", 0.45)]),
+        "GSM6/a.bed": ("H3K9me3", [("H3K27ac", 0.5), ("H3K4me1", 0.45)]),
+        "GSM7/a.bed": ("H3K18ac", [("H3K27ac", 0.5), ("H3K4me1", 0.45)]),
+        "GSM8/a.bed": ("rep1", [("H3K27ac", 0.5), ("H3K4me1", 0.45)]),
+    }
+    samples = [_sample(sid, title) for sid, (title, _) in cases.items()] + [_sample("GSM9/a.bed", "K562")]
+    predictions = [row for sid, (_, ranked) in cases.items() for row in _ranks(sid, "antibody", ranked)]
+    predictions += [row for sid in cases for row in _ranks(sid, "cell_type", [("K562", 0.6), ("HepG2", 0.1)])]
+    table = reconcile(to_table("samples", samples), to_table("predictions", predictions), GROUPS, Config())
+    assert table.schema.equals(ANNOTATIONS)
+    assert set(table["flag"].to_pylist()) == set(Flag)
+    assert all(reason and "\n" not in reason for reason in table["reason"].to_pylist())
+    # the digest comes from the sample's predictions; a sample never projected has none to give
+    digests = {r["sample_id"]: r["model_digest"] for r in table.to_pylist()}
+    assert digests.pop("GSM9/a.bed") is None and set(digests.values()) == {DIGEST}
+
+
+def test_evidence_holds_thresholds_extraction_and_top_labels() -> None:
+    config = Config(margin_threshold=0.15, near_miss_top_k=4, antibody_fuzzy_threshold=82, cell_type_fuzzy_threshold=90)
+    row = _flag_row("K562 H3K4me3", [("H3K27ac", 0.6), ("H3K4me3", 0.5), ("H3K9ac", 0.1)], config, source_name="H3K9ac")
+    evidence = json.loads(row["evidence"])
+    assert evidence["thresholds"] == {
+        "margin_threshold": 0.15, "near_miss_top_k": 4, "antibody_fuzzy_threshold": 82, "cell_type_fuzzy_threshold": 90,
+    }  # fmt: skip
+    assert [t["label"] for t in evidence["top"]] == ["H3K27ac", "H3K4me3", "H3K9ac"]
+    assert evidence["author"]["source"] == "title"
+    assert [r["canonical"] for r in evidence["author"]["readings"]] == ["H3K4me3", "H3K9ac"]
+    assert row["flag"] == Flag.NEAR_MISS  # margin 0.1 < 0.15: the config's threshold, not the stored `confident`
+
+
+@dataclass
+class _FakeModel:
+    groups: dict[str, list[str]] = field(default_factory=lambda: GROUPS)
+    digest: str = DIGEST
+
+
+def _workdir(tmp_path: Path, digest: str = DIGEST) -> Path:
+    samples = to_table("samples", [_sample(title="K562 H3K4me3"), _sample("GSM2/b.bed", "HepG2 H3K27me3")])
+    rows = _ranks("GSM1/a.bed", "antibody", [("H3K4me3", 0.8), ("H3K27ac", 0.6)])
+    rows += _ranks("GSM2/b.bed", "antibody", [("H3K4me3", 0.8), ("H3K27me3", 0.3)])
+    predictions = to_table("predictions", [{**r, "model_digest": digest} for r in rows])
+    write_table("samples", samples, tmp_path / "samples.parquet")
+    write_table("predictions", predictions, tmp_path / "predictions.parquet")
+    return tmp_path
+
+
+def test_reconcile_workdir_writes_annotations(tmp_path: Path) -> None:
+    table = reconcile_workdir(_workdir(tmp_path), _FakeModel(), Config())
+    written = read_table("annotations", tmp_path / "annotations.parquet")
+    assert written.equals(table) and written.num_rows == 4
+    flags = {(r["sample_id"], r["group"]): r["flag"] for r in written.to_pylist()}
+    assert flags[("GSM1/a.bed", "antibody")] == Flag.MATCH
+    assert flags[("GSM2/b.bed", "antibody")] == Flag.CONFIDENT_MISMATCH
+    assert flags[("GSM1/a.bed", "cell_type")] == Flag.NO_PREDICTION
+
+
+def test_reconcile_workdir_refuses_predictions_of_another_model(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="--model"):
+        reconcile_workdir(_workdir(tmp_path, digest="e" * 64), _FakeModel(), Config())
+    assert not (tmp_path / "annotations.parquet").exists()
+    (tmp_path / "predictions.parquet").unlink()  # harvested but never projected
+    with pytest.raises(SchemaError, match="predictions"):
+        reconcile_workdir(tmp_path, _FakeModel(), Config())
+
+
+def test_reconcile_command(tmp_path: Path) -> None:
+    model = planted_model(tmp_path)
+    work = tmp_path / "work"
+    samples = to_table("samples", [_sample(title="K562 H3K4me3"), _sample("GSM2/b.bed", "HepG2 H3K4me3")])
+    rows = _ranks("GSM1/a.bed", "antibody", [("H3K4me3", 1.0), ("H3K27me3", 0.0)])
+    rows += _ranks("GSM1/a.bed", "cell_type", [("K562", 1.0), ("HepG2", 0.0)])
+    rows += _ranks("GSM2/b.bed", "antibody", [("H3K27me3", 1.0), ("H3K4me3", 0.0)])
+    rows += _ranks("GSM2/b.bed", "cell_type", [("HepG2", 1.0), ("K562", 0.0)])
+    write_table("samples", samples, work / "samples.parquet")
+    write_table("predictions", to_table("predictions", [{**r, "model_digest": model.digest} for r in rows]),
+                work / "predictions.parquet")  # fmt: skip
+    result = CliRunner().invoke(app, ["reconcile", "--workdir", str(work), "--model", str(model.path)])
+    assert result.exit_code == 0, result.output
+    assert "confident_mismatch" in result.stdout and "match" in result.stdout
+    flags = read_table("annotations", work / "annotations.parquet")["flag"].to_pylist()
+    assert sorted(flags) == ["confident_mismatch", "match", "match", "match"]
+    missing = CliRunner().invoke(app, ["reconcile", "--workdir", str(tmp_path / "nowhere"), "--model", str(model.path)])
+    assert missing.exit_code == 2 and "samples.parquet" in missing.stderr
+
+
+def test_unselected_samples_are_ignored() -> None:
+    samples = to_table("samples", [_sample(selected=False, title="H3K4me3")])
+    table = reconcile(samples, to_table("predictions", []), GROUPS, Config())
+    assert table.num_rows == 0 and isinstance(table, pa.Table)
