@@ -1,1 +1,52 @@
-"""Placeholder until this stage's commands land."""
+"""`annotator report` (the HTML curator page) and `annotator export` (tables for downstream databases)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+
+import typer
+
+from annotator.cli.app import app, console, handle_errors
+from annotator.config import Config
+from annotator.report.export import export_tables
+from annotator.report.html import REPORT_NAME, render_report
+
+
+class ExportFormat(StrEnum):
+    """File formats `annotator export` writes."""
+
+    PARQUET = "parquet"
+    CSV = "csv"
+
+
+_WORKDIR_HELP = "Workdir of a run (holds samples/predictions/annotations/runs .parquet)."
+
+
+@app.command()
+@handle_errors
+def report(
+    workdir: Path = typer.Option(Config().workdir, "--workdir", envvar="ANNOTATOR_WORKDIR", help=_WORKDIR_HELP),
+    out: Path | None = typer.Option(
+        None, "--out", "-o", help=f"Where to write the HTML page (default: WORKDIR/{REPORT_NAME})."
+    ),
+) -> None:
+    """Write the self-contained HTML review page for curators (opens offline; safe to e-mail)."""
+    config = Config(workdir=workdir)
+    path = render_report(config.workdir, out)
+    console.print(str(path), highlight=False, soft_wrap=True)
+
+
+@app.command()
+@handle_errors
+def export(
+    workdir: Path = typer.Option(Config().workdir, "--workdir", envvar="ANNOTATOR_WORKDIR", help=_WORKDIR_HELP),
+    to: Path = typer.Option(..., "--to", help="Folder to write the exported tables into (created if needed)."),
+    fmt: ExportFormat = typer.Option(
+        ExportFormat.PARQUET, "--format", help="parquet keeps types and schema version; csv flattens nested columns."
+    ),
+) -> None:
+    """Export the run's tables (samples, predictions, annotations, runs) for loading into a database."""
+    config = Config(workdir=workdir)
+    for path in export_tables(config.workdir, to, fmt.value):
+        console.print(str(path), highlight=False, soft_wrap=True)

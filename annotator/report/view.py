@@ -1,0 +1,246 @@
+"""Shape the pipeline's tables into the view model the HTML report renders (pure: tables in, plain dicts out).
+
+Everything a curator sees is computed here, so the browser tests can compare the page with numbers derived from
+the same Parquet files and the templates only lay things out. The loops here run once per sample or per label,
+never per region.
+
+Counting conventions (also explained on the page):
+
+* A *sample* in the review table is one region set (`sample_id`, i.e. one peak file of a GSM); a GSM with two
+  peak files is reviewed twice.
+* "Maps to the model vocabulary" (the BEDspace paper's Fig. 5B denominator): the author label was found
+  (`author_label` not null) and the flag is not out_of_vocabulary, missing_author_label or no_prediction.
+* "Agrees": flag == match. A misspelling is counted as mappable but *not* as agreement, because the author text
+  had to be corrected first; the share including misspellings is reported next to it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from annotator.flags import Flag
+from annotator.report.details import evidence_thresholds, group_title, parse_json, sample_details
+
+GEO_URL = "https://www.ncbi.nlm.nih.gov/geo/query/acc.cgi?acc={acc}"
+
+#: Flags that say the author label is not (or cannot be) compared with the model vocabulary.
+NOT_MAPPABLE = frozenset({Flag.OUT_OF_VOCABULARY, Flag.MISSING_AUTHOR_LABEL, Flag.NO_PREDICTION})
+
+#: Groups the curators know best come first; any other group follows alphabetically.
+_GROUP_ORDER = ("antibody", "cell_type")
+
+_SEGMENT_LABELS = {
+    "agree": "agrees (match)",
+    "misspelling": "misspelling of the model's label",
+    "disagree": "maps, but the model disagrees",
+    "unmapped": "does not map (no author label, out of vocabulary or no prediction)",
+}
+
+
+def build_view(
+    samples: pa.Table,
+    annotations: pa.Table,
+    predictions: pa.Table | None = None,
+    runs: pa.Table | None = None,
+    *,
+    top_k: int = 5,
+    generated_at: datetime | None = None,
+) -> dict[str, Any]:
+    """Turn the pipeline's tables into the report's view model.
+
+    Parameters
+    ----------
+    samples, annotations
+        The `samples` and `annotations` tables (schemas in `annotator.schema`).
+    predictions
+        The `predictions` table, or None when the run wrote none; the detail bars then come from the
+        annotations' evidence JSON and the projection counts are shown as unavailable.
+    runs
+        The `runs` table, or None; the most recently started run is described in the page header.
+    top_k
+        How many labels per group the detail bars show.
+    generated_at
+        When the report is rendered (shown in the header); None leaves it out.
+
+    Returns
+    -------
+    dict
+        Keys: ``run`` (dict or None), ``margin_threshold`` (float or None), ``generated_at`` (str or None),
+        ``summary``, ``skip_reasons``, ``groups`` (list of {name, title}), ``flags`` (flag-count rows for the
+        chart), ``agreement`` (Fig. 5B rows per group), ``rows`` (review-table rows, most urgent first) and
+        ``details`` (sample_id -> `annotator.report.details.sample_details` entry, JSON-ready).
+    """
+    ann = annotations.to_pylist()
+    groups = _ordered_groups(r["group"] for r in ann)
+    rows = sorted((_review_row(r) for r in ann), key=_urgency_key)
+    run = _run_info(runs)
+    return {
+        "run": run,
+        "margin_threshold": _margin_threshold(run, ann),
+        "generated_at": generated_at.strftime("%Y-%m-%d %H:%M UTC") if generated_at else None,
+        "summary": _summary(samples, ann, predictions),
+        "skip_reasons": _skip_reasons(samples),
+        "groups": [{"name": g, "title": group_title(g)} for g in groups],
+        "flags": _flag_counts(ann, groups),
+        "agreement": [_agreement(g, [r for r in ann if r["group"] == g]) for g in groups],
+        "rows": rows,
+        "details": sample_details(ann, predictions, groups, top_k),
+    }
+
+
+def geo_url(accession: str) -> str:
+    """GEO accession page of a GSM or GSE."""
+    return GEO_URL.format(acc=accession)
+
+
+def _ordered_groups(names: Any) -> list[str]:
+    seen = set(names)
+    known = [g for g in _GROUP_ORDER if g in seen]
+    return known + sorted(seen - set(known))
+
+
+def _distinct(table: pa.Table, column: str, mask: pa.Array | None = None) -> int:
+    col = table.column(column)
+    if mask is not None:
+        col = col.filter(mask)
+    return len(pc.unique(col.drop_null()))
+
+
+def _summary(samples: pa.Table, ann: Sequence[Mapping[str, Any]], predictions: pa.Table | None) -> dict[str, Any]:
+    flagged = {r["sample_id"] for r in ann if r["flag"] != Flag.MATCH}
+    out: dict[str, Any] = {
+        "n_series": _distinct(samples, "gse"),
+        "n_gsm": _distinct(samples, "gsm"),
+        "n_files": samples.num_rows,
+        "n_selected": int(pc.sum(pc.cast(samples.column("selected"), pa.int64())).as_py() or 0),
+        "n_download_failed": int(pc.sum(pc.equal(samples.column("download_status"), "failed")).as_py() or 0),
+        "n_reviewed": len({r["sample_id"] for r in ann}),
+        "n_flagged": len(flagged),
+        "n_rows": len(ann),
+        "n_projected": None,
+        "n_no_overlap": None,
+        "n_failed": None,
+    }
+    if predictions is not None:
+        status = predictions.column("status")
+        for key, value in (("n_projected", "ok"), ("n_no_overlap", "no_overlap"), ("n_failed", "failed")):
+            out[key] = _distinct(predictions, "sample_id", pc.equal(status, value))
+    return out
+
+
+def _skip_reasons(samples: pa.Table) -> list[dict[str, Any]]:
+    not_selected = samples.filter(pc.invert(samples.column("selected")))
+    reasons = Counter(r or "no reason given" for r in not_selected.column("skip_reason").to_pylist())
+    return [{"reason": reason, "count": n} for reason, n in reasons.most_common()]
+
+
+def _flag_counts(ann: Sequence[Mapping[str, Any]], groups: Sequence[str]) -> list[dict[str, Any]]:
+    counts = Counter((r["flag"], r["group"]) for r in ann)
+    rows: list[dict[str, Any]] = []
+    for flag in Flag:
+        by_group = {g: counts[(flag.value, g)] for g in groups}
+        rows.append(
+            {
+                "flag": flag.value,
+                "label": flag.value.replace("_", " "),
+                "description": flag.description,
+                "urgency": flag.urgency,
+                "total": sum(by_group.values()),
+                "by_group": by_group,
+            }
+        )
+    biggest = max((r["total"] for r in rows), default=0) or 1
+    for r in rows:
+        r["width"] = round(100 * r["total"] / biggest, 1)
+    return rows
+
+
+def _agreement(group: str, rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The Fig. 5B numbers of one group; see the module docstring for what counts."""
+    mappable = [r for r in rows if r["author_label"] is not None and r["flag"] not in NOT_MAPPABLE]
+    n, n_map = len(rows), len(mappable)
+    n_match = sum(r["flag"] == Flag.MATCH for r in mappable)
+    n_missp = sum(r["flag"] == Flag.MISSPELLING for r in mappable)
+
+    def share(num: int, den: int) -> float | None:
+        return num / den if den else None
+
+    def width(k: int) -> float:
+        return round(100 * k / n, 2) if n else 0.0
+
+    counts = {
+        "agree": n_match,
+        "misspelling": n_missp,
+        "disagree": n_map - n_match - n_missp,
+        "unmapped": n - n_map,
+    }
+    segments, x = [], 0.0
+    for key, count in counts.items():
+        segments.append({"key": key, "label": _SEGMENT_LABELS[key], "count": count, "x": x, "width": width(count)})
+        x = round(x + width(count), 2)
+    return {
+        "group": group,
+        "title": group_title(group),
+        "n": n,
+        "n_mappable": n_map,
+        "n_match": n_match,
+        "n_misspelling": n_missp,
+        "share_mappable": share(n_map, n),
+        "share_agree": share(n_match, n_map),
+        "share_agree_incl_misspelling": share(n_match + n_missp, n_map),
+        "segments": segments,  # stacked bar: agree | misspelling | disagree | not mappable
+    }
+
+
+def _review_row(r: Mapping[str, Any]) -> dict[str, Any]:
+    flag = Flag(r["flag"])
+    return {
+        **r,
+        "key": f"{r['sample_id']}|{r['group']}",
+        "geo_url": geo_url(r["gsm"]) if r["gsm"] else None,
+        "group_title": group_title(r["group"]),
+        "flag_label": flag.value.replace("_", " "),
+        "flag_description": flag.description,
+        "urgency": flag.urgency,
+    }
+
+
+def _urgency_key(row: Mapping[str, Any]) -> tuple:
+    """Most urgent flag first; within a flag the most confident call first, then by accession."""
+    margin = row["margin"] if row["margin"] is not None else float("-inf")
+    return (row["urgency"], not row["confident"], -margin, row["gsm"] or "", row["sample_id"], row["group"])
+
+
+def _run_info(runs: pa.Table | None) -> dict[str, Any] | None:
+    if runs is None or runs.num_rows == 0:
+        return None
+    latest = runs.take([int(pc.index(runs.column("started_at"), pc.max(runs.column("started_at"))).as_py())])
+    run = latest.to_pylist()[0]
+    thresholds = parse_json(run["thresholds"])
+    return {
+        **run,
+        "started": run["started_at"].strftime("%Y-%m-%d %H:%M UTC"),
+        "status_text": str(run["status"]).replace("_", " "),
+        "finished": run["finished_at"].strftime("%Y-%m-%d %H:%M UTC") if run["finished_at"] else None,
+        "digest_short": (run["model_digest"] or "").removeprefix("sha256:")[:12] or None,
+        "thresholds": thresholds if isinstance(thresholds, dict) else {},
+        "n_runs": runs.num_rows,
+    }
+
+
+def _margin_threshold(run: Mapping[str, Any] | None, ann: Sequence[Mapping[str, Any]]) -> float | None:
+    """The confidence threshold used: from the run's thresholds, else from the first row's evidence."""
+    sources = [run["thresholds"]] if run else []
+    sources += [evidence_thresholds(r["evidence"]) for r in ann[:1]]
+    for thresholds in sources:
+        for key in ("margin_threshold", "margin"):
+            value = thresholds.get(key) if isinstance(thresholds, dict) else None
+            if isinstance(value, int | float):
+                return float(value)
+    return None

@@ -1,0 +1,147 @@
+"""The report's view model: counts, the Fig. 5B shares, urgency order and per-sample details (no rendering)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pyarrow as pa
+import pytest
+from conftest import report_tables
+
+from annotator.flags import Flag
+from annotator.report.view import build_view, geo_url, group_title
+
+ANTIBODY_TOP5 = ["H3K4me3", "H3K27ac", "H3K27me3", "H3K36me3", "H3K9me3"]
+
+
+@pytest.fixture
+def tables() -> dict[str, pa.Table]:
+    return report_tables()
+
+
+def _detail(view: dict, gsm: str) -> dict:
+    return view["details"][f"{gsm}/{gsm}_peaks.bed.gz"]
+
+
+def test_summary_counts_come_from_the_tables(tables: dict[str, pa.Table]) -> None:
+    s = build_view(**tables)["summary"]
+    assert s["n_gsm"] == 9 and s["n_series"] == 2 and s["n_files"] == 9
+    assert s["n_selected"] == 7
+    assert (s["n_projected"], s["n_failed"], s["n_no_overlap"]) == (6, 1, 0)
+    assert s["n_reviewed"] == 7 and s["n_rows"] == 14
+    assert s["n_flagged"] == 6  # every sample but GSM1 has a flag other than match
+
+
+def test_flag_counts_list_every_flag_in_urgency_order(tables: dict[str, pa.Table]) -> None:
+    flags = build_view(**tables)["flags"]
+    assert [f["flag"] for f in flags] == [f.value for f in Flag]
+    by_flag = {f["flag"]: f for f in flags}
+    assert by_flag["match"]["total"] == 3 and by_flag["match"]["by_group"] == {"antibody": 1, "cell_type": 2}
+    assert by_flag["out_of_vocabulary"]["total"] == 2
+    assert sum(f["total"] for f in flags) == 14
+    assert by_flag["match"]["width"] == 100.0  # the biggest count fills the chart
+
+
+def test_agreement_follows_the_fig5b_definition(tables: dict[str, pa.Table]) -> None:
+    agreement = {a["group"]: a for a in build_view(**tables)["agreement"]}
+    ab, ct = agreement["antibody"], agreement["cell_type"]
+    # antibody: GSM1-4 map (match, mismatch, repressive, low); BRD4 (oov), missing and no_prediction do not
+    assert (ab["n"], ab["n_mappable"], ab["n_match"]) == (7, 4, 1)
+    assert ab["share_mappable"] == pytest.approx(4 / 7) and ab["share_agree"] == pytest.approx(1 / 4)
+    # cell type: match, misspelling, near miss, match map; a misspelling is not agreement unless asked
+    assert (ct["n_mappable"], ct["n_match"], ct["n_misspelling"]) == (4, 2, 1)
+    assert ct["share_agree"] == pytest.approx(0.5)
+    assert ct["share_agree_incl_misspelling"] == pytest.approx(0.75)
+    widths = [seg["width"] for seg in ct["segments"]]
+    assert sum(widths) == pytest.approx(100.0, abs=0.05)
+    assert [seg["x"] for seg in ct["segments"]][1] == widths[0]  # segments are stacked end to end
+
+
+def test_agreement_of_a_group_without_mappable_labels_is_none_not_a_crash(tables: dict[str, pa.Table]) -> None:
+    ann = tables["annotations"]
+    ann = ann.set_column(ann.schema.get_field_index("flag"), "flag", pa.array(["no_prediction"] * ann.num_rows))
+    agreement = build_view(tables["samples"], ann)["agreement"][0]
+    assert agreement["n_mappable"] == 0 and agreement["share_agree"] is None
+
+
+def test_rows_are_most_urgent_first_and_link_to_geo(tables: dict[str, pa.Table]) -> None:
+    rows = build_view(**tables)["rows"]
+    urgencies = [r["urgency"] for r in rows]
+    assert urgencies == sorted(urgencies)
+    assert rows[0]["flag"] == "confident_mismatch" and rows[-1]["flag"] == "match"
+    assert rows[0]["geo_url"] == "https://www.ncbi.nlm.nih.gov/geo/query/acc.cgi?acc=GSM2"
+    assert len({r["key"] for r in rows}) == len(rows)
+    assert {r["sample_id"] for r in rows} == set(build_view(**tables)["details"])  # every row has its detail
+
+
+def test_detail_shows_top_five_per_group_and_the_author_label_ranked_below(tables: dict[str, pa.Table]) -> None:
+    detail = _detail(build_view(**tables), "GSM4")
+    antibody = next(g for g in detail["rankings"] if g["group"] == "antibody")
+    bars = antibody["bars"]
+    assert [b["label"] for b in bars[:5]] == ANTIBODY_TOP5
+    assert bars[0]["is_predicted"] and bars[0]["width"] == 100.0
+    assert [b["score"] for b in bars[:5]] == sorted((b["score"] for b in bars[:5]), reverse=True)
+    # CTCF, the author's label, is rank 6: appended after the top five, marked as such
+    assert bars[5] == {**bars[5], "label": "CTCF", "rank": 6, "is_author": True, "beyond": True}
+    assert not any(b.get("beyond") or b.get("is_author") for b in bars[:5])
+    assert {g["group"] for g in detail["rankings"]} == {"antibody", "cell_type"}
+    assert detail["stats"]["n_regions"] == 1003 and detail["stats"]["skipped_by_reason"] == {"unplaced_contig": 3}
+
+
+def test_detail_carries_the_author_evidence(tables: dict[str, pa.Table]) -> None:
+    detail = _detail(build_view(**tables), "GSM2")
+    evidence = next(g for g in detail["rankings"] if g["group"] == "cell_type")["evidence"]
+    assert (evidence["raw"], evidence["label"], evidence["source"]) == ("K-652", "K562", "characteristics:cell line")
+    assert evidence["candidates"] == ["K562"]
+    assert evidence["readings"] == ["title: “K-652” → K562 (exact, 100.0)"] * 2
+
+
+def test_details_are_json_ready_and_compact(tables: dict[str, pa.Table]) -> None:
+    details = build_view(**tables)["details"]
+    text = json.dumps(details, allow_nan=False)  # embedded in the page as a JSON block
+    assert json.loads(text) == details
+    bars = [b for d in details.values() for g in d["rankings"] for b in g["bars"]]
+    assert bars and all(b["score"] == round(b["score"], 4) for b in bars)
+
+
+def test_malformed_evidence_is_shown_verbatim(tables: dict[str, pa.Table]) -> None:
+    detail = _detail(build_view(**tables), "GSM6")
+    evidence = detail["rankings"][0]["evidence"]
+    assert evidence["unparsed"] == "not json {" and evidence["candidates"] == []
+
+
+def test_without_predictions_bars_come_from_the_evidence(tables: dict[str, pa.Table]) -> None:
+    view = build_view(tables["samples"], tables["annotations"])
+    assert view["summary"]["n_projected"] is None and view["run"] is None
+    detail = _detail(view, "GSM1")
+    assert detail["stats"] is None
+    assert [b["label"] for b in detail["rankings"][0]["bars"]] == ANTIBODY_TOP5
+    assert view["margin_threshold"] == 0.1  # from the evidence when there is no runs table
+
+
+def test_failed_projection_has_no_bars_but_its_reason(tables: dict[str, pa.Table]) -> None:
+    detail = _detail(build_view(**tables), "GSM7")
+    assert all(g["bars"] == [] for g in detail["rankings"])
+    assert (detail["stats"]["status"], detail["stats"]["reason"]) == ("failed", "truncated gzip")
+
+
+def test_run_header_describes_the_latest_run(tables: dict[str, pa.Table]) -> None:
+    view = build_view(**tables, generated_at=datetime(2024, 5, 15, 8, 30, tzinfo=UTC))
+    run = view["run"]
+    assert run["run_id"] == "20240514T020000Z-ab12" and run["n_runs"] == 2
+    assert run["started"] == "2024-05-14 02:00 UTC" and run["digest_short"] == "d" * 12
+    assert view["margin_threshold"] == 0.1 and view["generated_at"] == "2024-05-15 08:30 UTC"
+
+
+def test_skip_reasons_count_unselected_files(tables: dict[str, pa.Table]) -> None:
+    reasons = build_view(**tables)["skip_reasons"]
+    assert sorted((r["reason"], r["count"]) for r in reasons) == [
+        ("genome build hg38, not hg19", 1),
+        ("signal track (bigWig)", 1),
+    ]
+
+
+def test_group_titles_and_geo_links() -> None:
+    assert group_title("cell_type") == "Cell type" and group_title("tissue_kind") == "Tissue kind"
+    assert geo_url("GSE100").endswith("acc=GSE100")
