@@ -41,7 +41,7 @@ SAMPLES = pa.schema(
         _f("local_path", pa.string(), "Downloaded file path relative to the workdir; null if not downloaded."),
         _f("file_size", pa.int64(), "Size in bytes of the downloaded file."),
         _f("sha256", pa.string(), "SHA-256 of the downloaded file."),
-        _f("download_status", pa.string(), "not_attempted, downloaded (now or by an earlier run), failed or not_bed_like."),
+        _f("download_status", pa.string(), "not_attempted, downloaded (tonight or earlier), failed or not_bed_like."),
         _f("download_error", pa.string(), "Reason of the last failed download or content check."),
         _f("sample_id", pa.string(), "Key of the region set downstream: '<gsm>/<file_name>'.", False),
     ]

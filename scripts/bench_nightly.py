@@ -116,11 +116,12 @@ def main() -> int:
             m = json.loads(out)
             total = m["project_s"] + m["reconcile_s"] + m["report_s"]
             rate = n / total
+            statuses = {k: v for k, v in m["counts"].items() if k in ("ok", "failed", "no_overlap")}
             print(
-                f"N={n:>6}: project {m['project_s']:.1f} s, reconcile {m['reconcile_s']:.1f} s, report "
-                f"{m['report_s']:.1f} s -> {rate:.1f} files/s; 32,174 files ≈ {GEO_SCALE / rate / 60:.0f} min; "
-                f"parent peak RSS {m['peak_rss_mb']:.0f} MB; statuses {json.dumps({k: v for k, v in m['counts'].items() if k in ('ok', 'failed', 'no_overlap')})}"
-            )  # noqa: E501
+                f"N={n:>6}: project {m['project_s']:.1f} s, reconcile {m['reconcile_s']:.1f} s, "
+                f"report {m['report_s']:.1f} s -> {rate:.1f} files/s; 32,174 files ≈ {GEO_SCALE / rate / 60:.0f} min; "
+                f"parent peak RSS {m['peak_rss_mb']:.0f} MB; statuses {json.dumps(statuses)}"
+            )
     return 0
 
 

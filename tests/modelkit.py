@@ -65,12 +65,9 @@ def labelled_model(tmp_path: Path, tiles_per_label: int = 60, seed: int = 0) -> 
     ab_ids = np.arange(len(ANTIBODIES) * tiles_per_label, dtype=np.int64)
     ct_ids = int(universe.offsets[1]) + np.arange(len(CELL_TYPES) * tiles_per_label, dtype=np.int64)
     token_ids = np.concatenate([ab_ids, ct_ids])
-    owner = np.concatenate(
-        [
-            np.repeat(np.arange(len(ANTIBODIES)), tiles_per_label),
-            len(ANTIBODIES) + np.repeat(np.arange(len(CELL_TYPES)), tiles_per_label),
-        ]  # fmt: skip
-    )
+    ab_owner = np.repeat(np.arange(len(ANTIBODIES)), tiles_per_label)
+    ct_owner = len(ANTIBODIES) + np.repeat(np.arange(len(CELL_TYPES)), tiles_per_label)
+    owner = np.concatenate([ab_owner, ct_owner])
     vectors = np.eye(dim, dtype=np.float32)[owner] + rng.normal(0, 0.05, (token_ids.size, dim)).astype(np.float32)
     eye = np.eye(dim, dtype=np.float32)
     model = BedspaceModel(

@@ -36,7 +36,7 @@ def test_tampered_weights_are_refused(tmp_path: Path) -> None:
     arr = np.load(m.path / "token_vectors.npy")
     arr[0, 0] += 1
     np.save(m.path / "token_vectors.npy", arr)
-    with pytest.raises(ModelError, match="does not match model.json"):
+    with pytest.raises(ModelError, match=r"does not match model\.json"):
         load_model(m.path)
 
 
@@ -59,7 +59,7 @@ def test_edited_groups_break_the_model_digest(tmp_path: Path) -> None:
 
 
 def test_missing_directory_is_a_model_error(tmp_path: Path) -> None:
-    with pytest.raises(ModelError, match="no model.json"):
+    with pytest.raises(ModelError, match=r"no model\.json"):
         load_model(tmp_path / "nothing")
 
 
