@@ -231,6 +231,7 @@ def _run_info(runs: pa.Table | None) -> dict[str, Any] | None:
         "digest_short": (run["model_digest"] or "").removeprefix("sha256:")[:12] or None,
         "thresholds": thresholds if isinstance(thresholds, dict) else {},
         "n_runs": runs.num_rows,
+        "is_demo": "demo" in (run["inputs"] or []),
     }
 
 
