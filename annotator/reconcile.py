@@ -181,7 +181,8 @@ def decide(author: AuthorLabel | None, ranking: Ranking, vocabulary: Sequence[st
     if author is None:
         return Verdict(Flag.MISSING_AUTHOR_LABEL, f"the authors gave no label; {model_says}", None)
     written = _one_line(author.raw)
-    if author.method == FUZZY and top in author.candidates:
+    corrections = author.candidates or (author.canonical,)  # a fuzzy cell-type reading has one correction
+    if author.method == FUZZY and top in corrections:
         return Verdict(Flag.MISSPELLING, f"'{written}' is not a valid label but a typo of {top}; {model_says}", top)
     if author.accepts(top):
         how = "" if top == author.canonical else f" (read '{written}' as {top})"

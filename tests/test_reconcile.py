@@ -72,6 +72,16 @@ def test_misspelling() -> None:
     assert (other["flag"], other["author_label"], other["author_rank"]) == (Flag.MISSPELLING, "H3K9me3", 1)
 
 
+def test_misspelt_cell_line_is_a_misspelling_not_a_match() -> None:
+    predictions = _ranks("GSM1/a.bed", "antibody", [("H3K4me3", 0.8), ("H3K27ac", 0.6)]) + _ranks(
+        "GSM1/a.bed", "cell_type", [("GM12878", 0.6), ("K562", 0.2)]
+    )
+    samples = [_sample(title="H3K4me3 ChIP", characteristics=[{"key": "cell line", "value": "GM1287"}])]
+    table = reconcile(to_table("samples", samples), to_table("predictions", predictions), GROUPS, Config())
+    row = next(r for r in table.to_pylist() if r["group"] == "cell_type")
+    assert (row["flag"], row["author_label"], row["author_method"]) == (Flag.MISSPELLING, "GM12878", "fuzzy")
+
+
 def test_near_miss_like_gsm5455054() -> None:
     row = _flag_row("H3K27ac ChIP", [("H3K9ac", 0.62), ("H3K27ac", 0.58), ("H3K4me3", 0.40)])
     assert row["flag"] == Flag.NEAR_MISS
