@@ -156,3 +156,19 @@ def test_target_aliases_ignore_separators_and_prefer_the_longest() -> None:
     assert parse_antibody("RNA-PolII_rep1").canonical == "POLR2A"
     assert parse_antibody("Pol-II").raw == "Pol-II"
     assert parse_antibody("c-Myc ChIP").raw == "c-Myc"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("K562-H3K4me3-input-normalised-peaks", "H3K4me3"),
+        ("H3K27ac ChIP vs input", "H3K27ac"),
+        ("H3K4me3 rep1 input-subtracted", "H3K4me3"),
+        ("H3K9me3 normalized to IgG", "H3K9me3"),
+        ("GM12878_H3K27ac_input", "input"),  # an input titled after the ChIP it controls is still an input
+        ("K562 input", "input"),
+    ],
+)
+def test_control_named_as_background_does_not_beat_the_mark(text: str, expected: str) -> None:
+    label = parse_antibody(text)
+    assert label is not None and label.canonical == expected

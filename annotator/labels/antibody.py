@@ -9,7 +9,8 @@ digit or of five characters or more match in any case; shorter ones only as writ
 When one text names several targets, the winner is, in this order: a strong control word (``input``, ``WCE``,
 ``whole cell extract``, ``no antibody``; an input sample is often titled after the ChIP it controls, as in
 ``GM12878_H3K27ac_input``), a histone mark, a non-histone target, then ``IgG`` (which also appears in antibody
-descriptions such as ``rabbit polyclonal IgG``). Within one kind the first in the text wins.
+descriptions such as ``rabbit polyclonal IgG``). Within one kind the first in the text wins. A control named as
+the background of the ChIP (``H3K27ac vs input``, ``input-normalised``, ``input-subtracted``) does not count.
 """
 
 from __future__ import annotations
@@ -58,6 +59,13 @@ _STRONG_CONTROL = re.compile(
     re.IGNORECASE,
 )
 _IGG = re.compile(r"(?<![a-z0-9])IgG(?![a-z0-9])", re.IGNORECASE)
+#: A control named as the *background* of a ChIP ("H3K27ac vs input", "input-normalised peaks") is not the target.
+_CONTROL_AS_BACKGROUND = re.compile(
+    r"(?:\b(?:vs\.?|versus|over|against|minus|relative[ _-]to|normali[sz]ed[ _-](?:to|by|against|with))"
+    r"[ _-]*(?:the[ _-]+)?(?:input|WCE|IgG)(?![a-z0-9]))"
+    r"|(?:(?<![a-z0-9])(?:input|WCE|IgG)[ _-]?(?:normali[sz]ed|normali[sz]ation|subtracted|corrected|matched))",
+    re.IGNORECASE,
+)
 _WORD = re.compile(r"[A-Za-z0-9]+")
 
 
@@ -142,7 +150,9 @@ def _choose(
     text: str, vocab: tuple[str, ...], targets: _Targets, fuzzy_threshold: float, controls: bool
 ) -> AntibodyLabel | None:
     """The target `text` names, by the precedence in the module docstring."""
-    control = _STRONG_CONTROL.search(text) if controls else None
+    if controls:
+        text_controls = _CONTROL_AS_BACKGROUND.sub(" ", text)
+    control = _STRONG_CONTROL.search(text_controls) if controls else None
     if control:
         return _control("input", control.group(0))
     marks = find_marks(text, mark_lexicon(vocab), fuzzy_threshold)
@@ -152,7 +162,7 @@ def _choose(
         canonical, raw = found
         method, score = (EXACT, SCORE_EXACT) if raw == canonical else (NORMALISED, SCORE_NORMALISED)
         return AntibodyLabel(canonical, raw, NON_HISTONE, method, score)
-    if controls and (m := _IGG.search(text)):
+    if controls and (m := _IGG.search(text_controls)):
         return _control("IgG", m.group(0))
     return None
 
