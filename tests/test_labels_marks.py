@@ -131,9 +131,10 @@ def test_short_aliases_are_case_sensitive() -> None:
 
 
 def test_controls_can_be_switched_off_for_prose() -> None:
-    text = "peaks were called against input DNA"
+    text = "sonicated chromatin, input DNA"
     assert parse_antibody(text).kind == "control"
     assert parse_antibody(text, controls=False) is None
+    assert parse_antibody("peaks were called against input DNA") is None  # the background, not the target
     assert parse_antibody("H3K27ac, normalised to input", controls=False).canonical == "H3K27ac"
 
 
