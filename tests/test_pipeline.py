@@ -55,6 +55,12 @@ def test_demo_runs_offline_and_flags_each_story(model, tmp_path: Path) -> None:
     assert json.loads(runs[-1]["thresholds"])["margin_threshold"] == 0.1
     assert "region sets of this report are synthetic" in (work / "report.html").read_text()
     assert not (work / LOCK_NAME).exists()
+    again = CliRunner().invoke(
+        app, ["run", "--demo", "--model", str(model.path), "--workdir", str(work), "--workers", "1"]
+    )
+    assert again.exit_code == 0, again.output
+    counts = json.loads(read_table("runs", work / "runs.parquet").to_pylist()[-1]["counts"])
+    assert (counts["project_projected"], counts["project_reused"]) == (0, 10)  # same demo bytes: nothing redone
 
 
 def test_second_run_reuses_projections_and_gives_the_same_tables(model, tmp_path: Path) -> None:

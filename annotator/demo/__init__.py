@@ -153,7 +153,7 @@ def _write_supplementary(path: Path, sample: DemoSample, sampler: _TileSampler, 
         if path.name.endswith(".bw"):
             path.write_bytes(b"\x26\xfc\x8f\x88" + bytes(64))
         else:
-            path.write_bytes(gzip.compress(b"gene_id\tFPKM\nENSG00000141510\t12.5\nENSG00000012048\t3.1\n"))
+            path.write_bytes(gzip.compress(b"gene_id\tFPKM\nENSG00000141510\t12.5\n", mtime=0))
         return
     ids = sampler.draw(sample.truth, _N_REGIONS, rng)
     names = sampler.model.universe.token_names(ids)
@@ -165,7 +165,7 @@ def _write_supplementary(path: Path, sample: DemoSample, sampler: _TileSampler, 
         peak_start = s + int(rng.integers(0, max(1, width // 2)))
         peak_end = min(e, peak_start + int(rng.integers(150, max(151, width))))
         lines.append(f"{chrom}\t{peak_start}\t{peak_end}\tpeak_{i}\t{int(rng.integers(100, 1000))}\t.\n")
-    path.write_bytes(gzip.compress("".join(lines).encode()))
+    path.write_bytes(gzip.compress("".join(lines).encode(), mtime=0))  # no timestamp: same bytes every run
 
 
 def _gsm_soft(sample: DemoSample, urls: list[str]) -> str:
