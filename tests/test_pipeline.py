@@ -133,3 +133,16 @@ def test_a_live_lock_refuses_a_second_run_and_a_stale_one_is_cleared(model, tmp_
 def test_cli_run_without_inputs_is_a_clear_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["run", "--workdir", str(tmp_path)])
     assert result.exit_code == 2 and "nothing to harvest" in result.output
+
+
+def test_demo_input_is_byte_identical_whenever_it_is_built(
+    model, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = build_demo(tmp_path / "a", model)
+    monkeypatch.setattr(time, "time", lambda: 2_000_000_000.0)  # a later night: gzip would stamp this time
+    second = build_demo(tmp_path / "b", model)
+    files_a = sorted((first.soft_dir.parent / "files").iterdir())
+    files_b = sorted((second.soft_dir.parent / "files").iterdir())
+    assert [f.name for f in files_a] == [f.name for f in files_b] and files_a
+    for a, b in zip(files_a, files_b, strict=True):
+        assert a.read_bytes() == b.read_bytes(), a.name
