@@ -146,3 +146,26 @@ def test_demo_input_is_byte_identical_whenever_it_is_built(
     assert [f.name for f in files_a] == [f.name for f in files_b] and files_a
     for a, b in zip(files_a, files_b, strict=True):
         assert a.read_bytes() == b.read_bytes(), a.name
+
+
+def test_json_logs_for_log_collectors(model, tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        app,
+        [
+            "run",
+            "--demo",
+            "--model",
+            str(model.path),
+            "--workdir",
+            str(tmp_path / "w"),
+            "-j",
+            "1",
+            "--log-format",
+            "json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
+    assert records and all({"time", "level", "logger", "message"} <= set(r) for r in records)
+    assert any("projecting 10 of 10" in r["message"] for r in records)
+    assert "\x1b[" not in result.output  # no colour codes when not on a terminal
