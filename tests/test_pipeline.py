@@ -169,3 +169,13 @@ def test_json_logs_for_log_collectors(model, tmp_path: Path) -> None:
     assert records and all({"time", "level", "logger", "message"} <= set(r) for r in records)
     assert any("projecting 10 of 10" in r["message"] for r in records)
     assert "\x1b[" not in result.output  # no colour codes when not on a terminal
+
+
+def test_readme_demo_on_the_bundled_model_shows_every_story(tmp_path: Path) -> None:
+    """The README's main command, with the default model: every demo story gets its flag."""
+    result = CliRunner().invoke(app, ["run", "--demo", "--workdir", str(tmp_path / "demo"), "-j", "1"])
+    assert result.exit_code == 0, result.output
+    flags = set(_flags(tmp_path / "demo").values())
+    expected = {"match", "misspelling", "near_miss", "repressive_low_confidence", "missing_author_label",
+                "confident_mismatch", "out_of_vocabulary"}  # fmt: skip
+    assert expected <= flags, f"missing: {expected - flags}"

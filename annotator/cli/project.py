@@ -119,7 +119,11 @@ def model_info(model: Path | None = MODEL_OPTION) -> None:
         if isinstance(metrics, dict):
             table = Table("metric", "value", title=f"held-out metrics: {group}")
             for k, v in metrics.items():
-                if isinstance(v, int | float):
+                if isinstance(v, bool):
+                    table.add_row(k, str(v))
+                elif isinstance(v, int):
+                    table.add_row(k, f"{v:,}")
+                elif isinstance(v, float):
                     table.add_row(k, f"{v:.3f}")
             console.print(table)
     if m.training:

@@ -180,6 +180,7 @@ def save_model(model: BedspaceModel, path: str | os.PathLike[str], *, dtype: str
     directory = Path(path)
     directory.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+    tmp.chmod(0o755)  # mkdtemp makes it private; a model is shared by everyone who runs annotator
     try:
         id_dtype = np.int32 if model.universe.n_tokens < 2**31 else np.int64
         np.save(tmp / "token_ids.npy", model.token_ids.astype(id_dtype))
