@@ -100,11 +100,11 @@ def project_workdir(config: Config, model: BedspaceModel, *, progress: Progress 
             counts["projected"] += 1
             counts[f"status_{p.status}"] = counts.get(f"status_{p.status}", 0) + 1
     path = workdir / PREDICTIONS_FILE
-    journal.assemble([(j.sample_id, j.sha256 or "") for j in jobs], path)
-    status = read_table("predictions", path).select(["sample_id", "status"]).to_pylist()
-    per_sample = {r["sample_id"]: r["status"] for r in status}
+    keys = [(j.sample_id, j.sha256 or "") for j in jobs]
+    journal.assemble(keys, path)
+    latest = journal.latest()  # key columns only: no need to read the whole table back
     for name in ("ok", "no_overlap", "failed"):
-        counts[name] = sum(s == name for s in per_sample.values())
+        counts[name] = sum(latest[k][1] == name for k in keys if k in latest)
     return ProjectResult(path, counts)
 
 
@@ -142,13 +142,13 @@ def run(
         except AnnotatorError as exc:
             _record_run(config, run_id, started, inputs, model, {"error": str(exc)}, {}, EXIT_CANNOT_RUN)
             raise
-        flags = _count(annotations.column("flag").to_pylist())
+        flags = annotations.flags
         failed = harvested.counts.get("failed", 0) + projected.counts.get("failed", 0)
         failed += harvested.counts.get("series_failed", 0)
         counts = {
             **{f"harvest_{k}": v for k, v in harvested.counts.items()},
             **{f"project_{k}": v for k, v in projected.counts.items()},
-            "annotations": annotations.num_rows,
+            "annotations": annotations.n_rows,
             "failed": failed,
         }
         exit_code = EXIT_FAILED_SAMPLES if failed else EXIT_OK
@@ -157,13 +157,6 @@ def run(
     tables = {n: workdir / f for n, f in (("samples", SAMPLES_FILE), ("predictions", PREDICTIONS_FILE),
                                           ("annotations", ANNOTATIONS_FILE), ("runs", RUNS_FILE))}  # fmt: skip
     return RunResult(run_id, workdir, exit_code, counts, flags, report, tables)
-
-
-def _count(values: list[Any]) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for v in values:
-        out[v] = out.get(v, 0) + 1
-    return dict(sorted(out.items(), key=lambda kv: -kv[1]))
 
 
 def _record_run(

@@ -30,6 +30,7 @@ and a null `author_rank`.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,9 +45,9 @@ from annotator.flags import Flag
 from annotator.labels import REPRESSIVE_MARKS, AuthorLabel, extract_labels
 from annotator.labels.records import CONTROL, FUZZY, HISTONE_MARK, NON_HISTONE
 from annotator.progress import NULL_PROGRESS, Progress
-from annotator.tables import read_table, to_table, write_table
+from annotator.tables import TableWriter, read_columns, read_table, to_table
 
-__all__ = ["Flag", "LabelModel", "decide", "reconcile", "reconcile_workdir"]
+__all__ = ["Flag", "LabelModel", "ReconcileResult", "decide", "reconcile", "reconcile_workdir"]
 
 _STATUS_OK = "ok"
 _EVIDENCE_TOP = 5  # top labels written into the evidence, at least near_miss_top_k
@@ -136,9 +137,23 @@ def reconcile(
     return to_table("annotations", rows)
 
 
-def reconcile_workdir(workdir: Path, model: LabelModel, config: Config, progress: Progress = NULL_PROGRESS) -> pa.Table:
+@dataclass(frozen=True)
+class ReconcileResult:
+    """What `reconcile_workdir` wrote: the annotations file, its row count and the rows per flag."""
+
+    path: Path
+    n_rows: int
+    flags: dict[str, int]
+
+
+def reconcile_workdir(
+    workdir: Path, model: LabelModel, config: Config, progress: Progress = NULL_PROGRESS, chunk_size: int = 2000
+) -> ReconcileResult:
     """Reconcile ``WORKDIR/samples.parquet`` with ``WORKDIR/predictions.parquet`` into
-    ``WORKDIR/annotations.parquet``, and return that table.
+    ``WORKDIR/annotations.parquet``.
+
+    Samples are reconciled `chunk_size` at a time, each chunk reading only its own prediction rows and appending
+    its annotations to the output, so memory does not grow with the size of the night.
 
     Raises
     ------
@@ -148,17 +163,29 @@ def reconcile_workdir(workdir: Path, model: LabelModel, config: Config, progress
         The predictions were made by another model than `model`.
     """
     workdir = Path(workdir)
+    pred_path = workdir / "predictions.parquet"
     samples = read_table("samples", workdir / "samples.parquet")
-    predictions = read_table("predictions", workdir / "predictions.parquet")
-    made_by = set(predictions["model_digest"].unique().to_pylist()) - {None, ""}
+    digests = read_columns("predictions", pred_path, ["model_digest"]).column("model_digest")
+    made_by = set(pc.unique(digests).to_pylist()) - {None, ""}
     if model.digest and made_by - {model.digest}:
         raise ModelError(
-            f"{workdir / 'predictions.parquet'} was made by model {sorted(made_by)[0][:12]}…, not by the given model "
+            f"{pred_path} was made by model {sorted(made_by)[0][:12]}…, not by the given model "
             f"{model.digest[:12]}…: pass the model that made it with --model, or re-run `annotator project`"
         )
-    table = reconcile(samples, predictions, model.groups, config, model.digest or None, progress)
-    write_table("annotations", table, workdir / "annotations.parquet")
-    return table
+    selected = samples.filter(pc.fill_null(samples["selected"], False))
+    flags: Counter[str] = Counter()
+    out = workdir / "annotations.parquet"
+    with TableWriter("annotations", out) as writer, progress.task("reconcile", total=selected.num_rows) as task:
+        for start in range(0, selected.num_rows, chunk_size):
+            chunk = selected.slice(start, chunk_size)
+            wanted = pc.field("sample_id").isin(chunk.column("sample_id").combine_chunks())
+            predictions = read_columns("predictions", pred_path, filters=wanted)
+            table = reconcile(chunk, predictions, model.groups, config, model.digest or None)
+            writer.write(table)
+            flags.update(table.column("flag").to_pylist())
+            task.advance(chunk.num_rows)
+        n_rows = writer.n_rows
+    return ReconcileResult(out, n_rows, dict(flags.most_common()))
 
 
 def decide(author: AuthorLabel | None, ranking: Ranking, vocabulary: Sequence[str], config: Config) -> Verdict:

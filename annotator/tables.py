@@ -97,6 +97,29 @@ def read_table(name: str, path: str | os.PathLike[str]) -> pa.Table:
     return conform(name, table)
 
 
+def read_columns(
+    name: str, path: str | os.PathLike[str], columns: list[str] | None = None, filters: Any = None
+) -> pa.Table:
+    """Read some columns (and rows, with a pyarrow `filters` expression) of table `name`, schema-checked.
+
+    The version check reads only the file's footer, so a large table is never loaded whole.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise SchemaError(f"{path} does not exist: run the stage that writes the {name!r} table first")
+    try:
+        meta = pq.read_schema(path).metadata or {}
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise SchemaError(f"{path} is not a readable Parquet file: {exc}") from exc
+    version = meta.get(SCHEMA_VERSION_KEY, b"").decode() or None
+    if version != SCHEMA_VERSION or meta.get(TABLE_NAME_KEY, name.encode()).decode() != name:
+        raise SchemaError(f"{path} is not a version-{SCHEMA_VERSION} {name!r} table: re-run the stage that wrote it")
+    schema = _schema(name)
+    columns = columns or schema.names
+    table = pq.read_table(path, columns=columns, filters=filters)
+    return table.cast(pa.schema([schema.field(c) for c in columns]))
+
+
 def _schema(name: str) -> pa.Schema:
     try:
         return TABLES[name]

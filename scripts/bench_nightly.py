@@ -60,15 +60,18 @@ def _child(workdir: Path, model: str | None, workers: int) -> None:
 
     config = Config(workdir=workdir, model=Path(model) if model else None, workers=workers)
     loaded = load_model(config.model)
+    def peak() -> float:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
     t0 = time.perf_counter()
     result = project_workdir(config, loaded)
-    t1 = time.perf_counter()
+    t1, rss_project = time.perf_counter(), peak()
     reconcile_workdir(workdir, loaded, config)
-    t2 = time.perf_counter()
+    t2, rss_reconcile = time.perf_counter(), peak()
     render_report(workdir, workdir / "report.html")
     t3 = time.perf_counter()
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"project_s": t1 - t0, "reconcile_s": t2 - t1, "report_s": t3 - t2, "peak_rss_mb": rss,
+    print(json.dumps({"project_s": t1 - t0, "reconcile_s": t2 - t1, "report_s": t3 - t2, "peak_rss_mb": peak(),
+                      "rss_after_project_mb": rss_project, "rss_after_reconcile_mb": rss_reconcile,
                       "counts": result.counts}))  # fmt: skip
 
 
@@ -120,7 +123,8 @@ def main() -> int:
             print(
                 f"N={n:>6}: project {m['project_s']:.1f} s, reconcile {m['reconcile_s']:.1f} s, "
                 f"report {m['report_s']:.1f} s -> {rate:.1f} files/s; 32,174 files ≈ {GEO_SCALE / rate / 60:.0f} min; "
-                f"parent peak RSS {m['peak_rss_mb']:.0f} MB; statuses {json.dumps(statuses)}"
+                f"parent peak RSS {m['peak_rss_mb']:.0f} MB (after project {m['rss_after_project_mb']:.0f}, "
+                f"after reconcile {m['rss_after_reconcile_mb']:.0f}); statuses {json.dumps(statuses)}"
             )
     return 0
 

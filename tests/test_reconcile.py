@@ -237,9 +237,12 @@ def _workdir(tmp_path: Path, digest: str = DIGEST) -> Path:
 
 
 def test_reconcile_workdir_writes_annotations(tmp_path: Path) -> None:
-    table = reconcile_workdir(_workdir(tmp_path), _FakeModel(), Config())
+    result = reconcile_workdir(_workdir(tmp_path), _FakeModel(), Config())
     written = read_table("annotations", tmp_path / "annotations.parquet")
-    assert written.equals(table) and written.num_rows == 4
+    assert result.path == tmp_path / "annotations.parquet" and result.n_rows == written.num_rows == 4
+    assert sum(result.flags.values()) == 4
+    one_by_one = reconcile_workdir(_workdir(tmp_path), _FakeModel(), Config(), chunk_size=1)
+    assert read_table("annotations", one_by_one.path).equals(written)  # chunking changes nothing
     flags = {(r["sample_id"], r["group"]): r["flag"] for r in written.to_pylist()}
     assert flags[("GSM1/a.bed", "antibody")] == Flag.MATCH
     assert flags[("GSM2/b.bed", "antibody")] == Flag.CONFIDENT_MISMATCH

@@ -145,3 +145,15 @@ def test_skip_reasons_count_unselected_files(tables: dict[str, pa.Table]) -> Non
 def test_group_titles_and_geo_links() -> None:
     assert group_title("cell_type") == "Cell type" and group_title("tissue_kind") == "Tissue kind"
     assert geo_url("GSE100").endswith("acc=GSE100")
+
+
+def test_max_rows_keeps_the_most_urgent_rows_and_counts_everything() -> None:
+    tables = report_tables()
+    full = build_view(**tables)
+    cut = build_view(**tables, max_rows=5)
+    assert len(full["rows"]) > 5 and not full["summary"]["rows_cut"]
+    assert len(cut["rows"]) == 5 and cut["summary"]["rows_cut"]
+    assert [r["key"] for r in cut["rows"]] == [r["key"] for r in full["rows"][:5]]  # same rows, same order
+    assert cut["flags"] == full["flags"] and cut["agreement"] == full["agreement"]  # counts cover every row
+    assert cut["summary"]["n_rows"] == full["summary"]["n_rows"]
+    assert set(cut["details"]) == {r["sample_id"] for r in cut["rows"]}

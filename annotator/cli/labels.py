@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-from collections import Counter
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -98,12 +97,11 @@ def reconcile(
     from annotator.reconcile import reconcile_workdir
 
     config = Config(workdir=workdir, model=model, margin_threshold=margin_threshold, near_miss_top_k=near_miss_top_k)
-    table = reconcile_workdir(config.workdir, load_model(model), config, progress=progress_for(err_console))
-    counts = Counter(table["flag"].to_pylist())
-    summary = Table("flag", "rows", "meaning", title=f"{table.num_rows} annotations")
+    result = reconcile_workdir(config.workdir, load_model(model), config, progress=progress_for(err_console))
+    summary = Table("flag", "rows", "meaning", title=f"{result.n_rows} annotations")
     for flag in Flag:  # most urgent first
-        if counts[flag.value]:
-            summary.add_row(flag.value, str(counts[flag.value]), flag.description)
+        if result.flags.get(flag.value):
+            summary.add_row(flag.value, str(result.flags[flag.value]), flag.description)
     console.print(summary)
     err_console.print(f"-> {config.workdir / 'annotations.parquet'}", highlight=False, soft_wrap=True)
 

@@ -25,7 +25,13 @@ from annotator.tables import atomic_path, read_table
 REPORT_NAME = "report.html"
 
 
-def render_report(workdir: Path, out: Path | None = None, *, top_k: int = 5) -> Path:
+#: Review-table rows in a report: about 6 MB of HTML that a laptop browser opens in a few seconds.
+DEFAULT_MAX_ROWS = 3000
+
+
+def render_report(
+    workdir: Path, out: Path | None = None, *, top_k: int = 5, max_rows: int | None = DEFAULT_MAX_ROWS
+) -> Path:
     """Render the curator report of a workdir into one self-contained HTML file.
 
     Parameters
@@ -37,6 +43,9 @@ def render_report(workdir: Path, out: Path | None = None, *, top_k: int = 5) -> 
         Where to write the page; default ``WORKDIR/report.html``. Written atomically.
     top_k
         Labels per group shown as bars in each sample's detail.
+    max_rows
+        Most urgent review rows shown (None: all); the page says when rows were left out, and every row stays in
+        ``annotations.parquet``.
 
     Returns
     -------
@@ -51,7 +60,7 @@ def render_report(workdir: Path, out: Path | None = None, *, top_k: int = 5) -> 
         A required table is missing, or a table has another schema version.
     """
     tables = read_report_tables(workdir)
-    view = build_view(**tables, top_k=top_k, generated_at=datetime.now(UTC))
+    view = build_view(**tables, top_k=top_k, generated_at=datetime.now(UTC), max_rows=max_rows)
     return _write_atomic(out if out is not None else Path(workdir) / REPORT_NAME, to_html(view))
 
 

@@ -51,6 +51,7 @@ def build_view(
     *,
     top_k: int = 5,
     generated_at: datetime | None = None,
+    max_rows: int | None = None,
 ) -> dict[str, Any]:
     """Turn the pipeline's tables into the report's view model.
 
@@ -67,6 +68,10 @@ def build_view(
         How many labels per group the detail bars show.
     generated_at
         When the report is rendered (shown in the header); None leaves it out.
+    max_rows
+        Review-table rows kept, most urgent first (None: all). Counts, the agreement view and the flag chart
+        always cover every row; only the table and its details are cut, so a huge night stays a page a browser
+        can open and memory does not grow with it.
 
     Returns
     -------
@@ -76,22 +81,50 @@ def build_view(
         chart), ``agreement`` (Fig. 5B rows per group), ``rows`` (review-table rows, most urgent first) and
         ``details`` (sample_id -> `annotator.report.details.sample_details` entry, JSON-ready).
     """
-    ann = annotations.to_pylist()
-    groups = _ordered_groups(r["group"] for r in ann)
-    rows = sorted((_review_row(r) for r in ann), key=_urgency_key)
+    light = annotations.select(["sample_id", "group", "flag", "author_label"]).to_pylist()
+    groups = _ordered_groups(r["group"] for r in light)
+    shown = _most_urgent(annotations, max_rows).to_pylist()
+    rows = sorted((_review_row(r) for r in shown), key=_urgency_key)
+    if predictions is not None and max_rows is not None and len(shown) < annotations.num_rows:
+        shown_ids = pa.array(sorted({r["sample_id"] for r in shown}), pa.string())
+        detail_predictions = predictions.filter(pc.is_in(predictions.column("sample_id"), shown_ids))
+    else:
+        detail_predictions = predictions
     run = _run_info(runs)
+    summary = _summary(samples, light, predictions)
+    summary.update(n_rows_shown=len(rows), rows_cut=len(rows) < len(light))
     return {
         "run": run,
-        "margin_threshold": _margin_threshold(run, ann),
+        "margin_threshold": _margin_threshold(run, shown),
         "generated_at": generated_at.strftime("%Y-%m-%d %H:%M UTC") if generated_at else None,
-        "summary": _summary(samples, ann, predictions),
+        "summary": summary,
         "skip_reasons": _skip_reasons(samples),
         "groups": [{"name": g, "title": group_title(g)} for g in groups],
-        "flags": _flag_counts(ann, groups),
-        "agreement": [_agreement(g, [r for r in ann if r["group"] == g]) for g in groups],
+        "flags": _flag_counts(light, groups),
+        "agreement": [_agreement(g, [r for r in light if r["group"] == g]) for g in groups],
         "rows": rows,
-        "details": sample_details(ann, predictions, groups, top_k),
+        "details": sample_details(shown, detail_predictions, groups, top_k),
     }
+
+
+def _most_urgent(annotations: pa.Table, max_rows: int | None) -> pa.Table:
+    """The `max_rows` most urgent rows, chosen in Arrow by the same order as `_urgency_key` (all when None)."""
+    if max_rows is None or annotations.num_rows <= max_rows:
+        return annotations
+    order = pa.array([f.value for f in Flag], pa.string())
+    margin = pc.fill_null(pc.cast(annotations.column("margin"), pa.float64()), float("-inf"))
+    keys = pa.table(
+        {
+            "urgency": pc.index_in(annotations.column("flag"), value_set=order),
+            "unconfident": pc.invert(pc.fill_null(annotations.column("confident"), False)),
+            "neg_margin": pc.negate(margin),
+            "gsm": pc.fill_null(annotations.column("gsm"), ""),
+            "sample_id": annotations.column("sample_id"),
+            "group": annotations.column("group"),
+        }
+    )
+    indices = pc.sort_indices(keys, sort_keys=[(name, "ascending") for name in keys.column_names])
+    return annotations.take(indices[:max_rows])
 
 
 def geo_url(accession: str) -> str:
