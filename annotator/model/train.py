@@ -1,0 +1,470 @@
+"""Training BEDspace embeddings for exactly the projection `annotator.project` does.
+
+At inference a region set's vector is the L2-normalised sum of the vectors of the distinct tokens it hits, and a
+label's score is its cosine with that vector (StarSpace trainMode 0). Training here keeps that model and changes
+how it is fitted:
+
+* **Labels of each group live in their own block of dimensions** with fixed, orthonormal label vectors (a random
+  near-orthogonal frame when the block is smaller than the group). A label of one group therefore never competes
+  with, or serves as a negative for, another group's labels, and a sample's own label is never its negative.
+* **Dual (kernel) parameterisation.** Gradient descent from zero can only ever give a token the vector
+  `T_t = w_t * sum over training sets s containing t of a_s`, so we fit the per-set vectors `a_s` directly. With
+  `K` the set x set matrix of weighted shared tokens, the training sets' sums are `K @ A`: an epoch costs
+  O(n_sets² · dim) instead of O(token hits · dim), and the token vectors are written out once at the end.
+* **Losses** (all on the cosine of the normalised set vector with its label vectors): ``squared`` regresses the
+  set vector onto its label vector with a ridge penalty, solved in closed form (best on held-out data, default);
+  ``softmax`` is cross-entropy over all labels of the group; ``hinge`` is StarSpace's ranking loss with sampled
+  negatives and margin. The last two are fitted with Adam (learning rate decaying linearly to zero) in the
+  whitened kernel basis, where the ridge penalty is a plain L2 penalty.
+* **Token weighting and vocabulary.** Tokens seen in fewer than `min_df` training sets are dropped; each group
+  weights the rest by how much their presence varies between its labels (η², the correlation ratio; or IDF, or
+  nothing) raised to `weight_power`, and keeps its `tokens_per_group` highest-weighted tokens. Saved vectors
+  already include the weights, so projection stays a plain sum.
+
+Everything is seeded: the same corpus, parameters and seed give the same weights.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections import Counter
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from annotator.errors import TrainingError
+from annotator.model.evaluate import mean_reciprocal_rank, stratified_split, true_ranks, unit_rows
+from annotator.model.format import BedspaceModel
+from annotator.progress import NULL_PROGRESS, Progress
+
+if TYPE_CHECKING:
+    from annotator.model.corpus import Corpus
+
+log = logging.getLogger(__name__)
+
+LOSSES = ("squared", "softmax", "hinge")
+WEIGHTINGS = ("eta", "idf", "none")
+#: Ridge strengths tried on the validation split for the squared loss (relative to the unit kernel diagonal).
+RIDGE_GRID = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
+#: Columns densified at a time when building kernels: 128 sets x 65,536 float32 = 32 MiB.
+_CHUNK = 1 << 16
+#: Largest absolute token-vector entry after rescaling: float16 keeps ~3 significant digits from 6e-5 to 65504.
+_STORAGE_MAX = 1024.0
+
+
+@dataclass(frozen=True)
+class TrainParams:
+    """Every knob of training; `to_dict()` is stored in the model's `training` record."""
+
+    loss: str = "squared"
+    dim: int | None = None  # None: one dimension per label (orthonormal label vectors)
+    tokens_per_group: int | None = 30_000  # None: keep every token passing min_df
+    min_df: int = 2
+    weighting: str = "eta"
+    weight_power: float = 1.0
+    ridge: float = 1e-3
+    epochs: int = 300
+    lr: float = 0.05
+    scale: float = 10.0  # softmax inverse temperature on cosines
+    margin: float = 0.05  # hinge margin (StarSpace default)
+    negatives: int = 5  # hinge negatives per set and epoch (StarSpace negSearchLimit)
+    validation_fraction: float = 0.0
+    patience: int = 30
+    seed: int = 0
+    dtype: str = "float16"
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.loss in LOSSES, f"loss must be one of {LOSSES}, got {self.loss!r}"),
+            (self.weighting in WEIGHTINGS, f"weighting must be one of {WEIGHTINGS}, got {self.weighting!r}"),
+            (self.dtype in ("float16", "float32"), f"dtype must be float16 or float32, got {self.dtype!r}"),
+            (self.dim is None or self.dim >= 1, f"dim must be positive, got {self.dim}"),
+            (self.tokens_per_group is None or self.tokens_per_group >= 1, "tokens per group must be positive"),
+            (min(self.min_df, self.epochs, self.negatives, self.patience) >= 1,
+             "min_df, epochs, negatives and patience must be at least 1"),
+            (self.ridge >= 0 and self.lr > 0 and self.scale > 0, "ridge must be >= 0, lr and scale > 0"),
+            (0.0 <= self.validation_fraction < 0.5, f"validation fraction must be in [0, 0.5), got "
+             f"{self.validation_fraction}"),
+        ]  # fmt: skip
+        problems = [message for ok, message in checks if not ok]
+        if problems:
+            raise TrainingError("invalid training parameters: " + "; ".join(problems))
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class Embeddings:
+    """Result of `train_embeddings`: vectors for the columns of the training matrix that any group kept."""
+
+    columns: np.ndarray  # sorted column indices of the input matrix
+    token_vectors: np.ndarray  # (len(columns), dim) float32
+    label_vectors: dict[str, np.ndarray]  # group -> (n_labels, dim) float32
+    info: dict[str, Any]  # per group: tokens kept, ridge/epochs used, history; dims
+
+
+@dataclass(frozen=True)
+class _Fit:
+    """One group's fit: z(q) = scale * sum over kept tokens t in q of weights[t] * (X[:, t] . coef)."""
+
+    columns: np.ndarray  # kept candidate columns
+    weights: np.ndarray  # their token weights
+    x: sp.csr_matrix  # (n_rows, len(columns)) the training rows the fit used
+    coef: np.ndarray  # (n_rows, d_g): per-training-row vectors divided by the row's kernel norm
+    scale: float
+    info: dict[str, Any]
+
+
+def train_embeddings(
+    matrix: sp.spmatrix,
+    labels: dict[str, np.ndarray],
+    n_labels: dict[str, int],
+    params: TrainParams = TrainParams(),
+    *,
+    augmented: sp.spmatrix | None = None,
+    augmented_source: np.ndarray | None = None,
+    progress: Progress = NULL_PROGRESS,
+) -> Embeddings:
+    """Fit token and label vectors on a binary set x token matrix.
+
+    Parameters
+    ----------
+    matrix
+        (n_sets, n_columns) sparse, non-zero where a set hits a token. Only these sets are trained on.
+    labels
+        group -> (n_sets,) label index, -1 where the set has no label in the group.
+    n_labels
+        group -> number of labels.
+    params
+        Training parameters.
+    augmented, augmented_source
+        Extra rows (random peak subsets) and the index of the set each came from; they inherit its labels.
+    progress
+        One task per group, advanced per epoch (or per ridge candidate) with the loss.
+
+    Returns
+    -------
+    Embeddings
+        Token vectors for the kept columns (weights folded in), label vectors, and what was done.
+    """
+    started = time.perf_counter()
+    x = sp.csr_matrix(matrix, dtype=np.float32)
+    n_sets = x.shape[0]
+    groups = [g for g in labels if n_labels[g] > 0]
+    if not groups:
+        raise TrainingError("no label group has any label: nothing to learn")
+    for g in groups:
+        if labels[g].shape[0] != n_sets:
+            raise TrainingError(f"group {g!r}: {labels[g].shape[0]} labels for {n_sets} region sets")
+        if np.unique(labels[g][labels[g] >= 0]).shape[0] < 2:
+            raise TrainingError(f"group {g!r}: the training sets carry fewer than two distinct labels")
+    df = np.bincount(x.indices[x.data != 0], minlength=x.shape[1])
+    candidates = np.flatnonzero(df >= params.min_df)
+    if candidates.size == 0:
+        raise TrainingError(f"no token is hit by {params.min_df} or more training sets: lower min_df")
+    xc = x[:, candidates].tocsc()  # a copy: making it binary leaves the caller's matrix alone
+    xc.eliminate_zeros()
+    xc.data[:] = 1.0
+    aug = None
+    source = np.zeros(0, np.int64)
+    if augmented is not None and augmented.shape[0]:
+        aug = sp.csr_matrix(augmented, dtype=np.float32)[:, candidates].tocsc()
+        aug.eliminate_zeros()
+        aug.data[:] = 1.0
+        source = np.asarray(augmented_source, dtype=np.int64)
+    dims = _split_dims(params.dim, {g: n_labels[g] for g in groups})
+    rng = np.random.default_rng(params.seed)
+    frames = {g: _label_frame(n_labels[g], dims[g], rng) for g in groups}
+    fits = {g: _fit_group(xc, aug, source, labels[g], frames[g], params, g, progress) for g in groups}
+    kept = np.unique(np.concatenate([f.columns for f in fits.values()]))
+    vectors = np.zeros((kept.shape[0], sum(dims.values())), dtype=np.float64)
+    label_vectors = {g: np.zeros((n_labels[g], vectors.shape[1]), dtype=np.float32) for g in groups}
+    offsets = dict(zip(groups, np.cumsum([0, *dims.values()]).tolist(), strict=False))
+    for g, f in fits.items():  # each group writes its own block of dimensions
+        block = slice(offsets[g], offsets[g] + dims[g])
+        vectors[np.searchsorted(kept, f.columns), block] = np.asarray(f.x.T @ f.coef) * (f.weights[:, None] * f.scale)
+        label_vectors[g][:, block] = frames[g]
+    peak = float(np.abs(vectors).max()) if vectors.size else 0.0
+    if peak > 0:
+        vectors *= _STORAGE_MAX / peak  # cosines ignore a global scale; this keeps float16 in its normal range
+    info = {
+        "n_sets": n_sets,
+        "n_augmented": int(aug.shape[0]) if aug is not None else 0,
+        "n_candidate_tokens": int(candidates.shape[0]),
+        "n_tokens": int(kept.shape[0]),
+        "dims": dims,
+        "groups": {g: f.info for g, f in fits.items()},
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+    return Embeddings(candidates[kept], vectors.astype(np.float32), label_vectors, info)
+
+
+def _split_dims(dim: int | None, n_labels: dict[str, int]) -> dict[str, int]:
+    """Dimensions per group: one per label by default, else `dim` shared in proportion to the label counts."""
+    if dim is None:
+        return dict(n_labels)
+    if dim < 2 * len(n_labels):
+        raise TrainingError(f"dim {dim} is too small for {len(n_labels)} label groups (at least 2 each)")
+    total = sum(n_labels.values())
+    quota = {g: dim * n / total for g, n in n_labels.items()}
+    dims = {g: max(2, int(q)) for g, q in quota.items()}
+    for g in sorted(quota, key=lambda g: int(quota[g]) - quota[g]):  # largest remainders first
+        if sum(dims.values()) >= dim:
+            break
+        dims[g] += 1
+    while sum(dims.values()) > dim:  # the minimum of 2 may have overshot: take back from the largest
+        dims[max(dims, key=lambda g: dims[g])] -= 1
+    return dims
+
+
+def _label_frame(n: int, d: int, rng: np.random.Generator) -> np.ndarray:
+    """(n, d) unit label vectors: the identity when d >= n (zero-padded), else a random near-orthogonal frame."""
+    if d >= n:
+        return np.eye(n, d)
+    q, _ = np.linalg.qr(rng.standard_normal((n, n)))
+    return unit_rows(q[:, :d]).astype(np.float64)
+
+
+def _fit_group(
+    xc: sp.csc_matrix, aug: sp.csc_matrix | None, source: np.ndarray, y: np.ndarray, frame: np.ndarray,
+    params: TrainParams, group: str, progress: Progress,
+) -> _Fit:  # fmt: skip
+    """Choose ridge strength or epoch count on a validation split (if asked), then fit on all labelled sets."""
+    labelled = np.flatnonzero(y >= 0)
+    chosen: dict[str, Any] = {}
+    if params.validation_fraction > 0:
+        fit_idx, val_idx = stratified_split(y[labelled].astype(str), params.validation_fraction, params.seed + 1)
+        if val_idx.size:
+            trial = _fit_rows(xc, aug, source, y, labelled[fit_idx], frame, params, group, progress, labelled[val_idx])
+            chosen = {k: trial.info[k] for k in ("ridge", "epochs", "validation_mrr", "history") if k in trial.info}
+            chosen["n_validation"] = int(val_idx.size)
+    final = dataclasses.replace(params, **{k: v for k, v in chosen.items() if k in ("ridge", "epochs")})
+    fit = _fit_rows(xc, aug, source, y, labelled, frame, final, group, progress, None)
+    fit.info.update({"validation": chosen} if chosen else {})
+    return fit
+
+
+def _fit_rows(
+    xc: sp.csc_matrix, aug: sp.csc_matrix | None, source: np.ndarray, y: np.ndarray, rows: np.ndarray,
+    frame: np.ndarray, params: TrainParams, group: str, progress: Progress, val_rows: np.ndarray | None,
+) -> _Fit:  # fmt: skip
+    """Weights, vocabulary and fit from the sets `rows` (+ their augmented rows); validation on `val_rows`."""
+    weights = _token_weights(xc[rows], y[rows], frame.shape[0], params)
+    columns = _top_columns(weights, params.tokens_per_group)
+    if columns.size == 0:
+        raise TrainingError(f"group {group!r}: no token carries any weight; lower min_df or use --weighting idf")
+    weights = weights[columns]
+    fit_x, fit_y = xc[rows][:, columns].tocsr(), y[rows]
+    if aug is not None:  # augmented rows inherit the label of the set they were drawn from
+        member = np.flatnonzero(np.isin(source, rows))
+        fit_x = sp.vstack([fit_x, aug[member][:, columns].tocsr()]).tocsr()
+        fit_y = np.concatenate([fit_y, y[source[member]]])
+    gram = _gram(fit_x, fit_x, weights)
+    norms = np.sqrt(np.diag(gram))
+    usable = norms > 0  # a set without any kept token cannot be represented
+    gram, norms, fit_x, fit_y = gram[np.ix_(usable, usable)], norms[usable], fit_x[usable], fit_y[usable]
+    kn = gram / np.outer(norms, norms)  # cosine kernel: large and small files count alike
+    val = None
+    if val_rows is not None:
+        vx = xc[val_rows][:, columns].tocsr()
+        vnorm = np.sqrt(vx @ weights)  # binary rows: x . diag(w) . x = x . w
+        val = (_gram(vx, fit_x, weights) / np.outer(np.where(vnorm > 0, vnorm, 1.0), norms), y[val_rows])
+    solve = _solve_squared if params.loss == "squared" else _solve_iterative
+    a, info = solve(kn, fit_y, frame, params, val, f"fitting {group} ({params.loss} loss)", progress)
+    info.update({"n_tokens": int(columns.shape[0]), "n_rows": int(fit_y.shape[0])})
+    scale = 1.0 / float(np.median(norms))  # a typical training set's block then has the length of its fit
+    return _Fit(columns, weights, fit_x, a / norms[:, None], scale, info)
+
+
+def _token_weights(x: sp.csc_matrix, y: np.ndarray, n_labels: int, params: TrainParams) -> np.ndarray:
+    """Weight of every candidate column for one group (0 = useless), before selection."""
+    n = x.shape[0]
+    present = np.diff(x.indptr)  # CSC: sets hitting each column
+    if params.weighting == "none":
+        return np.ones(x.shape[1])
+    if params.weighting == "idf":
+        return (np.log((n + 1) / (present + 1)) + 1.0) ** params.weight_power
+    onehot = sp.csr_matrix((np.ones(n), (np.arange(n), y)), shape=(n, n_labels))
+    counts = np.asarray(onehot.sum(axis=0)).ravel()
+    freq = present / n
+    class_hits = (onehot.T @ x).toarray()  # (n_labels, n_columns): sets of each label hitting each column
+    class_freq = class_hits / np.maximum(counts, 1)[:, None]
+    between = (counts[:, None] * (class_freq - freq) ** 2).sum(axis=0) / n
+    total = freq * (1.0 - freq)
+    eta = np.divide(between, total, out=np.zeros_like(between), where=total > 0)
+    return eta**params.weight_power
+
+
+def _top_columns(weights: np.ndarray, k: int | None) -> np.ndarray:
+    """Sorted indices of the `k` largest positive weights (ties: lower index first)."""
+    positive = np.flatnonzero(weights > 0)
+    if k is None or positive.size <= k:
+        return positive
+    order = np.lexsort((positive, -weights[positive]))
+    return np.sort(positive[order[:k]])
+
+
+def _gram(a: sp.csr_matrix, b: sp.csr_matrix, weights: np.ndarray) -> np.ndarray:
+    """a @ diag(weights) @ b.T as a dense float64 matrix, densifying column blocks (BLAS uses both cores)."""
+    out = np.zeros((a.shape[0], b.shape[0]))
+    ac, bc = a.tocsc(), b.tocsc()
+    for lo in range(0, a.shape[1], _CHUNK):
+        hi = min(lo + _CHUNK, a.shape[1])
+        w = weights[lo:hi].astype(np.float32)
+        left = ac[:, lo:hi].toarray() * w
+        right = left if a is b else bc[:, lo:hi].toarray()
+        out += left @ right.T
+    return out
+
+
+def _val_mrr(a: np.ndarray, frame: np.ndarray, val: tuple[np.ndarray, np.ndarray]) -> float:
+    """Validation MRR of per-row vectors `a` (validation kernel rows @ a = validation set vectors)."""
+    return mean_reciprocal_rank(true_ranks(unit_rows(val[0] @ a) @ frame.T, val[1]))
+
+
+Validation = tuple[np.ndarray, np.ndarray] | None  # (validation x training kernel, validation labels)
+
+
+def _solve_squared(
+    kn: np.ndarray, y: np.ndarray, frame: np.ndarray, params: TrainParams, val: Validation, title: str,
+    progress: Progress,
+) -> tuple[np.ndarray, dict[str, Any]]:  # fmt: skip
+    """Ridge regression of set vectors onto label vectors; with validation, the ridge is picked by MRR."""
+    targets = frame[y]
+    grid = RIDGE_GRID if val is not None else (params.ridge,)
+    fits, history = [], []
+    with progress.task(title, total=len(grid)) as task:
+        for ridge in grid:
+            a = np.linalg.solve(kn + ridge * np.eye(kn.shape[0]), targets)
+            entry = {"ridge": ridge, "loss": round(float(np.mean(np.sum((kn @ a - targets) ** 2, axis=1))), 6)}
+            if val is not None:
+                entry["val_mrr"] = round(_val_mrr(a, frame, val), 4)
+            fits.append(a)
+            history.append(entry)
+            task.advance(**{k: v for k, v in entry.items() if k != "ridge"})
+    best = int(np.argmax([h.get("val_mrr", 0.0) for h in history]))  # first of equals: the weakest penalty
+    info = {"ridge": grid[best], "loss": history[best]["loss"], "history": history}
+    return fits[best], info | ({"validation_mrr": history[best]["val_mrr"]} if val is not None else {})
+
+
+def _solve_iterative(
+    kn: np.ndarray, y: np.ndarray, frame: np.ndarray, params: TrainParams, val: Validation, title: str,
+    progress: Progress,
+) -> tuple[np.ndarray, dict[str, Any]]:  # fmt: skip
+    """Softmax or sampled-negative hinge on cosines: full-batch Adam in the whitened kernel basis.
+
+    With kn = U diag(e) U^T, set vectors are phi @ b (phi = U sqrt(e)) and the ridge penalty on the token vectors
+    is |b|², so every direction learns at the same pace; a = U diag(e)^-1/2 @ b maps back to per-set vectors.
+    """
+    evals, evecs = np.linalg.eigh(kn)
+    keep = evals > 1e-10 * max(float(evals.max()), 1e-300)
+    phi, to_a = evecs[:, keep] * np.sqrt(evals[keep]), evecs[:, keep] / np.sqrt(evals[keep])
+    rng = np.random.default_rng(params.seed)
+    n, rows = kn.shape[0], np.arange(kn.shape[0])
+    b = rng.normal(0.0, 1e-3, (phi.shape[1], frame.shape[1]))
+    m1, m2 = np.zeros_like(b), np.zeros_like(b)
+    history: list[dict[str, Any]] = []
+    best, since_best = (-1.0, 0, b), 0
+    with progress.task(title, total=params.epochs) as task:
+        for epoch in range(1, params.epochs + 1):
+            z = phi @ b
+            length = np.linalg.norm(z, axis=1, keepdims=True) + 1e-12
+            unit = z / length
+            cos = unit @ frame.T
+            if params.loss == "softmax":
+                logits = params.scale * (cos - cos.max(axis=1, keepdims=True))
+                prob = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+                loss = float(-np.mean(np.log(prob[rows, y] + 1e-300)))
+                prob[rows, y] -= 1.0
+                dcos = prob * (params.scale / n)
+            else:
+                loss, dcos = _hinge(cos, y, params, rng)
+            dz = dcos @ frame
+            grad = phi.T @ ((dz - unit * np.sum(dz * unit, axis=1, keepdims=True)) / length) + 2 * params.ridge * b
+            m1, m2 = 0.9 * m1 + 0.1 * grad, 0.999 * m2 + 0.001 * grad * grad
+            step = params.lr * (1.0 - (epoch - 1) / params.epochs)  # decays linearly to ~0, as in StarSpace
+            b = b - step * (m1 / (1 - 0.9**epoch)) / (np.sqrt(m2 / (1 - 0.999**epoch)) + 1e-8)
+            entry: dict[str, Any] = {"epoch": epoch, "loss": round(loss + params.ridge * float(np.sum(b * b)), 6)}
+            if val is not None:
+                entry["val_mrr"] = round(_val_mrr(to_a @ b, frame, val), 4)
+                best, since_best = (
+                    ((entry["val_mrr"], epoch, b), 0) if entry["val_mrr"] > best[0] else (best, since_best + 1)
+                )
+            history.append(entry)
+            task.advance(**{k: v for k, v in entry.items() if k != "epoch"})
+            if val is not None and since_best >= params.patience:
+                break
+    if val is None:
+        return to_a @ b, {"epochs": params.epochs, "loss": history[-1]["loss"], "history": history}
+    return to_a @ best[2], {"epochs": best[1], "validation_mrr": best[0], "history": history}
+
+
+def _hinge(cos: np.ndarray, y: np.ndarray, params: TrainParams, rng: np.random.Generator) -> tuple[float, np.ndarray]:
+    """StarSpace's loss: sum over sampled negatives (never the set's own label) of max(0, margin - pos + neg)."""
+    n, c = cos.shape
+    rows = np.arange(n)
+    negatives = rng.integers(0, c - 1, (n, params.negatives))
+    negatives += negatives >= y[:, None]  # skip the positive label
+    pos = cos[rows, y][:, None]
+    violation = params.margin - pos + cos[rows[:, None], negatives]
+    active = violation > 0
+    dcos = np.zeros_like(cos)
+    np.add.at(dcos, (np.repeat(rows, params.negatives), negatives.ravel()), active.ravel() / n)
+    dcos[rows, y] -= active.sum(axis=1) / n
+    return float(np.sum(violation[active]) / n), dcos
+
+
+def train_model(
+    corpus: Corpus,
+    params: TrainParams = TrainParams(),
+    *,
+    name: str,
+    train_rows: np.ndarray | None = None,
+    progress: Progress = NULL_PROGRESS,
+) -> BedspaceModel:
+    """Train a `BedspaceModel` on the files `train_rows` of `corpus` (default: all), one group per label column.
+
+    Labels are the distinct labels of the training files; the model's `training` record holds the parameters,
+    the corpus and split, the vocabulary and per-group fit details, and the timing.
+
+    Raises
+    ------
+    TrainingError
+        Invalid parameters, a group with fewer than two labels, or no usable token.
+    """
+    started = time.perf_counter()
+    rows = np.arange(len(corpus)) if train_rows is None else np.asarray(train_rows, dtype=np.int64)
+    train = corpus.subset(rows)
+    groups = {g: list(train.label_names(g)) for g in train.groups}
+    labels = {g: train.label_ids(g, names) for g, names in groups.items()}
+    emb = train_embeddings(train.matrix, labels, {g: len(n) for g, n in groups.items()}, params,
+                           augmented=train.augmented, augmented_source=train.augmented_source,
+                           progress=progress)  # fmt: skip
+    model = BedspaceModel(
+        name=name,
+        universe=corpus.universe,
+        token_ids=emb.columns.astype(np.int64),
+        token_vectors=emb.token_vectors,
+        groups=groups,
+        label_vectors=emb.label_vectors,
+        training={
+            "method": "annotator dual BEDspace (see annotator.model.train)",
+            "params": params.to_dict(),
+            "corpus": {
+                "n_files": len(corpus),
+                "n_train_files": len(train),
+                "label_counts": {g: dict(Counter(v for v in train.labels[g] if v)) for g in groups},
+            },
+            "train_files": list(train.files),
+            "fit": emb.info,
+            "seconds": round(time.perf_counter() - started, 3),
+        },
+    )
+    log.info("trained %s: %d tokens x %d dims in %.1f s", name, model.token_ids.shape[0], model.dim,
+             time.perf_counter() - started)  # fmt: skip
+    return model
