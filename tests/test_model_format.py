@@ -92,3 +92,11 @@ def test_starspace_import_names_unmapped_labels(tmp_path: Path) -> None:
         import_starspace(tsv, m.universe, {"H3K4me3": "antibody"})
     back = import_starspace(tsv, m.universe, {"H3K4me3": "antibody", "CTCF binding": "antibody"})
     assert back.groups == {"antibody": ["H3K4me3", "CTCF binding"]}
+
+
+def test_rewriting_a_model_keeps_its_card(tmp_path: Path) -> None:
+    m = planted_model(tmp_path)
+    (m.path / "README.md").write_text("# tiny model card\n")
+    again = save_model(m, m.path, dtype="float16")
+    assert (again.path / "README.md").read_text() == "# tiny model card\n"
+    assert load_model(again.path).digest == again.digest

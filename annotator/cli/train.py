@@ -13,9 +13,9 @@ from rich.table import Table
 
 from annotator.cli.app import app, console, err_console, handle_errors
 from annotator.errors import InputError
-from annotator.model.corpus import metadata_columns, read_corpus, save_keeping_card, train_and_evaluate
+from annotator.model.corpus import metadata_columns, read_corpus, train_and_evaluate
 from annotator.model.evaluate import DEFAULT_TEST_FRACTION, evaluate_model
-from annotator.model.format import load_model
+from annotator.model.format import load_model, save_model
 from annotator.model.train import LOSSES, WEIGHTINGS, TrainParams
 from annotator.progress import progress_for
 from annotator.regions.universe import BedUniverse, TileUniverse, Universe
@@ -142,7 +142,7 @@ def evaluate(
         _write_json(json_out, {"model": loaded.name, "digest": loaded.digest, **result})
     if store and loaded.path is not None:
         dtype = json.loads((loaded.path / "model.json").read_text()).get("token_dtype", "float16")
-        save_keeping_card(dataclasses.replace(loaded, metrics=result), loaded.path, dtype)
+        save_model(dataclasses.replace(loaded, metrics=result), loaded.path, dtype=dtype)
         err_console.print(f"metrics stored in {loaded.path / 'model.json'}")
 
 

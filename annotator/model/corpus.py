@@ -34,7 +34,6 @@ from annotator.regions.universe import TileUniverse, Universe
 log = logging.getLogger(__name__)
 
 FILE_COLUMN = "file_name"
-MODEL_CARD = "README.md"
 #: Below this many files a process pool costs more (start-up, pickling) than it saves.
 _MIN_FILES_FOR_POOL = 8
 
@@ -318,23 +317,8 @@ def train_and_evaluate(
         test_files = [corpus.files[i] for i in test_rows]
         metrics = {"split": split | {"kind": "held-out", "test_files": test_files}, "groups": groups}
     training = model.training | {"split": split, "augment": {"copies": augment, "fraction": list(augment_fraction)}}
-    saved = save_keeping_card(dataclasses.replace(model, training=training, metrics=metrics), out, params.dtype)
+    saved = save_model(dataclasses.replace(model, training=training, metrics=metrics), out, dtype=params.dtype)
     return TrainingRun(saved, corpus, train_rows, test_rows, metrics)
-
-
-def save_keeping_card(model: BedspaceModel, out: str | os.PathLike[str], dtype: str) -> BedspaceModel:
-    """`save_model`, except that a model card (`README.md`) already in `out` survives the rewrite.
-
-    `save_model` replaces the whole directory; the card is hand-written prose, so it is kept (with a warning that
-    its numbers may now be stale) rather than silently deleted.
-    """
-    card = Path(out) / MODEL_CARD
-    text = card.read_bytes() if card.is_file() else None
-    saved = save_model(model, out, dtype=dtype)
-    if text is not None:
-        card.write_bytes(text)
-        log.warning("kept the model card %s: check that its numbers match the new model.json", card)
-    return saved
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -30,9 +31,12 @@ import numpy as np
 from annotator.errors import ModelError, UniverseError
 from annotator.regions.universe import BedUniverse, KnownTokens, Universe, universe_from_spec
 
+log = logging.getLogger(__name__)
+
 FORMAT_NAME = "annotator-bedspace"
 FORMAT_VERSION = 1
 BUNDLED_MODEL_NAME = "encode-broad-hg19"
+MODEL_CARD = "README.md"
 _WEIGHT_FILES = ("token_ids.npy", "token_vectors.npy", "label_vectors.npy")
 
 
@@ -173,6 +177,8 @@ def load_model(path: str | os.PathLike[str] | None = None) -> BedspaceModel:
 def save_model(model: BedspaceModel, path: str | os.PathLike[str], *, dtype: str = "float16") -> BedspaceModel:
     """Write `model` to directory `path` (replacing it atomically) and return it with its digest filled in.
 
+    A model card (`README.md`) already in `path` is kept.
+
     `dtype` is the storage type of token vectors: "float16" halves the size at no measurable cost in ranking.
     """
     if dtype not in ("float16", "float32"):
@@ -208,6 +214,10 @@ def save_model(model: BedspaceModel, path: str | os.PathLike[str], *, dtype: str
         }
         meta["digest"] = _model_digest(meta)
         (tmp / "model.json").write_text(json.dumps(meta, indent=2, default=_json_default) + "\n")
+        card = directory / MODEL_CARD
+        if card.is_file():  # hand-written prose: kept, with a warning that its numbers may now be stale
+            shutil.copy2(card, tmp / MODEL_CARD)
+            log.warning("kept the model card %s: check that its numbers match the new model.json", card)
         if directory.exists():
             shutil.rmtree(directory)
         os.replace(tmp, directory)
