@@ -38,14 +38,15 @@ from typing import Any, Protocol
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from annotator.config import Config
-from annotator.errors import ModelError
+from annotator.errors import ModelError, SchemaError
 from annotator.flags import Flag
 from annotator.labels import REPRESSIVE_MARKS, AuthorLabel, extract_labels
 from annotator.labels.records import CONTROL, FUZZY, HISTONE_MARK, NON_HISTONE
 from annotator.progress import NULL_PROGRESS, Progress
-from annotator.tables import TableWriter, read_columns, read_table, to_table
+from annotator.tables import TableWriter, read_rows_where, read_table, to_table
 
 __all__ = ["Flag", "LabelModel", "ReconcileResult", "decide", "reconcile", "reconcile_workdir"]
 
@@ -165,8 +166,7 @@ def reconcile_workdir(
     workdir = Path(workdir)
     pred_path = workdir / "predictions.parquet"
     samples = read_table("samples", workdir / "samples.parquet")
-    digests = read_columns("predictions", pred_path, ["model_digest"]).column("model_digest")
-    made_by = set(pc.unique(digests).to_pylist()) - {None, ""}
+    made_by = _model_digests(pred_path)
     if model.digest and made_by - {model.digest}:
         raise ModelError(
             f"{pred_path} was made by model {sorted(made_by)[0][:12]}…, not by the given model "
@@ -178,14 +178,26 @@ def reconcile_workdir(
     with TableWriter("annotations", out) as writer, progress.task("reconcile", total=selected.num_rows) as task:
         for start in range(0, selected.num_rows, chunk_size):
             chunk = selected.slice(start, chunk_size)
-            wanted = pc.field("sample_id").isin(chunk.column("sample_id").combine_chunks())
-            predictions = read_columns("predictions", pred_path, filters=wanted)
+            predictions = read_rows_where(
+                "predictions", pred_path, "sample_id", chunk.column("sample_id").combine_chunks()
+            )
             table = reconcile(chunk, predictions, model.groups, config, model.digest or None)
             writer.write(table)
             flags.update(table.column("flag").to_pylist())
             task.advance(chunk.num_rows)
         n_rows = writer.n_rows
     return ReconcileResult(out, n_rows, dict(flags.most_common()))
+
+
+def _model_digests(path: Path) -> set[str]:
+    """Distinct model digests of a predictions file, one batch at a time."""
+    if not path.exists():
+        raise SchemaError(f"{path} does not exist: run `annotator project --workdir` first")
+    seen: set[str] = set()
+    with pq.ParquetFile(path) as pf:
+        for batch in pf.iter_batches(columns=["model_digest"], use_threads=False):
+            seen.update(v for v in pc.unique(batch.column(0)).to_pylist() if v)
+    return seen
 
 
 def decide(author: AuthorLabel | None, ranking: Ranking, vocabulary: Sequence[str], config: Config) -> Verdict:

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from annotator.errors import SchemaError
@@ -115,9 +116,44 @@ def read_columns(
     if version != SCHEMA_VERSION or meta.get(TABLE_NAME_KEY, name.encode()).decode() != name:
         raise SchemaError(f"{path} is not a version-{SCHEMA_VERSION} {name!r} table: re-run the stage that wrote it")
     schema = _schema(name)
+    if columns == []:
+        return schema.empty_table()
     columns = columns or schema.names
     table = pq.read_table(path, columns=columns, filters=filters)
     return table.cast(pa.schema([schema.field(c) for c in columns]))
+
+
+def read_rows_where(
+    name: str, path: str | os.PathLike[str], column: str, values: pa.Array, columns: list[str] | None = None
+) -> pa.Table:
+    """Rows of table `name` whose `column` is in `values`; see `read_rows_matching`."""
+    wanted = pc.cast(values, pa.string())
+    return read_rows_matching(name, path, lambda batch: pc.is_in(batch.column(column), value_set=wanted), columns)
+
+
+def read_rows_matching(
+    name: str,
+    path: str | os.PathLike[str],
+    predicate: Callable[[pa.RecordBatch], pa.Array],
+    columns: list[str] | None = None,
+) -> pa.Table:
+    """Rows of table `name` for which `predicate(batch)` is true, read batch by batch, keeping only matches.
+
+    Memory is bounded by one batch plus the matches, whatever the size of the file (`pq.read_table` with filters
+    decodes whole row groups in parallel first).
+    """
+    path = Path(path)
+    read_columns(name, path, [])  # schema version check (footer only) and a clear error when missing
+    schema = _schema(name)
+    columns = columns or schema.names
+    parts = []
+    with pq.ParquetFile(path) as pf:
+        for batch in pf.iter_batches(batch_size=65_536, columns=columns, use_threads=False):
+            mask = pc.fill_null(predicate(batch), False)
+            if pc.any(mask).as_py():
+                parts.append(pa.Table.from_batches([batch.filter(mask)]))
+    target = pa.schema([schema.field(c) for c in columns])
+    return pa.concat_tables(parts).cast(target) if parts else target.empty_table()
 
 
 def _schema(name: str) -> pa.Schema:

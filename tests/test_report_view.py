@@ -157,3 +157,16 @@ def test_max_rows_keeps_the_most_urgent_rows_and_counts_everything() -> None:
     assert cut["flags"] == full["flags"] and cut["agreement"] == full["agreement"]  # counts cover every row
     assert cut["summary"]["n_rows"] == full["summary"]["n_rows"]
     assert set(cut["details"]) == {r["sample_id"] for r in cut["rows"]}
+
+
+def test_partial_prediction_reads_give_the_same_report(tmp_path) -> None:
+    from conftest import write_report_workdir
+
+    from annotator.report.html import read_report_tables
+
+    workdir = write_report_workdir(tmp_path / "w")
+    full = build_view(**read_report_tables(workdir), max_rows=4)
+    partial_tables = read_report_tables(workdir, max_rows=4)
+    partial = build_view(**partial_tables, max_rows=4)
+    assert partial["summary"] == full["summary"] and partial["details"] == full["details"]
+    assert partial_tables["predictions"].num_rows < read_report_tables(workdir)["predictions"].num_rows

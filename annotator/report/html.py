@@ -15,12 +15,13 @@ from typing import Any
 
 import jinja2
 import pyarrow as pa
+import pyarrow.compute as pc
 from markupsafe import Markup
 
 from annotator import __version__
 from annotator.errors import InputError
-from annotator.report.view import build_view
-from annotator.tables import atomic_path, read_table
+from annotator.report.view import build_view, most_urgent
+from annotator.tables import atomic_path, read_rows_matching, read_rows_where, read_table
 
 REPORT_NAME = "report.html"
 
@@ -59,23 +60,49 @@ def render_report(
     SchemaError
         A required table is missing, or a table has another schema version.
     """
-    tables = read_report_tables(workdir)
+    tables = read_report_tables(workdir, max_rows=max_rows)
     view = build_view(**tables, top_k=top_k, generated_at=datetime.now(UTC), max_rows=max_rows)
     return _write_atomic(out if out is not None else Path(workdir) / REPORT_NAME, to_html(view))
 
 
-def read_report_tables(workdir: Path) -> dict[str, pa.Table | None]:
-    """The tables the report needs, keyed like `build_view`'s arguments; optional ones are None when absent."""
+def read_report_tables(workdir: Path, max_rows: int | None = None) -> dict[str, pa.Table | None]:
+    """The tables the report needs, keyed like `build_view`'s arguments; optional ones are None when absent.
+
+    With `max_rows`, predictions are read in full only for the samples the review table will show, and as one
+    row per sample (its status) for the rest: a night of any size costs the report the same memory.
+    """
     workdir = Path(workdir)
     if not workdir.is_dir():
         raise InputError(f"workdir {workdir} does not exist: pass the --workdir of a finished run")
     tables: dict[str, pa.Table | None] = {
         name: read_table(name, workdir / f"{name}.parquet") for name in ("samples", "annotations")
     }
-    for name in ("predictions", "runs"):
-        path = workdir / f"{name}.parquet"
-        tables[name] = read_table(name, path) if path.exists() else None
+    runs = workdir / "runs.parquet"
+    tables["runs"] = read_table("runs", runs) if runs.exists() else None
+    predictions = workdir / "predictions.parquet"
+    if not predictions.exists():
+        tables["predictions"] = None
+    elif max_rows is None:
+        tables["predictions"] = read_table("predictions", predictions)
+    else:
+        annotations = tables["annotations"]
+        assert annotations is not None
+        shown = pc.unique(most_urgent(annotations, max_rows).column("sample_id"))
+        detail = read_rows_where("predictions", predictions, "sample_id", shown)
+        status_only = read_rows_matching(  # one row per sample: enough for the status counts
+            "predictions",
+            predictions,
+            lambda b: pc.or_kleene(pc.equal(b.column("rank"), 1), pc.is_null(b.column("rank"))),
+        )
+        status_only = status_only.filter(pc.invert(pc.is_in(status_only.column("sample_id"), value_set=shown)))
+        tables["predictions"] = pa.concat_tables([detail, status_only])
     return tables
+
+
+def _one_row_per_sample(batch: pa.RecordBatch) -> pa.Array:
+    """Rank-1 rows and the single status row of a sample that was not projected: enough for the status counts."""
+    rank = batch.column("rank")
+    return pc.or_kleene(pc.equal(rank, 1), pc.is_null(rank))
 
 
 def to_html(view: dict[str, Any]) -> str:

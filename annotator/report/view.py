@@ -83,7 +83,7 @@ def build_view(
     """
     light = annotations.select(["sample_id", "group", "flag", "author_label"]).to_pylist()
     groups = _ordered_groups(r["group"] for r in light)
-    shown = _most_urgent(annotations, max_rows).to_pylist()
+    shown = most_urgent(annotations, max_rows).to_pylist()
     rows = sorted((_review_row(r) for r in shown), key=_urgency_key)
     if predictions is not None and max_rows is not None and len(shown) < annotations.num_rows:
         shown_ids = pa.array(sorted({r["sample_id"] for r in shown}), pa.string())
@@ -107,7 +107,7 @@ def build_view(
     }
 
 
-def _most_urgent(annotations: pa.Table, max_rows: int | None) -> pa.Table:
+def most_urgent(annotations: pa.Table, max_rows: int | None) -> pa.Table:
     """The `max_rows` most urgent rows, chosen in Arrow by the same order as `_urgency_key` (all when None)."""
     if max_rows is None or annotations.num_rows <= max_rows:
         return annotations
