@@ -18,7 +18,8 @@ from annotator.errors import TrainingError
 from annotator.model.corpus import Corpus
 from annotator.model.evaluate import embed_region_sets, evaluate_embeddings, stratified_split
 from annotator.model.format import load_model
-from annotator.model.train import TrainParams, _hinge, _token_weights, train_embeddings, train_model
+from annotator.model.solvers import hinge_loss
+from annotator.model.train import TrainParams, _token_weights, train_embeddings, train_model
 from annotator.project import project_file
 from annotator.regions.universe import TileUniverse
 
@@ -98,7 +99,7 @@ def test_same_seed_same_weights_and_groups_in_separate_dimensions() -> None:
 def test_hinge_never_uses_a_sets_own_label_as_negative() -> None:
     cos = np.zeros((50, 2))
     y = np.array([0, 1] * 25)
-    loss, grad = _hinge(cos, y, TrainParams(margin=0.5, negatives=5), np.random.default_rng(0))
+    loss, grad = hinge_loss(cos, y, TrainParams(margin=0.5, negatives=5), np.random.default_rng(0))
     rows = np.arange(50)
     # with two labels the only admissible negative is the other one: all 5 samples must land on it
     assert np.allclose(grad[rows, 1 - y], 5 / 50) and np.allclose(grad[rows, y], -5 / 50)

@@ -37,8 +37,9 @@ import numpy as np
 import scipy.sparse as sp
 
 from annotator.errors import TrainingError
-from annotator.model.evaluate import mean_reciprocal_rank, stratified_split, true_ranks, unit_rows
+from annotator.model.evaluate import stratified_split, unit_rows
 from annotator.model.format import BedspaceModel
+from annotator.model.solvers import solve_iterative, solve_squared
 from annotator.progress import NULL_PROGRESS, Progress
 
 if TYPE_CHECKING:
@@ -49,7 +50,6 @@ log = logging.getLogger(__name__)
 LOSSES = ("squared", "softmax", "hinge")
 WEIGHTINGS = ("eta", "idf", "none")
 #: Ridge strengths tried on the validation split for the squared loss (relative to the unit kernel diagonal).
-RIDGE_GRID = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
 #: Columns densified at a time when building kernels: 128 sets x 65,536 float32 = 32 MiB.
 _CHUNK = 1 << 16
 #: Largest absolute token-vector entry after rescaling: float16 keeps ~3 significant digits from 6e-5 to 65504.
@@ -274,7 +274,7 @@ def _fit_rows(
         vx = xc[val_rows][:, columns].tocsr()
         vnorm = np.sqrt(vx @ weights)  # binary rows: x . diag(w) . x = x . w
         val = (_gram(vx, fit_x, weights) / np.outer(np.where(vnorm > 0, vnorm, 1.0), norms), y[val_rows])
-    solve = _solve_squared if params.loss == "squared" else _solve_iterative
+    solve = solve_squared if params.loss == "squared" else solve_iterative
     a, info = solve(kn, fit_y, frame, params, val, f"fitting {group} ({params.loss} loss)", progress)
     info.update({"n_tokens": int(columns.shape[0]), "n_rows": int(fit_y.shape[0])})
     scale = 1.0 / float(np.median(norms))  # a typical training set's block then has the length of its fit
@@ -320,103 +320,6 @@ def _gram(a: sp.csr_matrix, b: sp.csr_matrix, weights: np.ndarray) -> np.ndarray
         right = left if a is b else bc[:, lo:hi].toarray()
         out += left @ right.T
     return out
-
-
-def _val_mrr(a: np.ndarray, frame: np.ndarray, val: tuple[np.ndarray, np.ndarray]) -> float:
-    """Validation MRR of per-row vectors `a` (validation kernel rows @ a = validation set vectors)."""
-    return mean_reciprocal_rank(true_ranks(unit_rows(val[0] @ a) @ frame.T, val[1]))
-
-
-Validation = tuple[np.ndarray, np.ndarray] | None  # (validation x training kernel, validation labels)
-
-
-def _solve_squared(
-    kn: np.ndarray, y: np.ndarray, frame: np.ndarray, params: TrainParams, val: Validation, title: str,
-    progress: Progress,
-) -> tuple[np.ndarray, dict[str, Any]]:  # fmt: skip
-    """Ridge regression of set vectors onto label vectors; with validation, the ridge is picked by MRR."""
-    targets = frame[y]
-    grid = RIDGE_GRID if val is not None else (params.ridge,)
-    fits, history = [], []
-    with progress.task(title, total=len(grid)) as task:
-        for ridge in grid:
-            a = np.linalg.solve(kn + ridge * np.eye(kn.shape[0]), targets)
-            entry = {"ridge": ridge, "loss": round(float(np.mean(np.sum((kn @ a - targets) ** 2, axis=1))), 6)}
-            if val is not None:
-                entry["val_mrr"] = round(_val_mrr(a, frame, val), 4)
-            fits.append(a)
-            history.append(entry)
-            task.advance(**{k: v for k, v in entry.items() if k != "ridge"})
-    best = int(np.argmax([h.get("val_mrr", 0.0) for h in history]))  # first of equals: the weakest penalty
-    info = {"ridge": grid[best], "loss": history[best]["loss"], "history": history}
-    return fits[best], info | ({"validation_mrr": history[best]["val_mrr"]} if val is not None else {})
-
-
-def _solve_iterative(
-    kn: np.ndarray, y: np.ndarray, frame: np.ndarray, params: TrainParams, val: Validation, title: str,
-    progress: Progress,
-) -> tuple[np.ndarray, dict[str, Any]]:  # fmt: skip
-    """Softmax or sampled-negative hinge on cosines: full-batch Adam in the whitened kernel basis.
-
-    With kn = U diag(e) U^T, set vectors are phi @ b (phi = U sqrt(e)) and the ridge penalty on the token vectors
-    is |b|², so every direction learns at the same pace; a = U diag(e)^-1/2 @ b maps back to per-set vectors.
-    """
-    evals, evecs = np.linalg.eigh(kn)
-    keep = evals > 1e-10 * max(float(evals.max()), 1e-300)
-    phi, to_a = evecs[:, keep] * np.sqrt(evals[keep]), evecs[:, keep] / np.sqrt(evals[keep])
-    rng = np.random.default_rng(params.seed)
-    n, rows = kn.shape[0], np.arange(kn.shape[0])
-    b = rng.normal(0.0, 1e-3, (phi.shape[1], frame.shape[1]))
-    m1, m2 = np.zeros_like(b), np.zeros_like(b)
-    history: list[dict[str, Any]] = []
-    best, since_best = (-1.0, 0, b), 0
-    with progress.task(title, total=params.epochs) as task:
-        for epoch in range(1, params.epochs + 1):
-            z = phi @ b
-            length = np.linalg.norm(z, axis=1, keepdims=True) + 1e-12
-            unit = z / length
-            cos = unit @ frame.T
-            if params.loss == "softmax":
-                logits = params.scale * (cos - cos.max(axis=1, keepdims=True))
-                prob = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
-                loss = float(-np.mean(np.log(prob[rows, y] + 1e-300)))
-                prob[rows, y] -= 1.0
-                dcos = prob * (params.scale / n)
-            else:
-                loss, dcos = _hinge(cos, y, params, rng)
-            dz = dcos @ frame
-            grad = phi.T @ ((dz - unit * np.sum(dz * unit, axis=1, keepdims=True)) / length) + 2 * params.ridge * b
-            m1, m2 = 0.9 * m1 + 0.1 * grad, 0.999 * m2 + 0.001 * grad * grad
-            step = params.lr * (1.0 - (epoch - 1) / params.epochs)  # decays linearly to ~0, as in StarSpace
-            b = b - step * (m1 / (1 - 0.9**epoch)) / (np.sqrt(m2 / (1 - 0.999**epoch)) + 1e-8)
-            entry: dict[str, Any] = {"epoch": epoch, "loss": round(loss + params.ridge * float(np.sum(b * b)), 6)}
-            if val is not None:
-                entry["val_mrr"] = round(_val_mrr(to_a @ b, frame, val), 4)
-                best, since_best = (
-                    ((entry["val_mrr"], epoch, b), 0) if entry["val_mrr"] > best[0] else (best, since_best + 1)
-                )
-            history.append(entry)
-            task.advance(**{k: v for k, v in entry.items() if k != "epoch"})
-            if val is not None and since_best >= params.patience:
-                break
-    if val is None:
-        return to_a @ b, {"epochs": params.epochs, "loss": history[-1]["loss"], "history": history}
-    return to_a @ best[2], {"epochs": best[1], "validation_mrr": best[0], "history": history}
-
-
-def _hinge(cos: np.ndarray, y: np.ndarray, params: TrainParams, rng: np.random.Generator) -> tuple[float, np.ndarray]:
-    """StarSpace's loss: sum over sampled negatives (never the set's own label) of max(0, margin - pos + neg)."""
-    n, c = cos.shape
-    rows = np.arange(n)
-    negatives = rng.integers(0, c - 1, (n, params.negatives))
-    negatives += negatives >= y[:, None]  # skip the positive label
-    pos = cos[rows, y][:, None]
-    violation = params.margin - pos + cos[rows[:, None], negatives]
-    active = violation > 0
-    dcos = np.zeros_like(cos)
-    np.add.at(dcos, (np.repeat(rows, params.negatives), negatives.ravel()), active.ravel() / n)
-    dcos[rows, y] -= active.sum(axis=1) / n
-    return float(np.sum(violation[active]) / n), dcos
 
 
 def train_model(
