@@ -276,6 +276,15 @@ def test_reconcile_command(tmp_path: Path) -> None:
     assert sorted(flags) == ["confident_mismatch", "match", "match", "match"]
     missing = CliRunner().invoke(app, ["reconcile", "--workdir", str(tmp_path / "nowhere"), "--model", str(model.path)])
     assert missing.exit_code == 2 and "samples.parquet" in missing.stderr
+    # settings come from the environment as for `annotator run`: a margin of 2 makes nothing confident
+    strict = CliRunner().invoke(
+        app, ["reconcile", "--workdir", str(work), "--model", str(model.path)], env={"ANNOTATOR_MARGIN_THRESHOLD": "2"}
+    )
+    assert strict.exit_code == 0, strict.output
+    rows = read_table("annotations", work / "annotations.parquet").to_pylist()
+    assert (
+        not any(r["confident"] for r in rows) and json.loads(rows[0]["evidence"])["thresholds"]["margin_threshold"] == 2
+    )
 
 
 def test_unselected_samples_are_ignored() -> None:

@@ -85,19 +85,29 @@ def reconcile(
         help="Workdir holding samples.parquet and predictions.parquet; annotations.parquet is written there.",
     ),
     model: Path | None = typer.Option(None, "--model", "-m", envvar="ANNOTATOR_MODEL", help=_MODEL_HELP),
-    margin_threshold: float = typer.Option(
-        Config().margin_threshold, help="Top-1 minus top-2 score at which the model counts as confident."
+    margin_threshold: float | None = typer.Option(
+        None, help="Top-1 minus top-2 score at which the model counts as confident (default 0.1)."
     ),
-    near_miss_top_k: int = typer.Option(
-        Config().near_miss_top_k, min=2, help="Deepest rank an author label may have to be a near miss."
+    near_miss_top_k: int | None = typer.Option(
+        None, min=2, help="Deepest rank an author label may have to be a near miss (default 3)."
+    ),
+    config_file: Path | None = typer.Option(
+        None, "--config", exists=True, dir_okay=False, envvar="ANNOTATOR_CONFIG", help="TOML file with settings."
     ),
 ) -> None:
     """Compare the authors' labels with the model's predictions and flag every sample x label group."""
     from annotator.model.format import load_model
     from annotator.reconcile import reconcile_workdir
+    from annotator.settings import resolve_config
 
-    config = Config(workdir=workdir, model=model, margin_threshold=margin_threshold, near_miss_top_k=near_miss_top_k)
-    result = reconcile_workdir(config.workdir, load_model(model), config, progress=progress_for(err_console))
+    flags = {
+        "workdir": workdir,
+        "model": model,
+        "margin_threshold": margin_threshold,
+        "near_miss_top_k": near_miss_top_k,
+    }
+    config = resolve_config(flags, config_file)  # same precedence as `annotator run`: flags > ANNOTATOR_* > TOML
+    result = reconcile_workdir(config.workdir, load_model(config.model), config, progress=progress_for(err_console))
     summary = Table("flag", "rows", "meaning", title=f"{result.n_rows} annotations")
     for flag in Flag:  # most urgent first
         if result.flags.get(flag.value):
