@@ -61,9 +61,12 @@ class ProjectionJournal:
         finally:
             w.flush()
 
-    def assemble(self, keys: Iterable[Key], out: Path) -> int:
-        """Write `out` (predictions table) with the latest projection of each key; returns rows written."""
-        latest = self.latest()
+    def assemble(self, keys: Iterable[Key], out: Path, latest: dict[Key, tuple[Path, str]] | None = None) -> int:
+        """Write `out` (predictions table) with the latest projection of each key; returns rows written.
+
+        `latest` is `self.latest()` when the caller already has it.
+        """
+        latest = self.latest() if latest is None else latest
         wanted: dict[Path, list[str]] = {}
         for sid, sha in keys:
             hit = latest.get((sid, sha or ""))

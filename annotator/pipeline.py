@@ -101,8 +101,8 @@ def project_workdir(config: Config, model: BedspaceModel, *, progress: Progress 
             counts[f"status_{p.status}"] = counts.get(f"status_{p.status}", 0) + 1
     path = workdir / PREDICTIONS_FILE
     keys = [(j.sample_id, j.sha256 or "") for j in jobs]
-    journal.assemble(keys, path)
-    latest = journal.latest()  # key columns only: no need to read the whole table back
+    latest = journal.latest()  # key columns only: statuses without reading the whole table back
+    journal.assemble(keys, path, latest)
     for name in ("ok", "no_overlap", "failed"):
         counts[name] = sum(latest[k][1] == name for k in keys if k in latest)
     return ProjectResult(path, counts)
