@@ -6,6 +6,7 @@ by sniffing their content after download (`annotator.regions.bed.sniff_bed`).
 
 from __future__ import annotations
 
+import hashlib
 import posixpath
 import re
 from urllib.parse import unquote, urlsplit
@@ -35,6 +36,8 @@ _RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
 
 _GEO_FTP = re.compile(r"^ftp://ftp\.ncbi\.nlm\.nih\.gov/", re.IGNORECASE)
 _UNSAFE = re.compile(r"[^A-Za-z0-9._+-]")
+#: Local names stay well under the 255-byte file-name limit, leaving room for `.part.meta` and temp suffixes.
+_MAX_LOCAL_NAME = 160
 
 
 def classify_file(name: str) -> str:
@@ -62,4 +65,11 @@ def https_url(url: str) -> str:
 def local_file_name(gsm: str, file_name: str) -> str:
     """A safe flat file name under `beds/`: only [A-Za-z0-9._+-], always prefixed by the sample accession."""
     safe = _UNSAFE.sub("_", file_name).lstrip(".") or "file"
-    return safe if safe.startswith(gsm) else f"{gsm}_{safe}"
+    name = safe if safe.startswith(gsm) else f"{gsm}_{safe}"
+    if len(name) <= _MAX_LOCAL_NAME:
+        return name
+    # over-long: keep the accession, a digest of the full name (so two long names never collide) and the tail,
+    # whose suffixes (.narrowPeak.gz) say what the file is
+    digest = hashlib.sha256(file_name.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    tail = name[-(_MAX_LOCAL_NAME - len(gsm) - len(digest) - 2) :]
+    return f"{gsm}_{digest}_{tail}"

@@ -22,7 +22,9 @@ NO_FILE = "NONE"
 _SUPPLEMENTARY = re.compile(r"^Sample_supplementary_file(_\d+)?$")
 _TABLE_BEGIN = re.compile(r"^!\w+_table_begin\s*$", re.IGNORECASE)
 _TABLE_END = re.compile(r"^!\w+_table_end\s*$", re.IGNORECASE)
-_SERIES_ACCESSION = re.compile(r"^GSE\d+$")
+#: ASCII digits only (`\d` would admit any Unicode digit) and a bounded length: accessions become file names.
+_SERIES_ACCESSION = re.compile(r"^GSE[0-9]{1,12}$")
+_SAMPLE_ACCESSION = re.compile(r"^GSM[0-9]{1,12}$")
 
 
 @dataclass(frozen=True)
@@ -72,8 +74,9 @@ class Series:
 
     gse: str
     title: str | None
-    sample_ids: tuple[str, ...]  # as listed by `!Series_sample_id`
+    sample_ids: tuple[str, ...]  # as listed by `!Series_sample_id` (well-formed accessions only)
     samples: tuple[Sample, ...]
+    rejected: tuple[str, ...] = ()  # why each malformed sample accession of the text was left out
 
 
 def parse_soft(lines: Iterable[str], source: str = "<soft>") -> list[SoftRecord]:
@@ -178,20 +181,42 @@ def to_series(accession: str, records: Iterable[SoftRecord], source: str = "<sof
         hint = f"it describes {', '.join(found)}" if found else "it holds no ^SERIES record"
         raise SoftParseError(f"{source} does not describe {accession}: {hint}; check the accession")
     samples: dict[str, Sample] = {}
+    rejected: list[str] = []
     for record in records:
-        if record.entity == "SAMPLE" and record.accession not in samples:
+        if record.entity != "SAMPLE" or record.accession in samples:
+            continue
+        if is_sample_accession(record.accession):
             samples[record.accession] = to_sample(record)
+        else:
+            rejected.append(f"^SAMPLE {_shown(record.accession)} is not a GSM accession (GSM followed by digits)")
+    listed = []
+    for gsm in series.fields.get("Series_sample_id", ()):
+        if is_sample_accession(gsm.strip()):
+            listed.append(gsm.strip())
+        else:
+            rejected.append(f"!Series_sample_id {_shown(gsm)} is not a GSM accession (GSM followed by digits)")
     return Series(
         gse=accession,
         title=series.first("Series_title"),
-        sample_ids=tuple(series.fields.get("Series_sample_id", ())),
+        sample_ids=tuple(listed),
         samples=tuple(samples.values()),
+        rejected=tuple(rejected),
     )
 
 
 def is_series_accession(text: str) -> bool:
-    """True for 'GSE123456'-shaped text (upper case)."""
-    return bool(_SERIES_ACCESSION.match(text))
+    """True for 'GSE123456'-shaped text (upper case, ASCII digits, at most 12 of them)."""
+    return bool(_SERIES_ACCESSION.fullmatch(text))
+
+
+def is_sample_accession(text: str) -> bool:
+    """True for 'GSM123456'-shaped text (upper case, ASCII digits, at most 12 of them)."""
+    return bool(_SAMPLE_ACCESSION.fullmatch(text))
+
+
+def _shown(text: str) -> str:
+    """Hostile text made safe to log: escaped and cut."""
+    return ascii(text[:80]) + ("…" if len(text) > 80 else "")
 
 
 def _split_assignment(text: str) -> tuple[str, str]:
