@@ -1,13 +1,19 @@
 """A lock on a workdir so two runs never write the same tables at once.
 
-The lock is a file created with O_EXCL holding host, pid and start time. A lock left by a killed run is stale
-when its host is this host and its pid is no longer alive (or is alive but started after the lock was taken, i.e.
-the pid was reused); a stale lock is taken over, with a warning. A lock from another host is never broken
-automatically: the message says how to remove it.
+The lock is `WORKDIR/.annotator.lock`, held with `fcntl.flock` for the whole run, and holding host, pid and start
+time for messages. The kernel arbitrates: of any number of runs starting together exactly one gets the flock, and
+a killed run's flock dies with it — so a lock file is never judged by its content while someone may still be
+writing it (an empty or half-written file is simply "held" when its flock is held). Once the flock is ours, the
+content still counts: a lock written by a live run that does not use flock (an older annotator, or a run on
+another host over a file system whose locks do not reach us) is respected. Such a lock is stale when its host is
+this host and its pid is no longer alive (or is alive but started after the lock was taken, i.e. the pid was
+reused); a stale lock is taken over, with a warning. A lock from another host is never broken automatically: the
+message says how to remove it.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
@@ -16,6 +22,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from annotator.errors import WorkdirLockedError
 
@@ -28,50 +35,88 @@ def workdir_lock(workdir: Path) -> Iterator[Path]:
     """Hold the workdir's lock for the duration of the block."""
     workdir.mkdir(parents=True, exist_ok=True)
     path = workdir / LOCK_NAME
-    _acquire(path)
+    fd = _acquire(path)
     try:
         yield path
     finally:
+        # unlink while still holding the flock, so a run that opened this file meanwhile sees it was replaced
         path.unlink(missing_ok=True)
+        os.close(fd)
 
 
-def _acquire(path: Path) -> None:
+def _acquire(path: Path) -> int:
+    """Take the flock on `path` and write our holder record; return the open descriptor that holds it."""
     me = {"host": socket.gethostname(), "pid": os.getpid(), "started": time.time()}
-    for _ in range(2):  # second try after removing a stale lock
+    for _ in range(10):  # another run may remove the file between our open and our flock: open it again
+        fd = os.open(path, os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o644)
         try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise _locked(path, _read(path)) from None
+        except BaseException:
+            os.close(fd)
+            raise
+        try:
+            if not _same_file(fd, path):
+                os.close(fd)
+                continue
             holder = _read(path)
             if holder is not None and not _is_stale(holder):
-                raise WorkdirLockedError(
-                    f"{path.parent} is in use by run pid {holder.get('pid')} on {holder.get('host')} "
-                    f"since {time.ctime(holder.get('started', 0))}; if that run is gone, delete {path}"
-                ) from None
-            log.warning("removing stale lock %s left by %s", path, holder or "an unreadable lock file")
-            path.unlink(missing_ok=True)
-            continue
-        with os.fdopen(fd, "w") as fh:
-            json.dump(me, fh)
-        return
-    raise WorkdirLockedError(f"could not take the lock {path}: another run took it at the same moment")
+                raise _locked(path, holder)
+            if holder is not None or os.fstat(fd).st_size:
+                log.warning("removing stale lock %s left by %s", path, holder or "an unreadable lock file")
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, json.dumps(me).encode(), 0)
+            os.fsync(fd)
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+    raise WorkdirLockedError(f"could not take the lock {path}: other runs keep replacing it; try again")
 
 
-def _read(path: Path) -> dict | None:
+def _same_file(fd: int, path: Path) -> bool:
     try:
-        return json.loads(path.read_text())
+        return os.stat(path).st_ino == os.fstat(fd).st_ino
+    except FileNotFoundError:
+        return False
+
+
+def _locked(path: Path, holder: dict[str, Any] | None) -> WorkdirLockedError:
+    if holder is None:
+        return WorkdirLockedError(
+            f"{path.parent} is in use by another run (its lock is being written); if no run is going, delete {path}"
+        )
+    started = holder.get("started")
+    try:
+        since = time.ctime(started) if isinstance(started, int | float) else "an unknown time"
+    except (OverflowError, ValueError, OSError):
+        since = "an unknown time"
+    return WorkdirLockedError(
+        f"{path.parent} is in use by run pid {str(holder.get('pid'))[:20]} on {str(holder.get('host'))[:80]} "
+        f"since {since}; if that run is gone, delete {path}"
+    )
+
+
+def _read(path: Path) -> dict[str, Any] | None:
+    """The holder record, or None when the file is missing, empty, unreadable or not a JSON object."""
+    try:
+        data = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
+    return data if isinstance(data, dict) else None
 
 
-def _is_stale(holder: dict) -> bool:
+def _is_stale(holder: dict[str, Any]) -> bool:
     if holder.get("host") != socket.gethostname():
         return False
-    pid = int(holder.get("pid", -1))
-    if pid <= 0:
-        return True
+    pid, started = holder.get("pid"), holder.get("started", 0)
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0 or not isinstance(started, int | float):
+        return True  # a record of the wrong shape names no live run; our flock says nobody holds the lock
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError):  # OverflowError: no pid is that large
         return True
     except PermissionError:
         return False  # alive, owned by someone else
