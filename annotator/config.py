@@ -34,6 +34,9 @@ class Config:
     download_retries: int = 4
     download_backoff_s: float = 2.0
     max_file_bytes: int = 2 * 1024**3
+    download_deadline_s: float = 900.0  # the most one file may take, retries and waits included
+    download_max_runs: int = 5  # runs in a row a failing file is tried before the harvest gives up on it
+    allow_local_urls: bool = False  # fetch file: URLs from SOFT (the offline demo, a local mirror)
 
     # projection
     top_k: int = 5

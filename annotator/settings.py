@@ -105,5 +105,9 @@ def _check(config: Config) -> None:
         raise ConfigError(f"workers must be >= 1, got {config.workers}")
     if config.log_format not in ("text", "json"):
         raise ConfigError(f"log_format must be 'text' or 'json', got {config.log_format!r}")
+    if config.download_retries < 0 or config.download_max_runs < 1:
+        raise ConfigError("download_retries must be >= 0 and download_max_runs >= 1")
+    if config.download_deadline_s <= 0 or config.download_timeout_s <= 0:
+        raise ConfigError("download_deadline_s and download_timeout_s must be > 0 seconds")
     if config.since_days is not None and config.since_days < 1:
         raise ConfigError(f"since_days must be >= 1, got {config.since_days}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import threading
 import time
@@ -59,18 +60,25 @@ class GeoServer(ThreadingHTTPServer):
         pass  # clients that time out leave broken pipes behind; that is the point of those tests
 
 
+def etag(body: bytes) -> str:
+    """The strong ETag the test routes give a body."""
+    return '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
+
+
 def ok(body: bytes) -> Route:
-    """200 with the whole body, or 206 with the rest when a range is asked."""
+    """200 with the whole body, or 206 with the rest when a range is asked (and `If-Range`, if sent, matches)."""
 
     def route(h: _Handler, n: int) -> None:
         start = 0
         m = re.match(r"bytes=(\d+)-$", h.headers.get("Range") or "")
-        if m and int(m.group(1)) < len(body):
+        same = h.headers.get("If-Range") in (None, etag(body))
+        if m and same and int(m.group(1)) < len(body):
             start = int(m.group(1))
             h.send_response(206)
             h.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
         else:
             h.send_response(200)
+        h.send_header("ETag", etag(body))
         h.send_header("Content-Length", str(len(body) - start))
         h.end_headers()
         h.wfile.write(body[start:])
@@ -96,6 +104,7 @@ def truncated(body: bytes, cut: int, times: int, then: Route) -> Route:
             then(h, n)
             return
         h.send_response(200)
+        h.send_header("ETag", etag(body))
         h.send_header("Content-Length", str(len(body)))
         h.end_headers()
         h.wfile.write(body[:cut])
@@ -265,7 +274,10 @@ def test_a_leftover_partial_file_is_resumed(server: GeoServer, tmp_path: Path) -
     server.routes["/a.bed"] = ok(BODY)
     partial = tmp_path / "partial"
     partial.mkdir()
-    (partial / "a.bed.part").write_bytes(BODY[:500])  # what a killed run left
+    (partial / "a.bed.part").write_bytes(BODY[:500])  # what a killed run left, with the validator it saved
+    (partial / "a.bed.part.meta").write_text(
+        json.dumps({"url": server.url("/a.bed"), "etag": etag(BODY), "last_modified": None, "total": len(BODY)})
+    )
     got = _get(server, "/a.bed", tmp_path / "a.bed", partial_dir=partial)
     assert got.path.read_bytes() == BODY
     assert server.hits("/a.bed") == ["bytes=500-"]
@@ -278,7 +290,7 @@ def test_geo_ftp_url_falls_back_to_ftp_only_when_https_cannot_deliver(
 
     tried: list[str] = []
 
-    def fake_fetch(url: str, part: Path, *, timeout_s: float, max_bytes: int) -> int:
+    def fake_fetch(url: str, part: Path, **kwargs: object) -> int:
         tried.append(url.split(":", 1)[0])
         if url.startswith("https"):
             raise dl._Failure("connection failed: TLS handshake")
@@ -287,12 +299,12 @@ def test_geo_ftp_url_falls_back_to_ftp_only_when_https_cannot_deliver(
 
     monkeypatch.setattr(dl, "_fetch_to", fake_fetch)
     url = "ftp://ftp.ncbi.nlm.nih.gov/geo/samples/GSM1nnn/GSM1/suppl/GSM1.bed"
-    got = download(url, tmp_path / "a.bed", retries=1, backoff_s=0)
-    assert tried == ["https", "https", "ftp"] and got.url == url
+    got = download(url, tmp_path / "a.bed", retries=2, backoff_s=0)
+    assert tried == ["https", "https", "ftp"] and got.url == url  # retries=2: three attempts, the last over ftp
 
     tried.clear()
 
-    def not_found(url: str, part: Path, *, timeout_s: float, max_bytes: int) -> int:
+    def not_found(url: str, part: Path, **kwargs: object) -> int:
         tried.append(url.split(":", 1)[0])
         raise dl._Failure("HTTP 404 Not Found", permanent=True)
 

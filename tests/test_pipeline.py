@@ -65,7 +65,9 @@ def test_demo_runs_offline_and_flags_each_story(model, tmp_path: Path) -> None:
 
 def test_second_run_reuses_projections_and_gives_the_same_tables(model, tmp_path: Path) -> None:
     demo = build_demo(tmp_path / "in", model)
-    config = Config(workdir=tmp_path / "work", model=model.path, soft_dir=demo.soft_dir, workers=1)
+    config = Config(
+        workdir=tmp_path / "work", model=model.path, soft_dir=demo.soft_dir, workers=1, allow_local_urls=True
+    )
     first = pipeline.run(config, [DEMO_GSE])
     tables = {n: read_table(n, p) for n, p in first.tables.items() if n != "runs"}
     second = pipeline.run(config, [DEMO_GSE])
@@ -81,7 +83,9 @@ def test_a_run_killed_mid_projection_continues_where_it_stopped(
     model, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     demo = build_demo(tmp_path / "in", model)
-    config = Config(workdir=tmp_path / "work", model=model.path, soft_dir=demo.soft_dir, workers=1)
+    config = Config(
+        workdir=tmp_path / "work", model=model.path, soft_dir=demo.soft_dir, workers=1, allow_local_urls=True
+    )
     real = pipeline.project_many
 
     def dies_after_four(*args, **kwargs):
@@ -105,7 +109,7 @@ def test_a_failed_download_is_a_row_and_exit_code_1(model, tmp_path: Path) -> No
     demo = build_demo(tmp_path / "in", model)
     (tmp_path / "in" / "files" / "GSM9990002_peaks.bed.gz").unlink()
     config = Config(workdir=tmp_path / "work", model=model.path, soft_dir=demo.soft_dir, workers=1,
-                    download_retries=0)  # fmt: skip
+                    allow_local_urls=True, download_retries=0)  # fmt: skip
     result = pipeline.run(config, [DEMO_GSE])
     assert result.exit_code == 1 and result.counts["failed"] == 1
     samples = read_table("samples", result.tables["samples"]).to_pylist()
@@ -126,7 +130,7 @@ def test_a_live_lock_refuses_a_second_run_and_a_stale_one_is_cleared(model, tmp_
         pipeline.run(config, [DEMO_GSE])
     lock.write_text(json.dumps({"host": socket.gethostname(), "pid": 2**22 + 12345, "started": 0}))  # no such pid
     demo = build_demo(tmp_path / "in", model)
-    result = pipeline.run(replace(config, soft_dir=demo.soft_dir), [DEMO_GSE])
+    result = pipeline.run(replace(config, soft_dir=demo.soft_dir, allow_local_urls=True), [DEMO_GSE])
     assert result.exit_code == 0 and not lock.exists()
 
 

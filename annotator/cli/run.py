@@ -71,7 +71,7 @@ def run(
 
         loaded = load_model(config.model)
         built = build_demo(Path(config.workdir) / "demo-input", loaded)
-        config = replace(config, soft_dir=built.soft_dir)
+        config = replace(config, soft_dir=built.soft_dir, allow_local_urls=True)  # its files are file: URLs
         accessions, label = [built.accession], ["demo"]
         err_console.print(f"demo: synthetic series {built.accession} ({built.n_samples} samples) — region sets are "
                           "generated from the model, author labels are realistic but invented")  # fmt: skip

@@ -1,21 +1,39 @@
-"""Fetching one remote file intact: http(s) and ftp, timeouts, retries with back-off, resume, size cap.
+"""Fetching one remote file intact: http(s) and ftp, timeouts, a per-file deadline, retries, resume, size cap.
 
 geofetch shells out to wget and only logs a failed download, so we keep our own: a file either lands complete at
-its destination (streamed to a `.part` file, checked against the announced length, renamed atomically) or the call
-raises `DownloadError` saying why. A `.part` file left by a failure or a killed run is resumed with an HTTP range
-request on the next attempt; a server that ignores the range restarts it from zero.
+its destination (streamed to a `.part` file, checked against the announced length, a gzip checked to decompress
+whole, renamed atomically) or the call raises `DownloadError` saying why — `HostUnreachableError` when the host
+could not be reached at all (name not resolved, connection refused), so a night can stop early when nothing is
+reachable.
+
+Attempts: `retries` counts every attempt after the first, whatever URL it uses, so a file costs at most
+`retries + 1` requests. A GEO `ftp://ftp.ncbi.nlm.nih.gov/...` URL is fetched over https; only the last attempt
+falls back to ftp, and only when https failed in a way another try could change (not a 404 or an over-size file).
+
+Waits: `backoff_s * 2**k` before retry k+1; a 429 or 503 answer with `Retry-After` (seconds or an HTTP date) waits
+that long instead, capped by `max_retry_after_s`. Every wait and transfer counts against `deadline_s`, the most a
+single file may take; a wait that would pass it ends the download at once.
+
+Resume: a `.part` file left by a failure or a killed run is continued with a range request only when its sidecar
+holds a validator (ETag or Last-Modified) from the server that started it, sent back as `If-Range`; a server whose
+object changed answers 200 and the file restarts from zero, as it does when no validator was saved or the total
+length differs.
 """
 
 from __future__ import annotations
 
+import errno
+import gzip
 import hashlib
 import http.client
 import logging
 import os
 import re
+import socket
 import time
 import urllib.error
 import urllib.request
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,14 +41,35 @@ from pathlib import Path
 from annotator import __version__
 from annotator.errors import DownloadError
 from annotator.geo.files import https_url
+from annotator.geo.transport import (
+    RefusedURL,
+    Validators,
+    Watchdog,
+    check_url,
+    drop_validators,
+    opener,
+    read_validators,
+    retry_after_s,
+    url_scheme,
+    write_validators,
+)
 
 _LOG = logging.getLogger(__name__)
 _CHUNK = 1 << 20
 _MAX_BACKOFF_S = 120.0
+#: The default per-file deadline: 2 GiB (the default size cap) at ~2.5 MB/s; raise it for slower links.
+DEFAULT_DEADLINE_S = 900.0
+DEFAULT_MAX_RETRY_AFTER_S = 300.0
 _USER_AGENT = f"annotator/{__version__} (GEO peak-file harvest)"
 #: HTTP answers that another try cannot change; 408 (timeout), 425 and 429 (rate limit) are worth retrying.
 _PERMANENT_HTTP = frozenset(range(400, 500)) - {408, 425, 429}
 _CONTENT_RANGE = re.compile(r"^bytes\s+(\d+)-(\d+)/(\d+|\*)$")
+_UNREACHABLE_ERRNOS = frozenset({errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN})
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+class HostUnreachableError(DownloadError):
+    """The file's host could not be reached at all: its name did not resolve or it refused the connection."""
 
 
 @dataclass(frozen=True)
@@ -45,11 +84,20 @@ class Downloaded:
 
 
 class _Failure(Exception):
-    """One failed attempt; `permanent` ones are not retried."""
+    """One failed attempt; `permanent` ones are not retried, `restart` ones discard the partial file."""
 
-    def __init__(self, reason: str, *, permanent: bool = False, restart: bool = False) -> None:
+    def __init__(
+        self,
+        reason: str,
+        *,
+        permanent: bool = False,
+        restart: bool = False,
+        unreachable: bool = False,
+        retry_after: float | None = None,
+    ) -> None:
         super().__init__(reason)
         self.reason, self.permanent, self.restart = reason, permanent, restart
+        self.unreachable, self.retry_after = unreachable, retry_after
 
 
 def download(
@@ -62,28 +110,45 @@ def download(
     max_bytes: int = 2 * 1024**3,
     partial_dir: Path | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    deadline_s: float | None = DEFAULT_DEADLINE_S,
+    allow_local_urls: bool = False,
+    max_retry_after_s: float = DEFAULT_MAX_RETRY_AFTER_S,
+    retry_unreachable: bool = True,
+    clock: Callable[[], float] = time.monotonic,
 ) -> Downloaded:
     """Download `url` to `dest` atomically and return its size and SHA-256.
 
     Parameters
     ----------
     url
-        http(s) or ftp URL. `ftp://ftp.ncbi.nlm.nih.gov/...` is fetched over https first, then over ftp when https
-        could not deliver it (connection or server errors; not a 404 or an over-size file).
+        http(s) or ftp URL (`file:` too when `allow_local_urls`). A GEO ftp URL is fetched over https first (see
+        the module docstring for how the ftp fallback counts).
     dest
         Final path; its folder is created. Nothing is written there unless the whole file arrived.
     timeout_s
         Socket timeout of each connect and read.
     retries
-        Further attempts per URL after the first; waits `backoff_s * 2**k` seconds before retry k+1.
+        Further attempts after the first, across https and the ftp fallback: at most `retries + 1` requests.
     backoff_s
-        Base wait between attempts.
+        Base wait between attempts (`backoff_s * 2**k`, at most 120 s).
     max_bytes
         Size cap: a larger file is refused (announced size) or abandoned (streamed size).
     partial_dir
-        Where the `.part` file lives (default: next to `dest`); keep it on `dest`'s file system.
+        Where the `.part` file and its validator sidecar live (default: next to `dest`); keep it on `dest`'s file
+        system.
     sleep
         Waiting function (tests pass a no-op).
+    deadline_s
+        The most this file may take, waits included (None: no deadline). A server that drips bytes is cut off
+        when it passes; the `.part` file is kept for a later resume.
+    allow_local_urls
+        Fetch `file:` URLs (the offline demo, a local mirror). Off: such a URL fails at once, unfetched.
+    max_retry_after_s
+        Cap on a server's `Retry-After`.
+    retry_unreachable
+        Retry when the host cannot be reached (off: the first such failure raises `HostUnreachableError`).
+    clock
+        Monotonic clock for the deadline (tests may pass a fake with `sleep`).
 
     Returns
     -------
@@ -91,99 +156,219 @@ def download(
 
     Raises
     ------
+    HostUnreachableError
+        The last attempt could not reach the host (DNS failure, connection refused, no route).
     DownloadError
         When no URL delivered the file intact; the message gives the last reason and the number of attempts.
     """
     dest = Path(dest)
     part = (partial_dir or dest.parent) / (dest.name + ".part")
+    deadline = clock() + deadline_s if deadline_s is not None else float("inf")
+    try:
+        check_url(url, allow_local_urls=allow_local_urls)
+    except RefusedURL as exc:
+        raise DownloadError(f"{url[:200]}: {exc} (0 attempts)") from None
     part.parent.mkdir(parents=True, exist_ok=True)
-    candidates = [https_url(url)] + ([url] if https_url(url) != url else [])
     attempts = 0
     failure = _Failure("no attempt made")
-    for candidate in candidates:
-        for attempt in range(retries + 1):
-            if attempt:
-                sleep(min(backoff_s * 2 ** (attempt - 1), _MAX_BACKOFF_S))
-            attempts += 1
-            try:
-                size = _fetch_to(candidate, part, timeout_s=timeout_s, max_bytes=max_bytes)
-            except _Failure as exc:
-                failure = exc
-                _LOG.debug("attempt %d for %s failed: %s", attempts, candidate, exc.reason)
-                if exc.restart:
-                    part.unlink(missing_ok=True)
-                if exc.permanent:
-                    break
-                continue
-            digest = sha256_of(part)
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(part, dest)
-            return Downloaded(dest, size, digest, candidate, attempts)
-        if failure.permanent:
-            break
-    raise DownloadError(f"{url}: {failure.reason} ({attempts} attempt{'s' if attempts != 1 else ''})")
+    for candidate in _attempt_urls(url, retries):
+        if attempts:
+            wait = _wait_before(attempts, failure, backoff_s, max_retry_after_s)
+            if clock() + wait >= deadline:
+                failure = _Failure(_deadline_reason(deadline_s, waiting=wait))
+                break
+            sleep(wait)
+        attempts += 1
+        try:
+            size = _fetch_to(
+                candidate, part, timeout_s=timeout_s, max_bytes=max_bytes, deadline=deadline, clock=clock,
+                allow_local_urls=allow_local_urls, deadline_s=deadline_s,
+            )  # fmt: skip
+            _check_gzip_whole(part)
+        except _Failure as exc:
+            failure = exc
+            _LOG.debug("attempt %d for %s failed: %s", attempts, candidate, exc.reason)
+            if exc.restart:
+                part.unlink(missing_ok=True)
+                drop_validators(part)
+            if exc.permanent or (exc.unreachable and not retry_unreachable):
+                break
+            continue
+        digest = sha256_of(part)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(part, dest)
+        drop_validators(part)
+        return Downloaded(dest, size, digest, candidate, attempts)
+    error = HostUnreachableError if failure.unreachable else DownloadError
+    raise error(f"{url[:200]}: {failure.reason} ({attempts} attempt{'s' if attempts != 1 else ''})")
 
 
-def _fetch_to(url: str, part: Path, *, timeout_s: float, max_bytes: int) -> int:
-    """One attempt: stream `url` into `part` (resuming what is there); return the complete size."""
+def _attempt_urls(url: str, retries: int) -> list[str]:
+    """The URL of each attempt: https for a GEO ftp URL, its last attempt over ftp (when there are two or more)."""
+    first = https_url(url)
+    plan = [first] * (max(0, retries) + 1)
+    if first != url and len(plan) > 1:
+        plan[-1] = url
+    return plan
+
+
+def _wait_before(attempts: int, failure: _Failure, backoff_s: float, max_retry_after_s: float) -> float:
+    """The wait before the next attempt: the server's Retry-After when it gave one, else exponential back-off."""
+    backoff = min(backoff_s * 2 ** (attempts - 1), _MAX_BACKOFF_S)
+    if failure.retry_after is not None:
+        return min(max(failure.retry_after, backoff), max_retry_after_s)
+    return backoff
+
+
+def _deadline_reason(deadline_s: float | None, waiting: float | None = None) -> str:
+    why = f"the server asked to wait {waiting:g} s more" if waiting else "the server is too slow"
+    return f"gave up at the per-file deadline of {deadline_s:g} s ({why}; raise download_deadline_s to allow more)"
+
+
+def _fetch_to(
+    url: str,
+    part: Path,
+    *,
+    timeout_s: float,
+    max_bytes: int,
+    deadline: float,
+    clock: Callable[[], float],
+    allow_local_urls: bool,
+    deadline_s: float | None,
+) -> int:
+    """One attempt: stream `url` into `part` (resuming what is there when the server proves it is the same
+    object); return the complete size."""
+    resumable = url_scheme(url) in ("http", "https")
+    saved = read_validators(part) if resumable else None
     have = part.stat().st_size if part.exists() else 0
-    resumable = url.lower().startswith(("http://", "https://"))
+    if have and (saved is None or not saved.usable or saved.url != url):
+        have = 0  # no proof the partial file belongs to this object: start again
     headers = {"User-Agent": _USER_AGENT}
-    if have and resumable:
+    if have and saved is not None and saved.if_range:
         headers["Range"] = f"bytes={have}-"
+        headers["If-Range"] = saved.if_range
     request = urllib.request.Request(url, headers=headers)
-    try:
-        with urllib.request.urlopen(request, timeout=timeout_s) as response:
-            offset, total = _start_of(response, have if resumable else 0)
-            if total is not None and total > max_bytes:
-                raise _Failure(_too_large(total, max_bytes), permanent=True, restart=True)
-            received = _stream(response, part, offset, max_bytes)
-    except _Failure:
-        raise
-    except urllib.error.HTTPError as exc:
-        exc.close()  # an HTTPError holds the open response; unclosed, every failed attempt leaks a socket
-        if exc.code == 416:  # our range is past the end: the partial file is not a prefix of this file
-            raise _Failure("HTTP 416 range not satisfiable; restarting", restart=True) from exc
-        raise _Failure(f"HTTP {exc.code} {exc.reason}", permanent=exc.code in _PERMANENT_HTTP) from exc
-    except urllib.error.URLError as exc:
-        reason = str(exc.reason)
-        # ftp answers 550 for a missing file: as final as an HTTP 404
-        raise _Failure(f"cannot fetch: {reason}", permanent=" 550 " in f" {reason} ") from exc
-    except TimeoutError as exc:
-        raise _Failure(f"timed out (no data for {timeout_s:g} s)") from exc
-    except (OSError, http.client.HTTPException) as exc:
-        raise _Failure(f"connection failed: {exc!r}") from exc
+    remaining = max(0.01, deadline - clock())
+    with Watchdog(deadline, clock) as watchdog:
+        try:
+            with opener(watchdog, allow_local_urls=allow_local_urls).open(
+                request, timeout=min(timeout_s, remaining)
+            ) as response:
+                offset, total = _start_of(response, have, saved)
+                if total is not None and total > max_bytes:
+                    raise _Failure(_too_large(total, max_bytes), permanent=True, restart=True)
+                if resumable:
+                    _remember(part, url, response, total)
+                received = _stream(response, part, offset, max_bytes, deadline, clock)
+        except _Failure:
+            raise
+        except RefusedURL as exc:
+            raise _Failure(str(exc), permanent=True, restart=True) from exc
+        except urllib.error.HTTPError as exc:
+            raise _http_failure(exc) from exc
+        except urllib.error.URLError as exc:
+            reason = str(exc.reason)
+            # ftp answers 550 for a missing file: as final as an HTTP 404
+            raise _Failure(
+                f"cannot fetch: {reason}", permanent=" 550 " in f" {reason} ", unreachable=_unreachable(exc.reason)
+            ) from exc
+        except TimeoutError as exc:
+            raise _Failure(f"timed out (no data for {timeout_s:g} s)") from exc
+        except (OSError, http.client.HTTPException) as exc:
+            if watchdog.expired:
+                raise _Failure(_deadline_reason(deadline_s), permanent=True) from exc
+            raise _Failure(f"connection failed: {exc!r}", unreachable=_unreachable(exc)) from exc
+        if watchdog.expired or clock() >= deadline:
+            raise _Failure(_deadline_reason(deadline_s), permanent=True)
     if total is not None and received != total:
         raise _Failure(f"truncated: got {received} of {total} bytes")
     return received
 
 
-def _start_of(response: http.client.HTTPResponse, have: int) -> tuple[int, int | None]:
+def _http_failure(exc: urllib.error.HTTPError) -> _Failure:
+    exc.close()  # an HTTPError holds the open response; unclosed, every failed attempt leaks a socket
+    if exc.code == 416:  # our range is past the end: the partial file is not a prefix of this file
+        return _Failure("HTTP 416 range not satisfiable; restarting", restart=True)
+    if 300 <= exc.code < 400:  # urllib refuses a redirect to a scheme other than http, https or ftp
+        return _Failure(f"HTTP {exc.code}: {str(exc.reason)[:200]}", permanent=True, restart=True)
+    wait = retry_after_s(exc.headers.get("Retry-After")) if exc.code in (429, 503) and exc.headers else None
+    return _Failure(f"HTTP {exc.code} {exc.reason}", permanent=exc.code in _PERMANENT_HTTP, retry_after=wait)
+
+
+def _unreachable(reason: object) -> bool:
+    """True for failures that say the host cannot be reached at all, as opposed to a failing transfer."""
+    if isinstance(reason, socket.gaierror | ConnectionRefusedError):
+        return True
+    return isinstance(reason, OSError) and reason.errno in _UNREACHABLE_ERRNOS
+
+
+def _start_of(response: http.client.HTTPResponse, have: int, saved: Validators | None) -> tuple[int, int | None]:
     """Where the body starts in the file and the file's total size (None when the server does not say)."""
     status = getattr(response, "status", None)
     length = response.headers.get("Content-Length")
     if status == 206:
         m = _CONTENT_RANGE.match(response.headers.get("Content-Range", "").strip())
-        if m and int(m.group(1)) == have:
-            return have, int(m.group(3)) if m.group(3) != "*" else None
-        raise _Failure("server answered a range request with an unexpected range; restarting", restart=True)
+        total = int(m.group(3)) if m and m.group(3) != "*" else None
+        same_total = saved is None or saved.total is None or total == saved.total
+        if m and int(m.group(1)) == have and have and same_total:
+            return have, total
+        raise _Failure("server answered a range request with an unexpected range or length; restarting", restart=True)
     return 0, int(length) if length and length.isdigit() else None
 
 
-def _stream(response: http.client.HTTPResponse, part: Path, offset: int, max_bytes: int) -> int:
-    """Copy the body into `part` from `offset` in chunks; return the file size reached."""
+def _remember(part: Path, url: str, response: http.client.HTTPResponse, total: int | None) -> None:
+    """Save the object's validators before its bytes, so a `.part` never outlives the proof of what it is."""
+    found = Validators.from_headers(url, response.headers, total)
+    if found.usable:
+        write_validators(part, found)
+    else:
+        drop_validators(part)
+
+
+def _stream(
+    response: http.client.HTTPResponse,
+    part: Path,
+    offset: int,
+    max_bytes: int,
+    deadline: float,
+    clock: Callable[[], float],
+) -> int:
+    """Copy the body into `part` from `offset` as it arrives; return the file size reached.
+
+    `read1` returns whatever has arrived (a plain `read(n)` would wait for all n bytes, past any deadline), and
+    the deadline is checked after every piece.
+    """
     size = offset
+    read = getattr(response, "read1", response.read)
     with part.open("r+b" if offset else "wb") as out:
         out.seek(offset)
         out.truncate()
-        while chunk := response.read(_CHUNK):
+        while chunk := read(_CHUNK):
             size += len(chunk)
             if size > max_bytes:
                 raise _Failure(_too_large(size, max_bytes, streamed=True), permanent=True, restart=True)
             out.write(chunk)
+            if clock() >= deadline:
+                break
         out.flush()
         os.fsync(out.fileno())
     return size
+
+
+def _check_gzip_whole(part: Path) -> None:
+    """A gzip file must decompress to its end (a server without Content-Length can cut it silently)."""
+    with part.open("rb") as fh:
+        if fh.read(2) != _GZIP_MAGIC:
+            return
+        fh.seek(0)
+        try:
+            with gzip.open(fh) as gz:
+                while gz.read(_CHUNK):
+                    pass
+        except EOFError as exc:
+            raise _Failure(f"truncated gzip: the file ends before its compressed data ({exc})", restart=True) from exc
+        except (gzip.BadGzipFile, zlib.error) as exc:
+            raise _Failure(f"corrupt gzip: {exc}", restart=True) from exc
 
 
 def _too_large(size: int, max_bytes: int, streamed: bool = False) -> str:

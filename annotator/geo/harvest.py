@@ -8,8 +8,10 @@ that cannot be read, or a file that cannot be fetched, is reported and the harve
 
 from __future__ import annotations
 
+import gzip
 import logging
 import re
+import zlib
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -27,6 +29,8 @@ from annotator.geo.files import local_file_name
 from annotator.geo.ledger import DOWNLOADED, FAILED, NOT_BED_LIKE, Ledger, LedgerEntry
 from annotator.geo.select import CONTENT_NOT_BED_LIKE, missing_sample_row, sample_rows
 from annotator.geo.soft import is_series_accession
+from annotator.geo.transport import LOCAL_SCHEMES, RefusedURL, check_url, url_scheme
+from annotator.paths import inside
 from annotator.progress import NULL_PROGRESS, Progress
 from annotator.regions.bed import sniff_bed
 from annotator.tables import to_table, write_table
@@ -36,6 +40,10 @@ _LOG = logging.getLogger(__name__)
 BEDS_DIR = "beds"
 SOFT_CACHE_DIR = "soft"
 SAMPLES_FILE = "samples.parquet"
+#: Skip reasons of supplementary URLs that are never fetched (see `annotator.geo.transport`).
+LOCAL_URL_NOT_ALLOWED = "local_url_not_allowed"
+URL_SCHEME_NOT_ALLOWED = "url_scheme_not_allowed"
+_HTML_PAGE = "the server sent an HTML page instead of the file (an error page?)"
 
 
 @dataclass(frozen=True)
@@ -144,7 +152,11 @@ def resolve_accessions(
     if since_days is not None:
         if since_days < 1:
             raise InputError(f"--since-days must be at least 1, got {since_days}")
-        given += find_recent_series(since_days, organism_of_build(genome))
+        found = find_recent_series(since_days, organism_of_build(genome))
+        odd = [a for a in found if not is_series_accession(a)]
+        if odd:  # the search answer is GEO text like any other: only well-formed accessions go on
+            _LOG.warning("GEO search returned %d malformed accession(s), ignored: %s", len(odd), ascii(odd[:5]))
+        given += [a for a in found if is_series_accession(a)]
     if not given:
         raise InputError("nothing to harvest: give GSE accessions, --gse-file or --since-days")
     return list(dict.fromkeys(given))
@@ -180,7 +192,10 @@ def _read_series(
                 failed[gse] = str(exc)
                 task.advance()
                 continue
+            for why in series.rejected:
+                _LOG.warning("%s: sample left out: %s", gse, why)
             new = [r for sample in series.samples for r in sample_rows(sample, gse, config.genome, config.strategies)]
+            _refuse_urls(new, config.allow_local_urls)
             listed = {s.gsm for s in series.samples}
             new += [missing_sample_row(gsm, gse) for gsm in series.sample_ids if gsm not in listed]
             for row in new:
@@ -190,6 +205,18 @@ def _read_series(
             _LOG.info("%s: %d sample(s), %d row(s)", gse, len(series.samples), len(new))
             task.advance()
     return rows, members, failed
+
+
+def _refuse_urls(rows: list[dict[str, Any]], allow_local_urls: bool) -> None:
+    """Unselect rows whose file URL may not be fetched (`file:` unless allowed, `data:`, other schemes)."""
+    for row in rows:
+        if not row["selected"]:
+            continue
+        try:
+            check_url(row["file_url"], allow_local_urls=allow_local_urls)
+        except RefusedURL:
+            local = url_scheme(row["file_url"]) in LOCAL_SCHEMES
+            row.update(selected=False, skip_reason=LOCAL_URL_NOT_ALLOWED if local else URL_SCHEME_NOT_ALLOWED)
 
 
 def _series_counts(rows: dict[str, dict[str, Any]], members: dict[str, list[str]]) -> tuple[SeriesCounts, ...]:
@@ -227,32 +254,65 @@ def _download_selected(config: Config, rows: list[dict[str, Any]], workdir: Path
 
 
 def _settle(config: Config, row: dict[str, Any], ledger: Ledger, workdir: Path) -> bool:
-    """Bring one selected row's file to a settled state (downloaded, not_bed_like or failed); True if reused."""
+    """Bring one selected row's file to a settled state (downloaded, not_bed_like or failed); True if reused.
+
+    A failed entry is tried again on each later run until it has failed `download_max_runs` runs in a row.
+    """
     url = row["file_url"]
     entry = ledger.get(url)
     if entry is not None and ledger.intact(entry):
         _fill(row, entry)
         return True
+    if entry is not None and entry.status == FAILED and entry.tries >= config.download_max_runs:
+        reason = (
+            f"gave up after {entry.tries} run(s): {entry.detail}; raise download_max_runs to try it again"
+        )
+        row.update(download_status=FAILED, download_error=reason)
+        return False
+    tries = entry.tries + 1 if entry is not None and entry.status == FAILED else 1
     local = f"{BEDS_DIR}/{local_file_name(row['gsm'], row['file_name'])}"
     try:
+        dest = inside(workdir, *local.split("/"))
         got = download(
             url,
-            workdir / local,
+            dest,
             timeout_s=config.download_timeout_s,
             retries=config.download_retries,
             backoff_s=config.download_backoff_s,
             max_bytes=config.max_file_bytes,
-            partial_dir=workdir / BEDS_DIR / ".partial",
+            partial_dir=inside(workdir, BEDS_DIR, ".partial"),
+            deadline_s=config.download_deadline_s,
+            allow_local_urls=config.allow_local_urls,
         )
-    except DownloadError as exc:
+        if _looks_like_html(got.path):
+            got.path.unlink()  # ours: written by this download a moment ago
+            raise DownloadError(f"{url[:200]}: {_HTML_PAGE}")
+    except (DownloadError, InputError) as exc:
         _LOG.warning("download failed for %s: %s", row["sample_id"], exc)
-        ledger.record(LedgerEntry(url, FAILED, detail=str(exc)))
+        ledger.record(LedgerEntry(url, FAILED, detail=str(exc), tries=tries))
         row.update(download_status=FAILED, download_error=str(exc))
         return False
     is_bed, detail = sniff_bed(got.path)
     entry = ledger.record(LedgerEntry(url, DOWNLOADED if is_bed else NOT_BED_LIKE, local, got.size, got.sha256, detail))
     _fill(row, entry)
     return False
+
+
+def _looks_like_html(path: Path) -> bool:
+    """True when the file (decompressed if gzip) starts as an HTML page: a server's error page, not data."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(2)
+            fh.seek(0)
+            if head == b"\x1f\x8b":
+                with gzip.open(fh) as gz:
+                    data = gz.read(1024)
+            else:
+                data = fh.read(1024)
+    except (OSError, EOFError, zlib.error):
+        return False
+    text = data.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    return text.startswith((b"<!doctype html", b"<html", b"<head", b"<?xml")) or b"<html" in text[:512]
 
 
 def _fill(row: dict[str, Any], entry: LedgerEntry) -> None:

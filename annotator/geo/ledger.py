@@ -2,7 +2,12 @@
 
 One JSON object per line in `WORKDIR/ledger.jsonl`, appended (and fsync'ed) as soon as a file is settled, so a run
 killed at any point keeps every file it finished. The last line for a URL wins; a half-written last line from a
-killed run is ignored. `compact()` rewrites the file atomically with one line per URL.
+killed run is ignored, and so is a line of the wrong shape (with a warning naming the line). `compact()` rewrites
+the file atomically with one line per URL.
+
+A `failed` entry counts the runs in a row that failed on its URL (`tries`); the harvest retries it on each later
+run until that count reaches its cap (`download_max_runs`). Stored paths are checked to stay inside the workdir
+(`annotator.paths`), so an edited ledger cannot point a run at a file elsewhere.
 """
 
 from __future__ import annotations
@@ -15,12 +20,15 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from annotator.errors import InputError
 from annotator.geo.download import sha256_of
+from annotator.paths import inside_relative
 
 _LOG = logging.getLogger(__name__)
 
 #: Settled states: the file is on disk (and BED-like or not), or the last attempt failed and will be retried.
 DOWNLOADED, NOT_BED_LIKE, FAILED = "downloaded", "not_bed_like", "failed"
+STATUSES = frozenset({DOWNLOADED, NOT_BED_LIKE, FAILED})
 
 
 @dataclass(frozen=True)
@@ -34,6 +42,7 @@ class LedgerEntry:
     sha256: str | None = None
     detail: str | None = None  # sniffed format, or why the file failed / is not BED-like
     at: str = ""
+    tries: int = 1  # runs in a row that ended in this status (counts failed runs towards the retry cap)
 
     @property
     def has_file(self) -> bool:
@@ -75,11 +84,11 @@ class Ledger:
         """True when the entry's file is still on disk with the recorded size and SHA-256."""
         if not entry.has_file or entry.local_path is None:
             return False
-        path = self.workdir / entry.local_path
         try:
+            path = inside_relative(self.workdir, entry.local_path)
             if path.stat().st_size != entry.size:
                 return False
-        except OSError:
+        except (OSError, InputError):
             return False
         return sha256_of(path) == entry.sha256
 
@@ -113,9 +122,25 @@ class Ledger:
                 self._lines += 1
                 try:
                     data = json.loads(line)
-                    entry = LedgerEntry(**{k: v for k, v in data.items() if k in fields})
-                except (json.JSONDecodeError, TypeError) as exc:
+                    if not isinstance(data, dict):
+                        raise TypeError(f"a JSON {type(data).__name__}, not an object")
+                    entry = _checked(LedgerEntry(**{k: v for k, v in data.items() if k in fields}))
+                except (json.JSONDecodeError, TypeError, ValueError) as exc:
                     # a run killed mid-write leaves a partial last line; the file it described is re-fetched
                     _LOG.warning("%s:%d: unreadable ledger line ignored (%s)", self.path, number, exc)
                     continue
                 self._entries[entry.url] = entry
+
+
+def _checked(entry: LedgerEntry) -> LedgerEntry:
+    """`entry` when every field has its type and the status is known; else ValueError saying which is wrong."""
+    optional = {"local_path": str, "sha256": str, "detail": str, "size": int}
+    wrong = [name for name, kind in optional.items() if not isinstance(getattr(entry, name), kind | None)]
+    wrong += [name for name in ("url", "at") if not isinstance(getattr(entry, name), str)]
+    if not isinstance(entry.tries, int) or isinstance(entry.tries, bool) or entry.tries < 1:
+        wrong.append("tries")
+    if wrong:
+        raise ValueError(f"field(s) of the wrong type: {', '.join(sorted(wrong))}")
+    if entry.status not in STATUSES:
+        raise ValueError(f"unknown status {str(entry.status)[:40]!r}")
+    return entry

@@ -1,0 +1,242 @@
+"""The network edge under `annotator.geo.download`: which URLs may be opened, a per-file deadline that even a
+dripping server cannot outlast, `Retry-After`, and the validators that make a `.part` file resumable.
+
+* Schemes: http, https and ftp are fetched; `file:` only when the user allows local URLs (the offline demo, a
+  local mirror); `data:` and every other scheme never. A redirect may only lead to http, https or ftp — never to
+  `file:`, whatever the setting — since a SOFT file must not be able to copy a local file into the workdir.
+* Deadline: the socket timeout bounds each wait for data, not a whole transfer, so a server sending one byte every
+  few seconds would hold a file for hours. The opener arms a watchdog that shuts the connection's socket when the
+  file's deadline passes, wherever the transfer is (connecting, reading headers or the body).
+* Resume validators: a `.part` file may only be continued when the server proves the object is the same one, so
+  its ETag / Last-Modified and total length are kept beside it (`<name>.part.meta`) and sent back as `If-Range`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import email.utils
+import functools
+import http.client
+import json
+import os
+import socket
+import threading
+import time
+import urllib.request
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+REMOTE_SCHEMES = frozenset({"http", "https", "ftp"})
+LOCAL_SCHEMES = frozenset({"file"})
+
+
+class RefusedURL(Exception):
+    """A URL (or a redirect target) whose scheme may not be fetched; the message says why."""
+
+
+def url_scheme(url: str) -> str:
+    """Lower-cased scheme of `url` ('' when it has none)."""
+    try:
+        return urlsplit(url.strip()).scheme.lower()
+    except ValueError:
+        return ""
+
+
+def check_url(url: str, *, allow_local_urls: bool = False) -> None:
+    """Raise `RefusedURL` unless `url` may be fetched under the local-URL setting."""
+    scheme = url_scheme(url)
+    if scheme in REMOTE_SCHEMES or (allow_local_urls and scheme in LOCAL_SCHEMES):
+        return
+    if scheme in LOCAL_SCHEMES:
+        raise RefusedURL(f"{scheme}: URLs are local files and are fetched only when allow_local_urls is on")
+    raise RefusedURL(f"URL scheme {scheme or '(none)'!r} is never fetched (only http, https and ftp)")
+
+
+# --- deadline watchdog -------------------------------------------------------------------------------------------
+
+
+class Watchdog:
+    """Shuts the sockets of one attempt when the file's deadline passes (a `threading.Timer`)."""
+
+    def __init__(self, deadline: float, clock: Any = time.monotonic) -> None:
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self.expired = False
+        self._timer = threading.Timer(max(0.0, deadline - clock()), self._expire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> Watchdog:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+
+    def register(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sockets.append(sock)
+            if self.expired:
+                _shut(sock)
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            for sock in self._sockets:
+                _shut(sock)
+
+
+def _shut(sock: socket.socket) -> None:
+    # the plain socket's shutdown, also for an SSL socket: it wakes a blocked recv in the reading thread with EOF
+    with contextlib.suppress(OSError):
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+class _WatchedHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, *args: Any, watchdog: Watchdog, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._watchdog = watchdog
+
+    def connect(self) -> None:
+        super().connect()
+        self._watchdog.register(self.sock)
+
+
+class _WatchedHTTPSConnection(http.client.HTTPSConnection):
+    def __init__(self, *args: Any, watchdog: Watchdog, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._watchdog = watchdog
+
+    def connect(self) -> None:
+        super().connect()
+        self._watchdog.register(self.sock)
+
+
+class _HTTPHandler(urllib.request.HTTPHandler):
+    def __init__(self, watchdog: Watchdog) -> None:
+        super().__init__()
+        self._watchdog = watchdog
+
+    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(functools.partial(_WatchedHTTPConnection, watchdog=self._watchdog), req)
+
+
+class _HTTPSHandler(urllib.request.HTTPSHandler):
+    def __init__(self, watchdog: Watchdog) -> None:
+        super().__init__()
+        self._watchdog = watchdog
+
+    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(functools.partial(_WatchedHTTPSConnection, watchdog=self._watchdog), req)
+
+
+class _RedirectHandler(urllib.request.HTTPRedirectHandler):
+    """Follows redirects only to http, https or ftp (urllib itself also refuses others, as an HTTPError)."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        scheme = url_scheme(newurl)
+        if scheme and scheme not in REMOTE_SCHEMES:
+            fp.close()
+            raise RefusedURL(f"redirected ({code}) to a {scheme}: URL, which is never followed")
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+def opener(watchdog: Watchdog, *, allow_local_urls: bool) -> urllib.request.OpenerDirector:
+    """An opener with exactly the handlers we fetch with: proxies from the environment, http(s) under the
+    watchdog, ftp, checked redirects, and `file:` only when local URLs are allowed (never `data:`)."""
+    director = urllib.request.OpenerDirector()
+    handlers: list[urllib.request.BaseHandler] = [
+        urllib.request.ProxyHandler(),
+        urllib.request.UnknownHandler(),
+        _HTTPHandler(watchdog),
+        _HTTPSHandler(watchdog),
+        urllib.request.HTTPDefaultErrorHandler(),
+        _RedirectHandler(),
+        urllib.request.FTPHandler(),
+        urllib.request.HTTPErrorProcessor(),
+    ]
+    if allow_local_urls:
+        handlers.append(urllib.request.FileHandler())
+    for handler in handlers:
+        director.add_handler(handler)
+    return director
+
+
+# --- Retry-After ---------------------------------------------------------------------------------------------------
+
+
+def retry_after_s(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a `Retry-After` header (delta-seconds or an HTTP date); None when absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isascii() and value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+# --- resume validators ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Validators:
+    """What identifies the object a `.part` file is a prefix of."""
+
+    url: str
+    etag: str | None = None  # strong ETags only: a weak one (W/…) cannot validate a byte range
+    last_modified: str | None = None
+    total: int | None = None
+
+    @property
+    def usable(self) -> bool:
+        """True when the server can be asked `If-Range` with one of them."""
+        return bool(self.etag or self.last_modified)
+
+    @property
+    def if_range(self) -> str | None:
+        return self.etag or self.last_modified
+
+    @classmethod
+    def from_headers(cls, url: str, headers: Any, total: int | None) -> Validators:
+        etag = headers.get("ETag")
+        etag = etag.strip() if etag and not etag.strip().startswith("W/") else None
+        modified = headers.get("Last-Modified")
+        return cls(url, etag or None, modified.strip() if modified else None, total)
+
+
+def meta_path(part: Path) -> Path:
+    """The sidecar of a `.part` file."""
+    return part.with_name(part.name + ".meta")
+
+
+def read_validators(part: Path) -> Validators | None:
+    """The validators saved beside `part`, or None when there are none (or they are unreadable)."""
+    try:
+        data = json.loads(meta_path(part).read_text(encoding="utf-8"))
+        found = Validators(**data)
+    except (OSError, ValueError, TypeError):
+        return None
+    ok = isinstance(found.url, str) and all(
+        v is None or isinstance(v, str) for v in (found.etag, found.last_modified)
+    ) and (found.total is None or (isinstance(found.total, int) and found.total >= 0))  # fmt: skip
+    return found if ok else None
+
+
+def write_validators(part: Path, validators: Validators) -> None:
+    """Save `validators` beside `part` atomically (a torn sidecar must never validate a resume)."""
+    path = meta_path(part)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(asdict(validators)), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def drop_validators(part: Path) -> None:
+    meta_path(part).unlink(missing_ok=True)
