@@ -264,9 +264,7 @@ def _settle(config: Config, row: dict[str, Any], ledger: Ledger, workdir: Path) 
         _fill(row, entry)
         return True
     if entry is not None and entry.status == FAILED and entry.tries >= config.download_max_runs:
-        reason = (
-            f"gave up after {entry.tries} run(s): {entry.detail}; raise download_max_runs to try it again"
-        )
+        reason = f"gave up after {entry.tries} run(s): {entry.detail}; raise download_max_runs to try it again"
         row.update(download_status=FAILED, download_error=reason)
         return False
     tries = entry.tries + 1 if entry is not None and entry.status == FAILED else 1
