@@ -17,7 +17,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from annotator.errors import DownloadError, InputError
-from annotator.geo.soft import Series, SoftRecord, parse_soft, to_series
+from annotator.geo.soft import Series, SoftRecord, is_series_accession, parse_soft, to_series
+from annotator.paths import inside
 
 _LOG = logging.getLogger(__name__)
 
@@ -83,12 +84,14 @@ def load_series(
     Raises
     ------
     InputError
-        `soft_dir` holds no SOFT files for `gse`.
+        `gse` is not a series accession, or `soft_dir` holds no SOFT files for it.
     DownloadError
         GEO could not be reached and no earlier copy exists.
     SoftParseError
         The text is not SOFT for `gse` (e.g. the accession does not exist).
     """
+    if not is_series_accession(gse):  # it names files below: only GSE followed by digits
+        raise InputError(f"not a GEO series accession: {gse[:40]!r} (expected GSE followed by digits)")
     if soft_dir is not None:
         paths = soft_files(soft_dir, gse)
         if not paths:
@@ -97,7 +100,7 @@ def load_series(
                 f"(geofetch's layout) or {gse}_family.soft[.gz]; drop --soft-dir to fetch from GEO"
             )
         return to_series(gse, read_soft_files(paths), str(paths[0]))
-    saved = [cache_dir / gse / f"{gse}_GSE.soft", cache_dir / gse / f"{gse}_GSM.soft"]
+    saved = [inside(cache_dir, gse, f"{gse}_GSE.soft"), inside(cache_dir, gse, f"{gse}_GSM.soft")]
     try:
         texts = [
             _fetch_with_retries(gse, kind, fetch_lines or _geofetch_lines, retries, backoff_s, sleep)

@@ -16,6 +16,8 @@ from hypothesis import strategies as st
 from test_geo_download import serving
 
 from annotator.config import Config
+from annotator.errors import InputError
+from annotator.geo.fetch import load_series
 from annotator.geo.files import local_file_name
 from annotator.geo.harvest import harvest, resolve_accessions
 from annotator.geo.ledger import Ledger
@@ -173,3 +175,16 @@ def test_hostile_soft_of_many_shapes_never_escapes(tmp_path: Path) -> None:
     outside = [p for p in tmp_path.rglob("*") if not p.is_relative_to(work) and not p.is_relative_to(tmp_path / "soft")]
     assert {p.relative_to(tmp_path).as_posix() for p in outside} == {"w1", "w1/w2"}
     assert all(os.path.realpath(p).startswith(os.path.realpath(work) + os.sep) for p in work.rglob("*"))
+
+
+def test_a_series_accession_never_names_a_cache_path_outside(tmp_path: Path) -> None:
+    hostile = "../../escape"
+    fetched: list[str] = []
+
+    def fake_geo(gse: str, kind: str) -> list[str]:
+        fetched.append(gse)
+        return [f"^SERIES = {gse}", "!Series_title = t"] if kind == "GSE" else ["^SAMPLE = GSM1", "!Sample_title = s"]
+
+    with pytest.raises(InputError, match="not a GEO series accession"):
+        load_series(hostile, soft_dir=None, cache_dir=tmp_path / "a" / "b" / "soft", fetch_lines=fake_geo)
+    assert fetched == [] and not (tmp_path / "escape").exists()
