@@ -39,9 +39,13 @@ def workdir_lock(workdir: Path) -> Iterator[Path]:
     try:
         yield path
     finally:
-        # unlink while still holding the flock, so a run that opened this file meanwhile sees it was replaced
-        path.unlink(missing_ok=True)
-        os.close(fd)
+        # unlink while still holding the flock, so a run that opened this file meanwhile sees it was replaced; and
+        # only our own file (someone may have deleted ours by hand and another run taken the workdir since)
+        try:
+            if _same_file(fd, path):
+                path.unlink(missing_ok=True)
+        finally:
+            os.close(fd)
 
 
 def _acquire(path: Path) -> int:

@@ -76,3 +76,10 @@ def test_a_lock_of_the_wrong_shape_from_another_host_gives_a_clear_message(tmp_p
     message = r"node-7 since an unknown time; if that run is gone, delete"
     with pytest.raises(WorkdirLockedError, match=message), workdir_lock(tmp_path):
         pass
+
+
+def test_releasing_never_deletes_a_lock_that_is_not_ours(tmp_path: Path) -> None:
+    with workdir_lock(tmp_path) as lock:
+        lock.unlink()  # deleted by hand while we run; another run then took the workdir
+        lock.write_text(json.dumps({"host": "node-7", "pid": 1, "started": 0}))
+    assert json.loads(lock.read_text())["host"] == "node-7"
