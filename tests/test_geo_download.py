@@ -290,12 +290,12 @@ def test_geo_ftp_url_falls_back_to_ftp_only_when_https_cannot_deliver(
 
     tried: list[str] = []
 
-    def fake_fetch(url: str, part: Path, **kwargs: object) -> int:
+    def fake_fetch(url: str, part: Path, **kwargs: object) -> tuple[int, bool]:
         tried.append(url.split(":", 1)[0])
         if url.startswith("https"):
             raise dl._Failure("connection failed: TLS handshake")
         part.write_bytes(b"chr1\t0\t10\n")
-        return 10
+        return 10, True
 
     monkeypatch.setattr(dl, "_fetch_to", fake_fetch)
     url = "ftp://ftp.ncbi.nlm.nih.gov/geo/samples/GSM1nnn/GSM1/suppl/GSM1.bed"

@@ -1,10 +1,10 @@
 """Fetching one remote file intact: http(s) and ftp, timeouts, a per-file deadline, retries, resume, size cap.
 
 geofetch shells out to wget and only logs a failed download, so we keep our own: a file either lands complete at
-its destination (streamed to a `.part` file, checked against the announced length, a gzip checked to decompress
-whole, renamed atomically) or the call raises `DownloadError` saying why — `HostUnreachableError` when the host
-could not be reached at all (name not resolved, connection refused), so a night can stop early when nothing is
-reachable.
+its destination (streamed to a `.part` file, checked against the announced length — or, when no length was
+announced, a gzip checked to decompress whole — and renamed atomically) or the call raises `DownloadError` saying
+why: `HostUnreachableError` when the host could not be reached at all (name not resolved, connection refused), so
+a night can stop early when nothing is reachable.
 
 Attempts: `retries` counts every attempt after the first, whatever URL it uses, so a file costs at most
 `retries + 1` requests. A GEO `ftp://ftp.ncbi.nlm.nih.gov/...` URL is fetched over https; only the last attempt
@@ -180,11 +180,12 @@ def download(
             sleep(wait)
         attempts += 1
         try:
-            size = _fetch_to(
+            size, announced = _fetch_to(
                 candidate, part, timeout_s=timeout_s, max_bytes=max_bytes, deadline=deadline, clock=clock,
                 allow_local_urls=allow_local_urls, deadline_s=deadline_s,
             )  # fmt: skip
-            _check_gzip_whole(part)
+            if not announced:  # nothing said how long the file is: only a whole gzip proves it arrived whole
+                _check_gzip_whole(part)
         except _Failure as exc:
             failure = exc
             _LOG.debug("attempt %d for %s failed: %s", attempts, candidate, exc.reason)
@@ -235,9 +236,9 @@ def _fetch_to(
     clock: Callable[[], float],
     allow_local_urls: bool,
     deadline_s: float | None,
-) -> int:
+) -> tuple[int, bool]:
     """One attempt: stream `url` into `part` (resuming what is there when the server proves it is the same
-    object); return the complete size."""
+    object); return the complete size and whether the server announced it (so it was checked)."""
     resumable = url_scheme(url) in ("http", "https")
     saved = read_validators(part) if resumable else None
     have = part.stat().st_size if part.exists() else 0
@@ -282,7 +283,7 @@ def _fetch_to(
             raise _Failure(_deadline_reason(deadline_s), permanent=True)
     if total is not None and received != total:
         raise _Failure(f"truncated: got {received} of {total} bytes")
-    return received
+    return received, total is not None
 
 
 def _http_failure(exc: urllib.error.HTTPError) -> _Failure:
