@@ -65,15 +65,20 @@ class Watchdog:
         self._sockets: list[socket.socket] = []
         self._lock = threading.Lock()
         self.expired = False
-        self._timer = threading.Timer(max(0.0, deadline - clock()), self._expire)
-        self._timer.daemon = True
+        delay = max(0.0, deadline - clock())
+        # no deadline (infinite) arms no timer: a Timer cannot wait longer than threading.TIMEOUT_MAX
+        self._timer = threading.Timer(delay, self._expire) if delay < threading.TIMEOUT_MAX else None
+        if self._timer is not None:
+            self._timer.daemon = True
 
     def __enter__(self) -> Watchdog:
-        self._timer.start()
+        if self._timer is not None:
+            self._timer.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._timer.cancel()
+        if self._timer is not None:
+            self._timer.cancel()
 
     def register(self, sock: socket.socket) -> None:
         with self._lock:

@@ -300,3 +300,9 @@ def test_a_gzip_cut_without_content_length_is_a_failed_download(server: GeoServe
     with pytest.raises(DownloadError, match=r"truncated gzip.*\(2 attempts\)"):
         _get(server.url("/GSM1_peaks.bed.gz"), tmp_path / "a.bed.gz", retries=1)
     assert not (tmp_path / "a.bed.gz").exists() and not (tmp_path / "a.bed.gz.part").exists()
+
+
+@pytest.mark.parametrize("deadline_s", [None, 1e12])
+def test_no_deadline_or_a_huge_one_is_accepted(server: GeoServer, tmp_path: Path, deadline_s: float | None) -> None:
+    server.routes["/a.bed"] = ok(V1)
+    assert _get(server.url("/a.bed"), tmp_path / "a.bed", deadline_s=deadline_s).path.read_bytes() == V1  # type: ignore[attr-defined]
