@@ -34,7 +34,8 @@ import time
 import urllib.error
 import urllib.request
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -160,6 +161,8 @@ def download(
         The last attempt could not reach the host (DNS failure, connection refused, no route).
     DownloadError
         When no URL delivered the file intact; the message gives the last reason and the number of attempts.
+    OSError
+        When the local disk refuses to store the file (full, read-only): raised at once, as it is, not retried.
     """
     dest = Path(dest)
     part = (partial_dir or dest.parent) / (dest.name + ".part")
@@ -259,10 +262,13 @@ def _fetch_to(
                 if total is not None and total > max_bytes:
                     raise _Failure(_too_large(total, max_bytes), permanent=True, restart=True)
                 if resumable:
-                    _remember(part, url, response, total)
+                    with _local_io():
+                        _remember(part, url, response, total)
                 received = _stream(response, part, offset, max_bytes, deadline, clock)
         except _Failure:
             raise
+        except _LocalIOError as exc:
+            raise exc.error from None  # the disk, not the server: retrying cannot help, the caller must know
         except RefusedURL as exc:
             raise _Failure(str(exc), permanent=True, restart=True) from exc
         except urllib.error.HTTPError as exc:
@@ -341,19 +347,40 @@ def _stream(
     """
     size = offset
     read = getattr(response, "read1", response.read)
-    with part.open("r+b" if offset else "wb") as out:
-        out.seek(offset)
-        out.truncate()
-        while chunk := read(_CHUNK):
+    with _local_io():
+        out = part.open("r+b" if offset else "wb")
+    with out:
+        with _local_io():
+            out.seek(offset)
+            out.truncate()
+        while chunk := read(_CHUNK):  # network errors leave here as OSError: a failed attempt
             size += len(chunk)
             if size > max_bytes:
                 raise _Failure(_too_large(size, max_bytes, streamed=True), permanent=True, restart=True)
-            out.write(chunk)
+            with _local_io():
+                out.write(chunk)
             if clock() >= deadline:
                 break
-        out.flush()
-        os.fsync(out.fileno())
+        with _local_io():
+            out.flush()
+            os.fsync(out.fileno())
     return size
+
+
+class _LocalIOError(Exception):
+    """Our own disk refused a write (full, read-only): not a failed attempt but a reason to stop."""
+
+    def __init__(self, error: OSError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+@contextmanager
+def _local_io() -> Iterator[None]:
+    try:
+        yield
+    except OSError as exc:
+        raise _LocalIOError(exc) from exc
 
 
 def _check_gzip_whole(part: Path) -> None:
