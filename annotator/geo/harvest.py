@@ -260,7 +260,7 @@ def _settle(config: Config, row: dict[str, Any], ledger: Ledger, workdir: Path) 
     """
     url = row["file_url"]
     entry = ledger.get(url)
-    if entry is not None and ledger.intact(entry):
+    if entry is not None and ledger.intact(entry) and not _transient(entry, workdir):
         _fill(row, entry)
         return True
     if entry is not None and entry.status == FAILED and entry.tries >= config.download_max_runs:
@@ -294,6 +294,14 @@ def _settle(config: Config, row: dict[str, Any], ledger: Ledger, workdir: Path) 
     entry = ledger.record(LedgerEntry(url, DOWNLOADED if is_bed else NOT_BED_LIKE, local, got.size, got.sha256, detail))
     _fill(row, entry)
     return False
+
+
+def _transient(entry: LedgerEntry, workdir: Path) -> bool:
+    """A `not_bed_like` entry that an earlier version settled on a transient outcome: an HTML error page or a file
+    it could not read (a truncated gzip). Those are fetched again rather than trusted forever."""
+    if entry.status != NOT_BED_LIKE or entry.local_path is None:
+        return False
+    return (entry.detail or "").startswith("unreadable") or _looks_like_html(workdir / entry.local_path)
 
 
 def _looks_like_html(path: Path) -> bool:

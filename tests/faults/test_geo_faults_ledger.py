@@ -109,3 +109,22 @@ def test_ledger_lines_of_the_wrong_shape_are_skipped_with_a_warning(
     assert len(ledger) == 1 and ledger.get("http://x/a") is not None and ledger.get("http://x/a").tries == 1  # type: ignore[union-attr]
     warned = [r.getMessage() for r in caplog.records if "unreadable ledger line" in r.getMessage()]
     assert len(warned) == len(BAD_LINES)
+
+
+def test_an_error_page_an_older_ledger_settled_as_not_bed_like_is_fetched_again(tmp_path: Path) -> None:
+    """Ledgers written before this fix hold HTML pages and unreadable gzips as `not_bed_like`: no longer trusted."""
+    import hashlib
+
+    work = tmp_path / "work"
+    page = b"<html><body>Service Unavailable</body></html>\n"
+    with serving() as server:
+        path = "/GSM1_peaks.bed.gz"
+        write_series(tmp_path / "soft", [("GSM1", server.url(path))])
+        (work / "beds").mkdir(parents=True)
+        (work / "beds" / "GSM1_peaks.bed.gz").write_bytes(page)
+        old = {"url": server.url(path), "status": "not_bed_like", "local_path": "beds/GSM1_peaks.bed.gz",
+               "size": len(page), "sha256": hashlib.sha256(page).hexdigest(), "detail": "not BED-like"}  # fmt: skip
+        (work / "ledger.jsonl").write_text(json.dumps(old) + "\n")
+        server.routes[path] = versioned(PEAKS_GZ)
+        row = _row(harvest(_config(tmp_path), ["GSE1"]))
+        assert row["download_status"] == "downloaded" and len(server.hits(path)) == 1
