@@ -23,8 +23,6 @@ length differs.
 from __future__ import annotations
 
 import errno
-import gzip
-import hashlib
 import http.client
 import logging
 import os
@@ -33,7 +31,6 @@ import socket
 import time
 import urllib.error
 import urllib.request
-import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -42,6 +39,7 @@ from pathlib import Path
 from annotator import __version__
 from annotator.errors import DownloadError
 from annotator.geo.files import https_url
+from annotator.geo.integrity import gzip_problem, sha256_of
 from annotator.geo.transport import (
     RefusedURL,
     Validators,
@@ -55,6 +53,8 @@ from annotator.geo.transport import (
     write_validators,
 )
 
+__all__ = ["DEFAULT_DEADLINE_S", "Downloaded", "HostUnreachableError", "download", "sha256_of"]
+
 _LOG = logging.getLogger(__name__)
 _CHUNK = 1 << 20
 _MAX_BACKOFF_S = 120.0
@@ -66,7 +66,6 @@ _USER_AGENT = f"annotator/{__version__} (GEO peak-file harvest)"
 _PERMANENT_HTTP = frozenset(range(400, 500)) - {408, 425, 429}
 _CONTENT_RANGE = re.compile(r"^bytes\s+(\d+)-(\d+)/(\d+|\*)$")
 _UNREACHABLE_ERRNOS = frozenset({errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN})
-_GZIP_MAGIC = b"\x1f\x8b"
 
 
 class HostUnreachableError(DownloadError):
@@ -187,8 +186,9 @@ def download(
                 candidate, part, timeout_s=timeout_s, max_bytes=max_bytes, deadline=deadline, clock=clock,
                 allow_local_urls=allow_local_urls, deadline_s=deadline_s,
             )  # fmt: skip
-            if not announced:  # nothing said how long the file is: only a whole gzip proves it arrived whole
-                _check_gzip_whole(part)
+            problem = None if announced else gzip_problem(part)  # unannounced length: a whole gzip proves it
+            if problem:
+                raise _Failure(problem, restart=True)
         except _Failure as exc:
             failure = exc
             _LOG.debug("attempt %d for %s failed: %s", attempts, candidate, exc.reason)
@@ -383,34 +383,9 @@ def _local_io() -> Iterator[None]:
         raise _LocalIOError(exc) from exc
 
 
-def _check_gzip_whole(part: Path) -> None:
-    """A gzip file must decompress to its end (a server without Content-Length can cut it silently)."""
-    with part.open("rb") as fh:
-        if fh.read(2) != _GZIP_MAGIC:
-            return
-        fh.seek(0)
-        try:
-            with gzip.open(fh) as gz:
-                while gz.read(_CHUNK):
-                    pass
-        except EOFError as exc:
-            raise _Failure(f"truncated gzip: the file ends before its compressed data ({exc})", restart=True) from exc
-        except (gzip.BadGzipFile, zlib.error) as exc:
-            raise _Failure(f"corrupt gzip: {exc}", restart=True) from exc
-
-
 def _too_large(size: int, max_bytes: int, streamed: bool = False) -> str:
     what = "passed" if streamed else "is"
     return (
         f"file {what} {size} bytes, over the size cap of {max_bytes} bytes; "
         "raise max_file_bytes in the configuration to fetch it"
     )
-
-
-def sha256_of(path: Path) -> str:
-    """SHA-256 hex digest of a file, read in chunks."""
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            h.update(chunk)
-    return h.hexdigest()

@@ -1,0 +1,40 @@
+"""Integrity facts about a file on disk: its SHA-256, and whether a gzip file decompresses to its end."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import zlib
+from pathlib import Path
+
+_CHUNK = 1 << 20
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+def sha256_of(path: Path) -> str:
+    """SHA-256 hex digest of a file, read in chunks."""
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def gzip_problem(path: Path) -> str | None:
+    """Why a gzip file does not decompress whole (truncated or corrupt); None when it does or is not gzip.
+
+    Decompresses in chunks and throws the output away: memory stays at one chunk whatever the file expands to.
+    """
+    with path.open("rb") as fh:
+        if fh.read(2) != _GZIP_MAGIC:
+            return None
+        fh.seek(0)
+        try:
+            with gzip.open(fh) as gz:
+                while gz.read(_CHUNK):
+                    pass
+        except EOFError as exc:
+            return f"truncated gzip: the file ends before its compressed data ({exc})"
+        except (gzip.BadGzipFile, zlib.error) as exc:
+            return f"corrupt gzip: {exc}"
+    return None
