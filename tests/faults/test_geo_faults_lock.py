@@ -7,7 +7,6 @@ import json
 import multiprocessing
 import os
 import socket
-import time
 from pathlib import Path
 
 import pytest
@@ -20,15 +19,15 @@ PROCESSES, TRIALS = 8, 40  # the old O_EXCL lock failed 3 runs of 3 at 40 trials
 
 def _contender(workdir: str, barrier, holders, trials: int) -> None:  # type: ignore[no-untyped-def]
     for trial in range(trials):
-        barrier.wait()
+        barrier.wait(timeout=60)  # all start together
         try:
             with workdir_lock(Path(workdir) / str(trial)):
                 with holders.get_lock():
                     holders[trial] += 1
-                time.sleep(0.05)  # hold while the others try
+                barrier.wait(timeout=60)  # a holder keeps the lock until every contender has tried
         except WorkdirLockedError:
-            pass
-        barrier.wait()
+            barrier.wait(timeout=60)
+        barrier.wait(timeout=60)  # every lock of this trial released
 
 
 @pytest.mark.slow
