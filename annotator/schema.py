@@ -82,7 +82,7 @@ ANNOTATIONS = pa.schema(
         _f("author_source", pa.string(), "Field the author label came from (characteristics:<key>, title, …)."),
         _f("author_method", pa.string(), "exact, normalised, fuzzy or inferred."),
         _f("author_label_score", pa.float32(), "Confidence of the extraction, 0-100."),
-        _f("author_label_kind", pa.string(), "histone_mark, non_histone, control, cell_type or none."),
+        _f("author_label_kind", pa.string(), "histone_mark, non_histone, assay, control, cell_type or none."),
         _f("predicted_label", pa.string(), "Model's top label in this group."),
         _f("predicted_score", pa.float32(), "Cosine score of the top label."),
         _f("margin", pa.float32(), "Top-1 minus top-2 score."),
