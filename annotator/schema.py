@@ -64,7 +64,12 @@ PREDICTIONS = pa.schema(
         _f("n_tokens", pa.int64(), "Distinct universe tokens hit that the model knows."),
         _f("n_skipped", pa.int64(), "Lines skipped as invalid (see skipped_by_reason)."),
         _f("skipped_by_reason", pa.string(), "JSON object: skip reason -> count."),
-        _f("status", pa.string(), "ok, no_overlap or failed.", False),
+        _f(
+            "status",
+            pa.string(),
+            "ok, no_overlap, wrong_build (the file's content is not on the model's genome build) or failed.",
+            False,
+        ),
         _f("reason", pa.string(), "Why status is not ok."),
         _f("model_digest", pa.string(), "Digest of the model that made the prediction.", False),
     ]
