@@ -48,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     flagged_real: list[str] = []
     beyond_hg38 = 0
     detected: Counter[tuple[str, str]] = Counter()
+    missed_whole: list[str] = []
     n_shifted: Counter[tuple[str, str]] = Counter()
     corpora = sorted(p for p in args.data.iterdir() if p.is_dir() and any(p.glob("*.gz")))
     for corpus in corpora:
@@ -65,7 +66,10 @@ def main(argv: list[str] | None = None) -> int:
                 for how in ("scale", "offset"):
                     lifted = _lift(chrom[keep], start[keep], end[keep], how)
                     n_shifted[(how, condition)] += 1
-                    detected[(how, condition)] += check_build(parse_bed_bytes(lifted, path.name)).wrong
+                    wrong = check_build(parse_bed_bytes(lifted, path.name)).wrong
+                    detected[(how, condition)] += wrong
+                    if condition == "whole" and not wrong:
+                        missed_whole.append(f"{how}: {corpus.name}/{path.name} ({len(regions)} regions)")
     n_real = sum(real.values())
     print(f"real files: {n_real} ({', '.join(f'{k} {v}' for k, v in sorted(real.items()))})")
     print(f"  flagged wrong_build: {len(flagged_real)} of {n_real}")
@@ -77,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
         for condition in CONDITIONS:
             d, n = detected[(how, condition)], n_shifted[(how, condition)]
             print(f"  {how:6s} {condition:16s} {d:4d} / {n:4d} = {d / max(n, 1):.3f}")
+    for line in missed_whole:
+        print(f"  missed whole file, {line}")
     print(f"({time.perf_counter() - started:.0f} s)")
     return 1 if flagged_real else 0
 

@@ -2,8 +2,8 @@
 a known symbol that the extractor reads back as itself, and every cell type must be read as written.
 
 Also reports how often the extractor reads the right target and cell type from the corpora's file names alone
-(UCSC camel-case names such as ``wgEncodeAwgTfbsHaibGm12878Ebf1sc137065…`` are one word and are not split, so they
-are expected to miss).
+(UCSC camel-case names such as ``wgEncodeAwgTfbsHaibGm12878Ebf1sc137065…``, DREAM's ``ChIPseq.A549.CEBPB…``). The
+aliases were written while looking at these names, so this is a coverage check, not a held-out accuracy.
 
     python scripts/check_vocabulary.py [--data ../shared/data]
 """

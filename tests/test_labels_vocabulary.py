@@ -199,3 +199,34 @@ def test_labels_command_shows_the_kind() -> None:
     result = CliRunner().invoke(app, ["labels", "--format", "table", "K562 DNase-seq", "GM12878-JunD"])
     assert result.exit_code == 0, result.output
     assert "assay" in result.stdout and "non_histone" in result.stdout and "JUND" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("name", "antibody", "cell_type"),
+    [
+        ("GSM1_hg19_wgEncodeAwgTfbsHaibGm12878Ebf1sc137065Pcr1xUniPk.narrowPeak.gz", "EBF1", "GM12878"),
+        ("wgEncodeAwgTfbsBroadGm12878Ezh239875UniPk.narrowPeak.gz", "EZH2", "GM12878"),
+        ("wgEncodeAwgTfbsHaibGm12878Stat5asc74442V0422111UniPk", "STAT5A", "GM12878"),
+        ("wgEncodeAwgTfbsSydhGm12878NfkbTnfaIggrabUniPk", "RELA", "GM12878"),
+        ("wgEncodeAwgTfbsUtaGm12878Pol2UniPk", "POLR2A", "GM12878"),
+        ("wgEncodeAwgTfbsSydhGm12878MaxIggmusUniPk", "MAX", "GM12878"),
+        ("wgEncodeAwgTfbsHaibGm12878Sin3anb6001263IggmusUniPk", "SIN3A", "GM12878"),
+        ("wgEncodeBroadHistoneHelas3H3k4me2StdPk.broadPeak.gz", "H3K4me2", "HeLa-S3"),
+        ("wgEncodeBroadHistoneA549H3k04me3Dex100nmPk", "H3K4me3", "A549"),
+        ("wgEncodeBroadHistoneH1hescH3k27acStdPk", "H3K27ac", "H1-hESC"),
+        ("wgEncodeBroadHistoneCd20ro01794H3k27acPk", "H3K27ac", "CD20+"),
+        ("wgEncodeBroadHistoneDnd41H2azPk", "H2A.Z", "DND-41"),
+        ("wgEncodeBroadHistoneOsteoH3k27me3Pk", "H3K27me3", "Osteoblast"),
+        ("wgEncodeAwgDnaseUwdukeK562UniPk.narrowPeak.gz", "DNase-seq", "K562"),
+        ("wgEncodeAwgDnaseUwMonocytescd14ro01746UniPk", "DNase-seq", "CD14+ monocytes"),
+        ("wgEncodeSydhTfbsK562InputIggrabPk", "input", "K562"),
+    ],
+)
+def test_ucsc_encode_file_names_are_read(name: str, antibody: str, cell_type: str) -> None:
+    record = text_labels(name)
+    assert (record["antibody"], record["cell_type"]) == (antibody, cell_type)
+
+
+@pytest.mark.parametrize("text", ["McGill ChIPseq", "Maxwell", "Sp100", "Arid", "StatOil"])
+def test_camel_case_outside_ucsc_identifiers_is_not_split_or_prefix_matched(text: str) -> None:
+    assert parse_antibody(text) is None

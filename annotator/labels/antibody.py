@@ -38,6 +38,7 @@ from annotator.labels.records import (
     SCORE_NORMALISED,
     AntibodyLabel,
 )
+from annotator.labels.ucsc import split_identifiers
 from annotator.labels.vocabulary import ASSAY as ASSAY_KIND
 from annotator.labels.vocabulary import CHROMATIN_PROTEIN, TF, targets
 
@@ -64,6 +65,8 @@ _CONTROL_AS_BACKGROUND = re.compile(
     re.IGNORECASE,
 )
 _WORD = re.compile(r"[A-Za-z0-9]+")
+#: Lengths of the aliases matched as prefixes of UCSC identifier words: 2-letter ones (AR, GR) begin too many words.
+_SHORTEST_PREFIX, _LONGEST_PREFIX = 3, 40
 #: One-to-one (so spans keep their positions): Greek letters authors use in target names -> Latin initials.
 _GREEK = str.maketrans("αβγδκΑΒΓΔΚ", "abgdkABGDK")
 #: Capitalised words that are not targets here: blanked (same length) before aliases are looked up.
@@ -82,13 +85,21 @@ class _Targets:
     prefixes: frozenset[str]  # lower-cased prefixes of every key
     renames: dict[str, str]  # canonical spelling -> the model's spelling when they differ
     assays: frozenset[str]  # canonical names that are assays
+    prefix_keys: dict[str, str]  # lower-cased key of 3+ characters -> canonical, for words of UCSC identifiers
 
-    def finditer(self, text: str) -> Iterator[tuple[str, str]]:
-        """(canonical, raw span) of every target named in `text`, in order; the longest alias wins at a position."""
+    def finditer(self, text: str, identifiers: tuple[tuple[int, int], ...] = ()) -> Iterator[tuple[str, str]]:
+        """(canonical, raw span) of every target named in `text`, in order; the longest alias wins at a position.
+
+        Words inside `identifiers` (spans of split ``wgEncode…`` names) match by their longest prefix."""
         plain = _NOT_TARGETS.sub(lambda m: " " * len(m.group()), text.translate(_GREEK))
         words = [(m.start(), m.end(), m.group()) for m in _WORD.finditer(plain)]
         i = 0
         while i < len(words):
+            if any(a <= words[i][0] < b for a, b in identifiers):
+                if found := self._prefix(words[i][2]):
+                    yield found[0], text[words[i][0] : words[i][0] + found[1]]
+                i += 1
+                continue
             key, hit, last = "", None, i
             for j in range(i, min(i + self.max_words, len(words))):  # grow while an alias can still start so
                 key += words[j][2]
@@ -102,6 +113,14 @@ class _Targets:
                 i = last + 1
             else:
                 i += 1
+
+    def _prefix(self, word: str) -> tuple[str, int] | None:
+        """(canonical, length) of the longest alias that begins `word` (``Ebf1sc137065`` -> EBF1, 4)."""
+        lowered = word.lower()
+        for n in range(min(len(lowered), _LONGEST_PREFIX), _SHORTEST_PREFIX - 1, -1):
+            if canonical := self.prefix_keys.get(lowered[:n]):
+                return canonical, n
+        return None
 
 
 def parse_antibody(
@@ -148,7 +167,8 @@ def parse_antibody(
     """
     vocab = tuple(vocabulary)
     targets = _targets(vocab)
-    label = _choose(text, vocab, targets, fuzzy_threshold, controls, assays)
+    text, identifiers = split_identifiers(text)
+    label = _choose(text, identifiers, vocab, targets, fuzzy_threshold, controls, assays)
     if label is None or not targets.renames:
         return label
     rename = targets.renames.get
@@ -163,7 +183,13 @@ def parse_antibody(
 
 
 def _choose(
-    text: str, vocab: tuple[str, ...], targets: _Targets, fuzzy_threshold: float, controls: bool, assays: bool
+    text: str,
+    identifiers: tuple[tuple[int, int], ...],
+    vocab: tuple[str, ...],
+    targets: _Targets,
+    fuzzy_threshold: float,
+    controls: bool,
+    assays: bool,
 ) -> AntibodyLabel | None:
     """The target `text` names, by the precedence in the module docstring."""
     if controls:
@@ -174,7 +200,7 @@ def _choose(
     marks = find_marks(text, mark_lexicon(vocab), fuzzy_threshold)
     if marks:
         return marks[0][1]
-    found = list(targets.finditer(text))
+    found = list(targets.finditer(text, identifiers))
     target = next((hit for hit in found if hit[0] not in targets.assays), None)
     assay = next((hit for hit in found if hit[0] in targets.assays), None) if assays else None
     if target or assay:
@@ -221,7 +247,8 @@ def _targets(vocab: tuple[str, ...]) -> _Targets:
                 as_written.setdefault(key.upper(), canonical)
     max_words = max(len(_WORD.findall(alias)) for names in aliases.values() for alias in names)
     prefixes = frozenset(key.lower()[:n] for key in (*any_case, *as_written) for n in range(1, len(key) + 1))
-    return _Targets(any_case, as_written, max_words, prefixes, renames, frozenset(ASSAYS))
+    prefix_keys = {key.lower(): name for key, name in (*as_written.items(), *any_case.items()) if len(key) >= 3}
+    return _Targets(any_case, as_written, max_words, prefixes, renames, frozenset(ASSAYS), prefix_keys)
 
 
 def _key(alias: str) -> str:

@@ -31,6 +31,7 @@ from annotator.labels.records import (
     SCORE_NORMALISED,
     CellTypeLabel,
 )
+from annotator.labels.ucsc import split_identifiers
 
 DEFAULT_CELL_TYPE_FUZZY_THRESHOLD: float = Config.cell_type_fuzzy_threshold
 
@@ -44,13 +45,13 @@ CELL_TYPE_SYNONYMS: dict[str, tuple[str, ...]] = {
     "HSMMtube": ("HSMM tube", "HSMMt", "HSMM myotubes", "skeletal muscle myotubes"),
     "NHLF": ("normal human lung fibroblasts",), "HMEC": ("human mammary epithelial cells",),
     "NH-A": ("normal human astrocytes",), "NHDF-Ad": ("NHDF", "adult normal human dermal fibroblasts"),
-    "Osteoblast": ("Osteoblasts", "Osteobl", "NHOst"), "DND-41": (),
+    "Osteoblast": ("Osteoblasts", "Osteobl", "Osteo", "NHOst"), "DND-41": (),
     "CD20+": ("CD20+ B cells", "CD20 positive B cells"),
     "SK-N-SH": (), "HEK293": (), "HEK293T": ("293T",), "Jurkat": (), "MDA-MB-231": (), "T47D": (),
     "HL-60": (), "THP-1": (), "U2OS": (), "Ishikawa": (), "Caco-2": (), "HT-29": (), "LoVo": (), "SW480": (),
     "Panc1": ("PANC-1",), "NCI-H460": (), "Karpas-422": (), "OCI-LY1": (), "OCI-LY3": (), "OCI-LY7": (),
     "Kasumi-1": (), "MOLM-13": (), "MV4-11": (), "NB4": (), "U937": (), "Raji": (), "HUES64": (),
-    "CD14+ monocytes": ("CD14+ monocyte", "CD14 positive monocytes", "Monocytes-CD14+", "CD14+ monocytes RO01746"),
+    "CD14+ monocytes": ("CD14+ monocyte", "CD14 positive monocytes", "Monocytes-CD14+", "Mono CD14"),
     "CD4+ T cells": ("CD4 T cells",), "CD34+ HSPCs": ("CD34+",),
 }  # fmt: skip
 
@@ -107,6 +108,7 @@ def parse_cell_type(
     'VCaP'
     """
     index = _index(tuple(vocabulary))
+    text, _ = split_identifiers(text, digits=True)  # wgEncodeBroadHistoneHelas3H3k4me3 -> … Helas3 H3k4me3
     words = [(m.start(), m.end(), m.group().lower()) for m in _WORD.finditer(text)]
     for i in range(len(words)):  # grow a span while it can still become a known name; keep the longest hit
         key, last, canonical = "", None, ""
