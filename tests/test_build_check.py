@@ -92,8 +92,16 @@ def test_peak_caller_slop_past_an_end_is_not_another_build() -> None:
 def test_regions_that_fit_no_known_build_are_named_as_such() -> None:
     mouse = check_build(parse_bed_bytes(_bed([("chr17", 90_000_000, 90_000_500), ("chr2", 100, 600)])))
     assert mouse.wrong and mouse.likely == "mm10"  # chr17 of mm10 is 95 Mb, of hg38 83 Mb
-    nowhere = check_build(parse_bed_bytes(_bed([("chr1", 300_000_000, 300_000_500), ("chr2", 100, 600)])))
+    many = [("chr1", 300_000_000 + i * 1000, 300_000_500 + i * 1000) for i in range(10)]
+    nowhere = check_build(parse_bed_bytes(_bed([*many, ("chr2", 100, 600)])))
     assert nowhere.wrong and nowhere.likely is None and "past the ends of hg38, hg18 and mm10 too" in nowhere.reason
+
+
+def test_a_few_junk_lines_in_an_hg19_file_are_not_another_build() -> None:
+    rows = _hg19_like(50)  # it has regions past hg38's ends (chr1, chr9 …): hg38 cannot hold it
+    junk = [("chr17", HG19["chr17"] + 10_000, HG19["chr17"] + 10_500)] * 9
+    assert not check_build(parse_bed_bytes(_bed(rows + junk))).wrong
+    assert check_build(parse_bed_bytes(_bed(_lift(rows) + junk))).likely == "hg38"  # the lift fits hg38
 
 
 def test_evidence_from_several_sources_is_all_given() -> None:

@@ -15,7 +15,9 @@ asks the file itself. Evidence, any one of which is enough:
    hg19's (chr17 by 2.1 Mb, chr18 by 2.3 Mb, chr20 by 1.4 Mb), and GRCh38 moved the q-arms of those chromosomes
    right, so an hg38 file with peaks near the q-arm ends has regions an hg19 chromosome does not reach. This is the
    lift-shift signature: the ends say which build they fit, and the reason names it (``fit hg38``, ``fit hg18``,
-   ``fit mm10``, or none of them).
+   ``fit mm10``). Lines past the ends that no known build holds either (an hg19 file's region on chr1 past hg38's
+   end cannot be hg38's) are taken as junk lines of an hg19 file unless there are many (`MIN_UNFIT_LINES`,
+   `UNFIT_FRACTION`): another genome.
 
 The real hg19 corpora in the shared data (346 files, 14 million regions) have no such header, name or region: not
 one file is flagged (`scripts/check_builds.py`). A few base pairs past an end are a peak caller's slop, not a
@@ -26,7 +28,6 @@ telltale name reads as hg19 (`scripts/check_builds.py` measures how often that h
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,6 +41,9 @@ STATUS_WRONG_BUILD = "wrong_build"
 MIN_PAST_END_LINES = 1
 #: Bases past a chromosome end that are still read as a peak caller's slop rather than another build.
 PAST_END_SLACK = 1_000
+#: Lines past the ends that fit no other known build either are junk in an hg19 file unless there are this many
+#: and this share of the file (a genome `BUILD_SIZES` does not list).
+MIN_UNFIT_LINES, UNFIT_FRACTION = 10, 0.01
 
 #: Primary chromosome sizes of the builds a file may fit instead (UCSC chrom.sizes).
 BUILD_SIZES: dict[str, dict[str, int]] = {
@@ -141,8 +145,8 @@ def check_build(regions: RegionSet) -> BuildCheck:
         pointers.append("hg38")
     far = {c: (n, end) for c, (n, end) in regions.past_end.items() if end > _size(expected, c) + PAST_END_SLACK}
     n_far = sum(n for n, _ in far.values())
-    if n_far >= MIN_PAST_END_LINES and expected in BUILD_SIZES:
-        fits = _builds_that_fit(regions, far)
+    fits = _builds_that_fit(regions) if n_far >= MIN_PAST_END_LINES and expected in BUILD_SIZES else []
+    if fits or n_far >= max(MIN_UNFIT_LINES, UNFIT_FRACTION * regions.n_lines):
         where = ", ".join(sorted(far, key=lambda c: -far[c][0])[:_MAX_NAMES])
         fit = f", all within {' and '.join(fits)}'s" if fits else ", past the ends of hg38, hg18 and mm10 too"
         evidence.append(f"{n_far} of {regions.n_lines} lines end past {expected} chromosome ends ({where}){fit}")
@@ -160,7 +164,7 @@ def _size(build: str, chrom: str) -> int:
     return BUILD_SIZES.get(build, {}).get(chrom, 0)
 
 
-def _builds_that_fit(regions: RegionSet, far: Mapping[str, tuple[int, int]]) -> list[str]:
+def _builds_that_fit(regions: RegionSet) -> list[str]:
     """Other builds whose chromosomes hold every region: the ones past the expected ends and the valid ones."""
     chroms = np.asarray(regions.genome.chroms)
     present = np.unique(regions.chrom) if len(regions) else np.zeros(0, np.int16)
