@@ -179,6 +179,15 @@ def test_an_assay_sample_is_compared_whichever_group_the_model_keeps_the_assay_i
     assert verdict.flag is Flag.OUT_OF_VOCABULARY and "an assay" in verdict.reason
 
 
+def test_antibody_none_on_an_assay_sample_is_the_assay_not_an_input() -> None:
+    atac = extract_labels(
+        {"characteristics": [{"key": "chip antibody", "value": "none"}], "title": "HCT116 ATAC-seq"}, {}
+    )
+    assert (atac["antibody"].canonical, atac["antibody"].source, atac["assay"].kind) == ("ATAC-seq", "title", "assay")
+    chip = extract_labels({"characteristics": [{"key": "chip antibody", "value": "none"}], "title": "K562 CTCF"}, {})
+    assert chip["antibody"].canonical == "input"  # an input titled after its ChIP stays an input
+
+
 def test_chip_samples_have_no_assay_label_and_prose_names_no_assay() -> None:
     chip = extract_labels({"title": "GM12878 EBF1 (sc-137065)"}, {})
     assert chip["antibody"].canonical == "EBF1" and "assay" not in chip

@@ -4,7 +4,8 @@ Order of trust: characteristics whose key names the group (``chip antibody: H3K4
 the title, the source name, the description and the supplementary file name. Two refinements:
 
 - an *inferred* reading (``K27``) gives way to a later exact or normalised reading that is one of its candidates
-  (a title saying ``H3K27me3``), because that settles what the author meant;
+  (a title saying ``H3K27me3``), because that settles what the author meant; likewise ``chip antibody: none``
+  (an input control) gives way to a later assay (``K562 DNase-seq``): there is no antibody because it is an assay;
 - when no field names a known cell type, the first cell-type characteristic is taken verbatim (``cell line:
   Kasumi-1``): the author did state it, and reconciliation reports it as out of the model's vocabulary.
 
@@ -50,6 +51,7 @@ _KEYS: dict[str, re.Pattern[str]] = {
 #: Characteristic keys about the antibody's provenance, never its target (their values hold catalogue numbers).
 _PROVENANCE_KEY = re.compile(r"vendor|manufacturer|catalog|lot\b|clone|dilution|host|source|company")
 _FREE_TEXT_SOURCES = ("title", "source_name", "description", "file_name")
+_NO_ANTIBODY = ("none", "no antibody")
 _NO_VALUE = frozenset({"", "na", "n/a", "none", "unknown", "not applicable", "not available", "missing", "-"})
 
 _Label = AntibodyLabel | CellTypeLabel
@@ -141,6 +143,9 @@ def _first_reading(
         )
         if settled is not None:
             source, chosen = settled
+    elif chosen.kind == CONTROL and chosen.raw.lower() in _NO_ANTIBODY:
+        # "chip antibody: none" on a DNase-seq or ATAC-seq sample: no antibody because it is an assay
+        source, chosen = next(((s, lab) for s, lab in found[1:] if lab.kind == ASSAY), (source, chosen))
     readings = tuple(Reading(s, lab.canonical, lab.raw, lab.method, lab.score) for s, lab in found)
     return AuthorLabel(
         group=group,
@@ -158,7 +163,7 @@ def _first_reading(
 def _antibody_none(value: str) -> AntibodyLabel | None:
     """``chip antibody: none`` is how GEO submitters mark an input sample."""
     raw = value.strip()
-    if raw.lower() in ("none", "no antibody"):
+    if raw.lower() in _NO_ANTIBODY:
         return AntibodyLabel("input", raw, CONTROL, NORMALISED, SCORE_NORMALISED)
     return None
 
