@@ -22,6 +22,7 @@ from annotator.config import DEFAULT_MARGIN_THRESHOLD
 from annotator.errors import AnnotatorError
 from annotator.model.format import BedspaceModel
 from annotator.regions.bed import read_bed
+from annotator.regions.build_check import STATUS_WRONG_BUILD, check_build
 from annotator.tables import to_table
 
 STATUS_OK, STATUS_NO_OVERLAP, STATUS_FAILED = "ok", "no_overlap", "failed"
@@ -102,6 +103,10 @@ def project_file(
         regions = read_bed(path, model.universe.genome)
     except AnnotatorError as exc:
         return Projection(sample_id, str(path), STATUS_FAILED, reason=str(exc))
+    if (build := check_build(regions)).wrong:  # an hg38 file projected as hg19 would get a meaningless label
+        return Projection(
+            sample_id, str(path), STATUS_WRONG_BUILD, build.reason, None, len(regions), skipped=regions.skipped
+        )
     tokens = model.universe.tokenize(regions, known=model.known_tokens)
     vector = region_set_vector(model, tokens.ids)
     status, reason, rankings = STATUS_OK, None, {}

@@ -44,7 +44,7 @@ from annotator.config import Config
 from annotator.errors import ModelError, SchemaError
 from annotator.flags import Flag
 from annotator.labels import REPRESSIVE_MARKS, AuthorLabel, extract_labels
-from annotator.labels.records import CONTROL, FUZZY, HISTONE_MARK, NON_HISTONE
+from annotator.labels.records import ASSAY, CONTROL, FUZZY, HISTONE_MARK, NON_HISTONE
 from annotator.progress import NULL_PROGRESS, Progress
 from annotator.tables import TableWriter, read_rows_where, read_table, to_table
 
@@ -228,9 +228,12 @@ def decide(author: AuthorLabel | None, ranking: Ranking, vocabulary: Sequence[st
         return Verdict(Flag.MATCH, f"author label agrees with the model{how}; {model_says}", top)
     label = author.canonical
     if label not in vocabulary:
-        what = {HISTONE_MARK: "a histone mark", NON_HISTONE: "a non-histone target", CONTROL: "a control"}.get(
-            author.kind, "a cell type"
-        )
+        what = {
+            HISTONE_MARK: "a histone mark",
+            NON_HISTONE: "a non-histone target",
+            ASSAY: "an assay (not an antibody)",
+            CONTROL: "a control",
+        }.get(author.kind, "a cell type")
         if label in REPRESSIVE_MARKS:
             return Verdict(
                 Flag.REPRESSIVE_LOW_CONFIDENCE,

@@ -64,7 +64,12 @@ PREDICTIONS = pa.schema(
         _f("n_tokens", pa.int64(), "Distinct universe tokens hit that the model knows."),
         _f("n_skipped", pa.int64(), "Lines skipped as invalid (see skipped_by_reason)."),
         _f("skipped_by_reason", pa.string(), "JSON object: skip reason -> count."),
-        _f("status", pa.string(), "ok, no_overlap or failed.", False),
+        _f(
+            "status",
+            pa.string(),
+            "ok, no_overlap, wrong_build (the file's content is not on the model's genome build) or failed.",
+            False,
+        ),
         _f("reason", pa.string(), "Why status is not ok."),
         _f("model_digest", pa.string(), "Digest of the model that made the prediction.", False),
     ]
@@ -82,7 +87,7 @@ ANNOTATIONS = pa.schema(
         _f("author_source", pa.string(), "Field the author label came from (characteristics:<key>, title, …)."),
         _f("author_method", pa.string(), "exact, normalised, fuzzy or inferred."),
         _f("author_label_score", pa.float32(), "Confidence of the extraction, 0-100."),
-        _f("author_label_kind", pa.string(), "histone_mark, non_histone, control, cell_type or none."),
+        _f("author_label_kind", pa.string(), "histone_mark, non_histone, assay, control, cell_type or none."),
         _f("predicted_label", pa.string(), "Model's top label in this group."),
         _f("predicted_score", pa.float32(), "Cosine score of the top label."),
         _f("margin", pa.float32(), "Top-1 minus top-2 score."),

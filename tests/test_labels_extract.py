@@ -101,6 +101,7 @@ def test_labels_command_prints_json_lines(tmp_path: Path) -> None:
         "antibody_raw": "AR",
         "antibody_method": "exact",
         "antibody_score": 100.0,
+        "antibody_kind": "non_histone",
         "cell_type": "VCaP",
         "cell_type_raw": "VCap",
         "cell_type_method": "normalised",

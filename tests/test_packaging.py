@@ -42,5 +42,6 @@ def test_wheel_contains_the_bundled_model_and_package_data(tmp_path: Path) -> No
         assert model + f in names, f"{model + f} missing from the wheel"
     assert any(n.startswith("annotator/report/templates/") for n in names)
     assert "annotator/demo/__init__.py" in names and "annotator/py.typed" in names
+    assert "annotator/labels/targets.tsv" in names  # the shared target vocabulary
     local = {str(p.relative_to(ROOT)) for p in (ROOT / "annotator").rglob("*.py")}
     assert local <= names, f"modules missing from the wheel: {sorted(local - names)[:5]}"

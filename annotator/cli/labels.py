@@ -55,11 +55,12 @@ def labels(
         for record in records:
             typer.echo(json.dumps(record, ensure_ascii=False))
         return
-    table = Table("text", "antibody", "read as", "cell type", "read as")
+    table = Table("text", "antibody", "kind", "read as", "cell type", "read as")
     for record in records:
         table.add_row(
             record["text"],
             record["antibody"] or "-",
+            record["antibody_kind"] or "",
             _read_as(record, "antibody"),
             record["cell_type"] or "-",
             _read_as(record, "cell_type"),

@@ -31,21 +31,28 @@ from annotator.labels.records import (
     SCORE_NORMALISED,
     CellTypeLabel,
 )
+from annotator.labels.ucsc import split_identifiers
 
 DEFAULT_CELL_TYPE_FUZZY_THRESHOLD: float = Config.cell_type_fuzzy_threshold
 
 #: Canonical name (ENCODE spelling) -> other ways authors write it. Names equal after normalisation need no entry.
 CELL_TYPE_SYNONYMS: dict[str, tuple[str, ...]] = {
     "K562": (), "GM12878": (), "GM12891": (), "GM12892": (), "HepG2": (), "HeLa-S3": ("HeLa", "HeLa S3"),
-    "H1-hESC": ("H1", "H1 ESC", "H1 ES", "H1 hES", "WA01"), "H9": ("H9 hESC", "WA09"), "MCF-7": (),
+    "H1-hESC": ("H1", "H1 ESC", "H1 ES", "H1 hES", "H1 hESCs", "WA01"), "H9": ("H9 hESC", "WA09"), "MCF-7": (),
     "MCF 10A": (), "A549": (), "IMR-90": (), "HCT116": (), "LNCaP": ("LNCaP clone FGC",), "VCaP": (),
-    "22Rv1": ("CWR22Rv1",), "PC-3": (), "DU145": (), "HUVEC": (), "NHEK": (), "HSMM": (), "NHLF": (), "HMEC": (),
+    "22Rv1": ("CWR22Rv1",), "PC-3": (), "DU145": (), "HUVEC": ("human umbilical vein endothelial cells",),
+    "NHEK": ("normal human epidermal keratinocytes",), "HSMM": ("skeletal muscle myoblasts",),
+    "HSMMtube": ("HSMM tube", "HSMMt", "HSMM myotubes", "skeletal muscle myotubes"),
+    "NHLF": ("normal human lung fibroblasts",), "HMEC": ("human mammary epithelial cells",),
+    "NH-A": ("normal human astrocytes",), "NHDF-Ad": ("NHDF", "adult normal human dermal fibroblasts"),
+    "Osteoblast": ("Osteoblasts", "Osteobl", "Osteo", "NHOst"), "DND-41": (),
+    "CD20+": ("CD20+ B cells", "CD20 positive B cells"),
     "SK-N-SH": (), "HEK293": (), "HEK293T": ("293T",), "Jurkat": (), "MDA-MB-231": (), "T47D": (),
     "HL-60": (), "THP-1": (), "U2OS": (), "Ishikawa": (), "Caco-2": (), "HT-29": (), "LoVo": (), "SW480": (),
-    "PANC-1": (), "NCI-H460": (), "Karpas-422": (), "OCI-LY1": (), "OCI-LY3": (), "OCI-LY7": (), "Kasumi-1": (),
-    "MOLM-13": (), "MV4-11": (), "NB4": (), "U937": (), "Raji": (), "HUES64": (),
-    "CD14+ monocytes": ("CD14+ monocyte", "CD14 positive monocytes"), "CD4+ T cells": ("CD4 T cells",),
-    "CD34+ HSPCs": ("CD34+",),
+    "Panc1": ("PANC-1",), "NCI-H460": (), "Karpas-422": (), "OCI-LY1": (), "OCI-LY3": (), "OCI-LY7": (),
+    "Kasumi-1": (), "MOLM-13": (), "MV4-11": (), "NB4": (), "U937": (), "Raji": (), "HUES64": (),
+    "CD14+ monocytes": ("CD14+ monocyte", "CD14 positive monocytes", "Monocytes-CD14+", "Mono CD14"),
+    "CD4+ T cells": ("CD4 T cells",), "CD34+ HSPCs": ("CD34+",),
 }  # fmt: skip
 
 _SUFFIXES = ("cellline", "celllines", "cells", "cell")
@@ -101,6 +108,7 @@ def parse_cell_type(
     'VCaP'
     """
     index = _index(tuple(vocabulary))
+    text, _ = split_identifiers(text, digits=True)  # wgEncodeBroadHistoneHelas3H3k4me3 -> … Helas3 H3k4me3
     words = [(m.start(), m.end(), m.group().lower()) for m in _WORD.finditer(text)]
     for i in range(len(words)):  # grow a span while it can still become a known name; keep the longest hit
         key, last, canonical = "", None, ""

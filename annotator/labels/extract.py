@@ -4,21 +4,30 @@ Order of trust: characteristics whose key names the group (``chip antibody: H3K4
 the title, the source name, the description and the supplementary file name. Two refinements:
 
 - an *inferred* reading (``K27``) gives way to a later exact or normalised reading that is one of its candidates
-  (a title saying ``H3K27me3``), because that settles what the author meant;
+  (a title saying ``H3K27me3``), because that settles what the author meant; likewise ``chip antibody: none``
+  (an input control) gives way to a later assay (``K562 DNase-seq``): there is no antibody because it is an assay;
 - when no field names a known cell type, the first cell-type characteristic is taken verbatim (``cell line:
   Kasumi-1``): the author did state it, and reconciliation reports it as out of the model's vocabulary.
+
+Assays (``DNase-seq``, ``ATAC-seq``) are not antibodies, but a DNase-seq sample has no antibody either, so the one
+reading serves both ways a model may know the assay: it is the sample's ``antibody`` label (kind ``assay``; a model
+that lists ``DNase-seq`` among its antibody labels compares it directly, and one that does not reports it as out of
+vocabulary), and the same reading is also reported as the sample's ``assay`` label, for a model with a separate
+``assay`` group. Controls and assays are not read from the description (prose names backgrounds and other assays).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from annotator.config import Config
 from annotator.labels.antibody import parse_antibody
 from annotator.labels.cell_types import normalise_cell_type, parse_cell_type
 from annotator.labels.records import (
+    ASSAY,
     CELL_TYPE,
     CONTROL,
     EXACT,
@@ -32,7 +41,7 @@ from annotator.labels.records import (
     Reading,
 )
 
-ANTIBODY, CELL_TYPE_GROUP = "antibody", "cell_type"
+ANTIBODY, ASSAY_GROUP, CELL_TYPE_GROUP = "antibody", "assay", "cell_type"
 
 #: Characteristic keys (lower case) that hold each group's label.
 _KEYS: dict[str, re.Pattern[str]] = {
@@ -42,6 +51,7 @@ _KEYS: dict[str, re.Pattern[str]] = {
 #: Characteristic keys about the antibody's provenance, never its target (their values hold catalogue numbers).
 _PROVENANCE_KEY = re.compile(r"vendor|manufacturer|catalog|lot\b|clone|dilution|host|source|company")
 _FREE_TEXT_SOURCES = ("title", "source_name", "description", "file_name")
+_NO_ANTIBODY = ("none", "no antibody")
 _NO_VALUE = frozenset({"", "na", "n/a", "none", "unknown", "not applicable", "not available", "missing", "-"})
 
 _Label = AntibodyLabel | CellTypeLabel
@@ -65,7 +75,8 @@ def extract_labels(
     Returns
     -------
     dict[str, AuthorLabel]
-        ``"antibody"`` and/or ``"cell_type"`` -> label; a group the author gave no label for is absent.
+        ``"antibody"``, ``"assay"`` (only for an assay reading, see the module docstring) and/or ``"cell_type"``
+        -> label; a group the author gave no label for is absent.
     """
     config = config or Config()
     antibody_vocab = tuple(vocabularies.get(ANTIBODY, ()))
@@ -77,6 +88,7 @@ def extract_labels(
             antibody_vocab,
             config.antibody_fuzzy_threshold,
             controls=source != "description",
+            assays=source != "description",
         )
 
     def read_cell_type(text: str, source: str) -> CellTypeLabel | None:
@@ -86,6 +98,8 @@ def extract_labels(
     antibody = _first_reading(ANTIBODY, sample, read_antibody)
     if antibody is not None:
         out[ANTIBODY] = antibody
+        if antibody.kind == ASSAY:
+            out[ASSAY_GROUP] = replace(antibody, group=ASSAY_GROUP)
     cell_type = _first_reading(CELL_TYPE_GROUP, sample, read_cell_type) or _verbatim_cell_type(sample)
     if cell_type is not None:
         out[CELL_TYPE_GROUP] = cell_type
@@ -129,6 +143,9 @@ def _first_reading(
         )
         if settled is not None:
             source, chosen = settled
+    elif chosen.kind == CONTROL and chosen.raw.lower() in _NO_ANTIBODY:
+        # "chip antibody: none" on a DNase-seq or ATAC-seq sample: no antibody because it is an assay
+        source, chosen = next(((s, lab) for s, lab in found[1:] if lab.kind == ASSAY), (source, chosen))
     readings = tuple(Reading(s, lab.canonical, lab.raw, lab.method, lab.score) for s, lab in found)
     return AuthorLabel(
         group=group,
@@ -146,7 +163,7 @@ def _first_reading(
 def _antibody_none(value: str) -> AntibodyLabel | None:
     """``chip antibody: none`` is how GEO submitters mark an input sample."""
     raw = value.strip()
-    if raw.lower() in ("none", "no antibody"):
+    if raw.lower() in _NO_ANTIBODY:
         return AntibodyLabel("input", raw, CONTROL, NORMALISED, SCORE_NORMALISED)
     return None
 
@@ -195,6 +212,7 @@ TEXT_LABEL_KEYS = (
     "antibody_raw",
     "antibody_method",
     "antibody_score",
+    "antibody_kind",
     "cell_type",
     "cell_type_raw",
     "cell_type_method",
@@ -219,7 +237,8 @@ def text_labels(
     Returns
     -------
     dict[str, Any]
-        The `TEXT_LABEL_KEYS`, with nulls for a group the text says nothing about.
+        The `TEXT_LABEL_KEYS`, with nulls for a group the text says nothing about; ``antibody_kind`` is
+        histone_mark, non_histone, assay or control.
     """
     config = config or Config()
     vocabularies = vocabularies or {}
@@ -231,6 +250,7 @@ def text_labels(
         "antibody_raw": antibody.raw if antibody else None,
         "antibody_method": antibody.method if antibody else None,
         "antibody_score": antibody.score if antibody else None,
+        "antibody_kind": antibody.kind if antibody else None,
         "cell_type": cell_type.canonical if cell_type else None,
         "cell_type_raw": cell_type.raw if cell_type else None,
         "cell_type_method": cell_type.method if cell_type else None,

@@ -41,16 +41,11 @@ from annotator.labels.records import (
     SCORE_NORMALISED,
     AntibodyLabel,
 )
+from annotator.labels.vocabulary import HISTONE, symbols
 
 #: Marks profiled by ChIP-seq (Roadmap Epigenomics and ENCODE), most frequently profiled first: when a bare residue
-#: or a typo has several readings, the earliest one is chosen.
-KNOWN_MARKS: tuple[str, ...] = (
-    "H3K4me3", "H3K27ac", "H3K27me3", "H3K4me1", "H3K36me3", "H3K9me3", "H3K4me2", "H3K9ac", "H3K79me2",
-    "H4K20me1", "H3K9me2", "H3K27me2", "H3K36me2", "H3K79me1", "H3K9me1", "H3K27me1", "H3K4ac", "H3K14ac",
-    "H3K18ac", "H3K23ac", "H3K56ac", "H3K64ac", "H3K122ac", "H3K23me2", "H3K79me3", "H3K36me1", "H4K20me3",
-    "H4K20me2", "H4K5ac", "H4K8ac", "H4K12ac", "H4K16ac", "H4K91ac", "H2AK5ac", "H2AK9ac", "H2AK119ub1",
-    "H2BK5ac", "H2BK12ac", "H2BK15ac", "H2BK20ac", "H2BK120ac", "H2BK120ub1",
-)  # fmt: skip
+#: or a typo has several readings, the earliest one is chosen. Read from the shared vocabulary (`targets.tsv`).
+KNOWN_MARKS: tuple[str, ...] = tuple(s for s in symbols(HISTONE) if re.match(r"^H(2A|2B|3|4)K\d+[a-z0-9]+$", s))
 
 #: Histone variants, read by `_VARIANT`; canonical spelling -> regex body.
 VARIANTS: dict[str, str] = {"H2A.Z": r"H2A[ ._-]?Z|H2AFZ", "H3.3": r"H3\.3|H3F3A"}

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 EXACT, NORMALISED, FUZZY, INFERRED = "exact", "normalised", "fuzzy", "inferred"
 HISTONE_MARK, NON_HISTONE, CONTROL, CELL_TYPE = "histone_mark", "non_histone", "control", "cell_type"
+ASSAY = "assay"  # DNase-seq, ATAC-seq: what was measured when no antibody was used
 
 SCORE_EXACT, SCORE_NORMALISED = 100.0, 95.0
 SCORE_INFERRED_UNIQUE, SCORE_INFERRED_AMBIGUOUS = 80.0, 60.0
@@ -27,11 +28,11 @@ SCORE_INFERRED_UNIQUE, SCORE_INFERRED_AMBIGUOUS = 80.0, 60.0
 
 @dataclass(frozen=True)
 class AntibodyLabel:
-    """An antibody target read from text: a histone mark, a non-histone protein or a control."""
+    """An antibody target read from text: a histone mark, a non-histone protein, an assay or a control."""
 
-    canonical: str  # "H3K4me3", "CTCF", "input"
+    canonical: str  # "H3K4me3", "CTCF", "DNase-seq", "input"
     raw: str  # the span as the author wrote it
-    kind: str  # histone_mark | non_histone | control
+    kind: str  # histone_mark | non_histone | assay | control
     method: str  # exact | normalised | fuzzy | inferred
     score: float  # 0-100
     candidates: tuple[str, ...] = ()  # every plausible reading, canonical first (fuzzy / inferred only)
@@ -64,11 +65,11 @@ class Reading:
 class AuthorLabel:
     """The author's label for one group, from the most trusted source that has one."""
 
-    group: str  # "antibody" | "cell_type"
+    group: str  # "antibody" | "assay" | "cell_type"
     canonical: str
     raw: str
     source: str  # "characteristics:<key>", "title", "source_name", "description" or "file_name"
-    kind: str  # histone_mark | non_histone | control | cell_type
+    kind: str  # histone_mark | non_histone | assay | control | cell_type
     method: str
     score: float
     candidates: tuple[str, ...] = ()

@@ -56,6 +56,7 @@ _INT = re.compile(rb"^[+-]?\d+$")
 _MACS_HEADER_WORDS = (b"abs_summit", b"pileup", b"fold_enrichment")
 _SNIFF_BYTES = 256 * 1024
 _MAX_PREAMBLE_LINES = 10_000
+_MAX_HEADER_LINES, _MAX_HEADER_CHARS, _MAX_CONTIG_NAMES = 20, 200, 32
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,10 @@ class RegionSet:
     skipped: dict[str, int] = field(default_factory=dict)
     file_format: str = "bed"
     genome: Genome = HG19
+    # evidence of the file's genome build (`annotator.regions.build_check`), all bounded in size:
+    header: tuple[str, ...] = ()  # comment, track and browser lines before the data (first few, truncated)
+    contigs: dict[str, int] = field(default_factory=dict)  # skipped non-primary sequence names -> lines
+    past_end: dict[str, tuple[int, int]] = field(default_factory=dict)  # chrom -> (lines past its end, largest end)
 
     def __len__(self) -> int:
         return int(self.start.shape[0])
@@ -145,9 +150,15 @@ def parse_bed_bytes(data: bytes, name: str = "<bytes>", genome: Genome = HG19) -
         raise BedFormatError(f"{name}: not BED-like: first data line has {n_fields} field(s), BED needs 3")
     chrom_arr, start_arr, end_arr, n_bad_rows = _parse_columns(body, n_fields, name)
     one_based = header is not None and any(w in header.lower() for w in _MACS_HEADER_WORDS)
-    regions = _validate(chrom_arr, start_arr, end_arr, n_bad_rows, genome, one_based, name)
+    codes, starts, ends, n_lines, skipped, contigs, past_end = _validate(
+        chrom_arr, start_arr, end_arr, n_bad_rows, genome, one_based, name
+    )
     fmt = "macs_xls" if one_based else _guess_format(first, n_fields, data[:offset])
-    return RegionSet(name, *regions, file_format=fmt, genome=genome)
+    preamble = data[:offset].decode("utf-8", "replace").splitlines()[:_MAX_HEADER_LINES]
+    return RegionSet(
+        name, codes, starts, ends, n_lines, skipped, fmt, genome,
+        header=tuple(line[:_MAX_HEADER_CHARS] for line in preamble), contigs=contigs, past_end=past_end,
+    )  # fmt: skip
 
 
 def _decompress(raw: bytes, path: Path) -> bytes:
@@ -241,7 +252,7 @@ def _validate(
     genome: Genome,
     one_based: bool,
     name: str,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, dict[str, int]]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, dict[str, int], dict[str, int], dict[str, tuple[int, int]]]:
     chrom = chrom.unify_dictionaries()
     dictionary = chrom.chunk(0).dictionary.to_pylist() if chrom.num_chunks else []
     indices = (
@@ -271,7 +282,7 @@ def _validate(
     skipped = {"too_few_columns": n_bad_rows} if n_bad_rows else {}
     bad = np.zeros(codes.shape[0], dtype=bool)
     for reason, mask in checks.items():
-        new = mask & ~bad
+        new = mask & ~bad  # the last check, past_chromosome_end, leaves the lines counted under it in `new`
         count = int(new.sum())
         if count:
             skipped[reason] = count
@@ -282,7 +293,32 @@ def _validate(
         if n_lines == 0:
             raise BedFormatError(f"{name}: no data lines")
         raise BedFormatError(f"{name}: not BED-like: none of {n_lines} lines is a valid region ({_describe(skipped)})")
-    return codes[good], start[good].astype(np.int64), end[good].astype(np.int64), n_lines, skipped
+    contigs, past_end = _build_evidence(dictionary, indices, lut, codes, end, new, genome)
+    return codes[good], start[good].astype(np.int64), end[good].astype(np.int64), n_lines, skipped, contigs, past_end
+
+
+def _build_evidence(
+    dictionary: list[str],
+    indices: np.ndarray,
+    lut: np.ndarray,
+    codes: np.ndarray,
+    end: np.ndarray,
+    past: np.ndarray,
+    genome: Genome,
+) -> tuple[dict[str, int], dict[str, tuple[int, int]]]:
+    """Names of skipped non-primary sequences with their line counts (most frequent first, bounded), and per
+    chromosome the lines that lie past its end (and the largest end): what tells a file of another build."""
+    contigs: dict[str, int] = {}
+    if dictionary and (lut < 0).any() and indices.size:
+        counts = np.bincount(indices, minlength=len(dictionary))
+        other = [(int(counts[i]), name) for i, name in enumerate(dictionary) if lut[i] < 0 and counts[i]]
+        contigs = {name: n for n, name in sorted(other, key=lambda item: (-item[0], item[1]))[:_MAX_CONTIG_NAMES]}
+    past_end: dict[str, tuple[int, int]] = {}
+    if past.any():
+        for code in np.unique(codes[past]):
+            ends = end[past & (codes == code)]
+            past_end[genome.chroms[int(code)]] = (int(ends.shape[0]), int(ends.max()))
+    return contigs, past_end
 
 
 def _guess_format(first: bytes, n_fields: int, preamble: bytes) -> str:
