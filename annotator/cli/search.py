@@ -60,9 +60,13 @@ def search_command(
         console.file.write(buffer.getvalue())
         return
     query = f"label {label}" if label is not None else f"file {bed}"
-    table = Table(*(rows[0] if rows else ["rank"]), title=f"nearest {query} · model {loaded.name}")
-    for row in rows:
-        table.add_row(*("—" if v is None else f"{v:.4f}" if isinstance(v, float) else str(v) for v in row.values()))
+    table = Table("#", "cosine", "sample", "source", "author labels", "predicted", title=f"nearest {query}",
+                  caption=f"model {loaded.name}; labels in group order: {', '.join(loaded.groups)}")  # fmt: skip
+    table.columns[2].overflow = "fold"  # ids are what a curator copies: never cut with an ellipsis
+    for rank, h in enumerate(hits, start=1):
+        authors = " · ".join(h.author_labels.get(g) or "—" for g in loaded.groups)
+        predicted = " · ".join(h.predicted_labels.get(g) or "—" for g in loaded.groups)
+        table.add_row(str(rank), f"{h.cosine:.4f}", h.sample_id, h.source, authors, predicted)
     console.print(table, highlight=False)
 
 
