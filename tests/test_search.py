@@ -21,7 +21,7 @@ from annotator.embeddings import EmbeddingArchive, label_blocks
 from annotator.errors import InputError, ModelError
 from annotator.model.format import load_model, save_model
 from annotator.model.samples import VECTORS_FILE, add_training_samples, read_training_samples
-from annotator.search import SOURCE_ARCHIVE, SOURCE_TRAINING, nearest, load_candidates, search, top_n
+from annotator.search import SOURCE_ARCHIVE, SOURCE_TRAINING, load_candidates, nearest, search, top_n
 from annotator.tables import read_table
 
 
