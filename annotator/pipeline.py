@@ -157,7 +157,7 @@ def run(
         }
         exit_code = EXIT_FAILED_SAMPLES if failed else EXIT_OK
         _record_run(config, run_id, started, inputs, model, counts, flags, exit_code)
-        report = render_report(workdir, workdir / REPORT_FILE)
+        report = render_report(workdir, workdir / REPORT_FILE, model=model)
     tables = {n: workdir / f for n, f in (("samples", SAMPLES_FILE), ("predictions", PREDICTIONS_FILE),
                                           ("annotations", ANNOTATIONS_FILE), ("runs", RUNS_FILE))}  # fmt: skip
     return RunResult(run_id, workdir, exit_code, counts, flags, report, tables)
