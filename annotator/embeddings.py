@@ -132,34 +132,31 @@ class EmbeddingArchive:
 
     def read(self) -> Embeddings:
         """Every archived vector (the first written per key), as one float32 matrix."""
-        ids: list[str] = []
-        shas: list[str] = []
-        mats: list[np.ndarray] = []
-        block_mats: dict[str, list[np.ndarray]] = {}
-        seen: set[Key] = set()
-        dim: int | None = None
+        tables = []
         for part in self.parts():
             table = pq.read_table(part)
             meta = table.schema.metadata or {}
             if meta.get(SCHEMA_VERSION_KEY, b"").decode() != SCHEMA_VERSION:
                 raise SchemaError(f"{part} is not a version-{SCHEMA_VERSION} embeddings part: delete it and re-run")
-            part_ids = table.column("sample_id").to_pylist()
-            part_shas = [s or "" for s in table.column("file_sha256").to_pylist()]
-            keep = [i for i, k in enumerate(zip(part_ids, part_shas, strict=True)) if k not in seen]
-            seen.update(zip(part_ids, part_shas, strict=True))
-            matrix = to_matrix(table.column("vector"))
-            if dim is not None and matrix.shape[1] != dim:
-                raise SchemaError(f"{part}: vectors of {matrix.shape[1]} dimensions, the archive has {dim}")
-            dim = matrix.shape[1]
-            ids += [part_ids[i] for i in keep]
-            shas += [part_shas[i] for i in keep]
-            mats.append(matrix[keep])
-            for name in table.column_names:
-                if name.startswith("vector_"):
-                    block_mats.setdefault(name.removeprefix("vector_"), []).append(to_matrix(table[name])[keep])
-        vectors = np.concatenate(mats) if mats else np.zeros((0, 0), np.float32)
-        blocks = {g: np.concatenate(m) for g, m in block_mats.items() if sum(len(x) for x in m) == len(ids)}
-        return Embeddings(ids, shas, vectors, blocks)
+            if tables and table.schema.field("vector").type != tables[0].schema.field("vector").type:
+                raise SchemaError(f"{part}: vectors of another length than the rest of {self.directory}")
+            tables.append(table.replace_schema_metadata(None))
+        if not tables:
+            return Embeddings([], [], np.zeros((0, 0), np.float32), {})
+        table = pa.concat_tables(tables, promote_options="permissive")
+        key = pc.binary_join_element_wise(table["sample_id"], pc.fill_null(table["file_sha256"], ""), "\x1f")
+        if pc.count_distinct(key).as_py() != table.num_rows:  # only a foreign writer can duplicate: first wins
+            first: dict[str, int] = {}
+            for i, k in enumerate(key.to_pylist()):
+                first.setdefault(k, i)
+            table = table.take(sorted(first.values()))
+        blocks = {
+            name.removeprefix("vector_"): to_matrix(table[name])
+            for name in table.column_names
+            if name.startswith("vector_") and table[name].null_count == 0
+        }
+        shas = [s or "" for s in table["file_sha256"].to_pylist()]
+        return Embeddings(table["sample_id"].to_pylist(), shas, to_matrix(table["vector"]), blocks)
 
 
 def unit_rows(matrix: np.ndarray) -> np.ndarray:

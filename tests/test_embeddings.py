@@ -137,3 +137,13 @@ def test_the_archive_is_documented_with_every_column() -> None:
     assert documented == ["sample_id", "file_sha256", "model_digest", "vector", "vector_<group>"]
     assert [f.name for f in ARCHIVES["embeddings"]][:4] == documented[:4]
     assert "fixed_size_list<float32>" in section
+
+
+def test_a_part_copied_by_hand_does_not_duplicate_what_search_reads(model, night: Config, tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    shutil.copytree(night.workdir, work)
+    archive = EmbeddingArchive(work, model.digest)
+    (part,) = archive.parts()
+    shutil.copy(part, part.with_name("part-99999999999999999999-1.parquet"))  # e.g. a restored backup
+    read = archive.read()
+    assert len(read) == len(set(read.sample_ids)) == pq.read_metadata(part).num_rows
