@@ -132,7 +132,7 @@ class EmbeddingArchive:
 
     def read(self) -> Embeddings:
         """Every archived vector (the first written per key), as one float32 matrix."""
-        tables = []
+        tables: list[pa.Table] = []
         for part in self.parts():
             table = pq.read_table(part)
             meta = table.schema.metadata or {}
