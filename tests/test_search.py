@@ -198,3 +198,14 @@ def test_cli_empty_archive_is_exit_2(night: Config, tmp_path: Path) -> None:
 
 def test_nearest_of_an_empty_candidate_set_is_empty(model) -> None:
     assert nearest(load_candidates(None, model), np.ones(model.dim, np.float32), 5) == []
+
+
+def test_the_nightly_report_lists_similar_samples_from_the_archive(night: Config) -> None:
+    html = (night.workdir / "report.html").read_text(encoding="utf-8")
+    block = html.split('<script type="application/json" id="report-details">', 1)[1].split("</script>", 1)[0]
+    details = json.loads(block)
+    archived = set(EmbeddingArchive(night.workdir, load_model(night.model).digest).read().sample_ids)
+    with_similar = {sid for sid, d in details.items() if d["similar"]}
+    assert with_similar == archived & set(details) and len(with_similar) >= 8
+    hits = next(iter(details[sorted(with_similar)[0]]["similar"].values()))
+    assert len(hits) == 5 and all(h["source"] == SOURCE_ARCHIVE and h["sample_id"] in archived for h in hits)
