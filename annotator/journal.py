@@ -21,7 +21,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from annotator.project import STATUS_FAILED, Projection, to_predictions_table
+from annotator.embeddings import EmbeddingArchive
+from annotator.project import STATUS_FAILED, STATUS_OK, Projection, to_predictions_table
 from annotator.tables import TableWriter, read_table, write_table
 
 Key = tuple[str, str]  # (sample_id, file sha256)
@@ -31,10 +32,20 @@ _SEP = "\x1f"
 class ProjectionJournal:
     """Append-only store of projections made with one model digest and margin threshold."""
 
-    def __init__(self, workdir: Path, model_digest: str, margin_threshold: float, part_size: int = 256) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        model_digest: str,
+        margin_threshold: float,
+        part_size: int = 256,
+        *,
+        archive: EmbeddingArchive | None = None,
+    ) -> None:
         self.model_digest = model_digest
         self.directory = workdir / ".cache" / "projections" / f"{model_digest[:20]}-m{margin_threshold:g}"
         self.part_size = part_size
+        # every ok projection's vector, written before its journal part (see annotator.embeddings)
+        self.archive = archive if archive is not None else EmbeddingArchive(workdir, model_digest)
 
     def parts(self) -> list[Path]:
         return sorted(self.directory.glob("part-*.parquet")) if self.directory.is_dir() else []
@@ -49,8 +60,11 @@ class ProjectionJournal:
         return out
 
     def reusable(self) -> set[Key]:
-        """Keys whose latest projection can be reused (it did not fail)."""
-        return {key for key, (_, status) in self.latest().items() if status != STATUS_FAILED}
+        """Keys whose latest projection can be reused: it did not fail, and an ok one has its archived vector
+        (projections journalled before the embeddings archive existed are projected once more to fill it)."""
+        latest = self.latest()
+        archived = self.archive.keys() if any(s == STATUS_OK for _, s in latest.values()) else set()
+        return {k for k, (_, s) in latest.items() if s != STATUS_FAILED and (s != STATUS_OK or k in archived)}
 
     @contextmanager
     def writer(self) -> Iterator[_PartWriter]:
@@ -98,6 +112,7 @@ class _PartWriter:
     def flush(self) -> None:
         if not self._buffer:
             return
+        self._journal.archive.append(self._buffer)  # first: a journalled projection always has its vector
         table = to_predictions_table(self._buffer, self._journal.model_digest, top_k=None)
         name = f"part-{time.time_ns():020d}-{os.getpid()}.parquet"
         write_table("predictions", table, self._journal.directory / name)

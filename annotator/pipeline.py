@@ -23,6 +23,7 @@ import pyarrow.compute as pc
 from annotator import __version__
 from annotator.batch import Job, project_many
 from annotator.config import Config
+from annotator.embeddings import EmbeddingArchive, record_author_labels
 from annotator.errors import AnnotatorError
 from annotator.geo.harvest import harvest
 from annotator.journal import ProjectionJournal
@@ -31,7 +32,7 @@ from annotator.model.format import BedspaceModel, load_model
 from annotator.progress import NULL_PROGRESS, Progress
 from annotator.reconcile import reconcile_workdir
 from annotator.report.html import render_report
-from annotator.tables import read_table, to_table, write_table
+from annotator.tables import read_columns, read_table, to_table, write_table
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +82,8 @@ def project_workdir(config: Config, model: BedspaceModel, *, progress: Progress 
     )
     chosen = samples.filter(mask).select(["sample_id", "local_path", "sha256"]).to_pylist()
     jobs = [Job(r["sample_id"], workdir / r["local_path"], r["sha256"]) for r in chosen if r["local_path"]]
-    journal = ProjectionJournal(workdir, model.digest, config.margin_threshold)
+    archive = EmbeddingArchive.for_model(workdir, model)
+    journal = ProjectionJournal(workdir, model.digest, config.margin_threshold, archive=archive)
     done = journal.reusable()
     todo = [j for j in jobs if (j.sample_id, j.sha256 or "") not in done]
     log.info("projecting %d of %d selected files (%d reused)", len(todo), len(jobs), len(jobs) - len(todo))
@@ -139,6 +141,8 @@ def run(
             harvested = harvest(config, accessions, progress=progress, gse_file=gse_file)
             projected = project_workdir(config, model, progress=progress)
             annotations = reconcile_workdir(workdir, model, config)
+            labelled = read_columns("annotations", annotations.path, ["sample_id", "gsm", "group", "author_label"])
+            record_author_labels(workdir, labelled)  # search shows the archive's author labels across nights
         except AnnotatorError as exc:
             _record_run(config, run_id, started, inputs, model, {"error": str(exc)}, {}, EXIT_CANNOT_RUN)
             raise
@@ -153,7 +157,7 @@ def run(
         }
         exit_code = EXIT_FAILED_SAMPLES if failed else EXIT_OK
         _record_run(config, run_id, started, inputs, model, counts, flags, exit_code)
-        report = render_report(workdir, workdir / REPORT_FILE)
+        report = render_report(workdir, workdir / REPORT_FILE, model=model)
     tables = {n: workdir / f for n, f in (("samples", SAMPLES_FILE), ("predictions", PREDICTIONS_FILE),
                                           ("annotations", ANNOTATIONS_FILE), ("runs", RUNS_FILE))}  # fmt: skip
     return RunResult(run_id, workdir, exit_code, counts, flags, report, tables)

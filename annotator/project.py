@@ -55,6 +55,7 @@ class Projection:
     coverage: float = 0.0
     skipped: dict[str, int] = field(default_factory=dict)
     rankings: dict[str, GroupRanking] = field(default_factory=dict)
+    vector: np.ndarray | None = None  # unit region-set vector (float32) when status is "ok": the embeddings archive
 
 
 def region_set_vector(model: BedspaceModel, token_ids: np.ndarray) -> np.ndarray | None:
@@ -126,6 +127,7 @@ def project_file(
         coverage=tokens.coverage,
         skipped=regions.skipped,
         rankings=rankings,
+        vector=vector,
     )
 
 

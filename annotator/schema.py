@@ -7,6 +7,8 @@ stable; a change that renames or retypes a column bumps `SCHEMA_VERSION`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import pyarrow as pa
 
 SCHEMA_VERSION = "1"
@@ -125,6 +127,58 @@ TABLES: dict[str, pa.Schema] = {
     "runs": RUNS,
 }
 
+#: File metadata key of an embeddings part: JSON {group: [dimension indices of the group's block]}.
+LABEL_BLOCKS_KEY = b"annotator.label_blocks"
+_DOC_TYPE = b"doc_type"  # the type as documented, where the real one depends on the model (vector lengths)
+
+
+def embeddings_schema(dim: int, blocks: Mapping[str, int] | None = None) -> pa.Schema:
+    """Schema of the `embeddings` archive for a model of `dim` dimensions; `blocks` = group -> block size.
+
+    The archive is a folder of Parquet parts per model digest (`WORKDIR/embeddings/<digest>/part-*.parquet`, see
+    `annotator.embeddings`), so each part has the fixed vector length of the one model that wrote it.
+    """
+    fields = [
+        _f("sample_id", pa.string(), "Region-set key, as in predictions.", False),
+        _f("file_sha256", pa.string(), "SHA-256 of the projected file when known; with sample_id, the key."),
+        _f("model_digest", pa.string(), "Digest of the model whose space the vector lives in.", False),
+        pa.field(
+            "vector",
+            pa.list_(pa.float32(), dim),
+            nullable=False,
+            metadata={
+                b"doc": b"Unit-length region-set vector (L2-normalised sum of its tiles' vectors); dot = cosine.",
+                _DOC_TYPE: b"fixed_size_list<float32>[model dim]",
+            },
+        ),
+    ]
+    for group, size in (blocks or {}).items():
+        doc = (
+            "Only for models whose label groups own disjoint dimensions: the dimensions of one group's block, unit "
+            "length (neighbours within that group's label space). One column per group: vector_antibody …"
+        )
+        fields.append(
+            pa.field(
+                f"vector_{group}",
+                pa.list_(pa.float32(), size),
+                metadata={b"doc": doc.encode(), _DOC_TYPE: b"fixed_size_list<float32>[block dim]"},
+            )
+        )
+    return pa.schema(fields)
+
+
+#: Archives: folders of parts that accumulate across nights (documented with the tables).
+ARCHIVES: dict[str, pa.Schema] = {"embeddings": embeddings_schema(1, {"group": 1})}
+_ARCHIVE_NOTES = {
+    "embeddings": (
+        "`WORKDIR/embeddings/<model digest>/part-*.parquet`: every projected region set's vector, per model, "
+        "accumulated across nights (one row per sample_id and file_sha256). Block columns are named "
+        "`vector_<group>`; the `annotator.label_blocks` metadata gives their dimensions. DuckDB: "
+        "`SELECT * FROM read_parquet('WORKDIR/embeddings/<model digest>/part-*.parquet')` "
+        "(one model per folder: vector lengths differ between models)."
+    )
+}
+
 
 def schemas_markdown() -> str:
     """Markdown tables of every schema: the documentation downstream users read."""
@@ -140,6 +194,16 @@ def schemas_markdown() -> str:
         for fld in schema:
             doc = (fld.metadata or {}).get(b"doc", b"").decode()
             lines.append(f"| `{fld.name}` | `{fld.type}` | {'yes' if fld.nullable else 'no'} | {doc} |")
+        lines.append("")
+    for name, schema in ARCHIVES.items():
+        lines += [f"## `{name}` (archive)", "", _ARCHIVE_NOTES[name], ""]
+        lines += ["| column | type | nullable | meaning |", "|---|---|---|---|"]
+        for fld in schema:
+            meta = fld.metadata or {}
+            name_doc = "vector_<group>" if fld.name == "vector_group" else fld.name
+            type_doc = meta.get(_DOC_TYPE, str(fld.type).encode()).decode()
+            doc = meta.get(b"doc", b"").decode()
+            lines.append(f"| `{name_doc}` | `{type_doc}` | {'yes' if fld.nullable else 'no'} | {doc} |")
         lines.append("")
     return "\n".join(lines)
 

@@ -7,6 +7,12 @@ an XSS attempt), files that were not selected, a failed download, failed project
 
     python scripts/make_sample_report.py --workdir /tmp/demo-run
     python scripts/make_sample_report.py --workdir /tmp/demo-run --screenshot reports/report.png
+    # the offline demo's own report (real projection, embeddings archive, the model's training samples):
+    annotator run --demo --workdir /tmp/cur-demo
+    python scripts/make_sample_report.py --from-workdir /tmp/cur-demo --screenshot reports/demo-report.png
+
+Screenshots: `<name>.png` (summary, 1440 px), `<name>-review.png` (an open row), `<name>-matrix.png` (matrix and
+calibration), `<name>-1024.png` (review table at 1,024 px) and `<name>-phone.png` (390 px, an open row).
 """
 
 from __future__ import annotations
@@ -276,31 +282,53 @@ def _screenshot(html: Path, png: Path) -> None:
     args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
             "--disable-sync", "--no-first-run"]  # fmt: skip
     png.parent.mkdir(parents=True, exist_ok=True)
+
+    def named(suffix: str) -> str:
+        return str(png.with_name(f"{png.stem}{suffix}{png.suffix}"))
+
+    def to(page: Any, section: str) -> None:
+        page.evaluate(f"window.scrollTo(0, document.getElementById('{section}').offsetTop)")
+
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=args)
         page = browser.new_page(viewport={"width": 1440, "height": 900})
         page.goto(html.resolve().as_uri())
         page.screenshot(path=str(png))  # the summary, as a curator first sees it
-        page.locator("tbody.item button.toggle").first.click()  # one open detail shows the bars and evidence
-        page.locator("#review-h").scroll_into_view_if_needed()
-        page.evaluate("window.scrollTo(0, document.getElementById('review').offsetTop)")
-        page.screenshot(path=str(png.with_name(f"{png.stem}-review{png.suffix}")))
+        to(page, "matrix")
+        page.screenshot(path=named("-matrix"))
+        page.locator("tbody.item button.toggle").first.click()  # one open detail: bars, evidence, similar samples
+        to(page, "review")
+        page.screenshot(path=named("-review"))
+        page.set_viewport_size({"width": 1024, "height": 800})
+        page.locator("tbody.item button.toggle").first.click()
+        to(page, "review")
+        page.screenshot(path=named("-1024"))
+        phone = browser.new_page(viewport={"width": 390, "height": 844}, device_scale_factor=2)
+        phone.goto(html.resolve().as_uri())
+        phone.locator("tbody.item button.toggle").first.click()
+        to(phone, "review")
+        phone.screenshot(path=named("-phone"))
         browser.close()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--workdir", type=Path, required=True, help="folder to write the tables and report into")
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--workdir", type=Path, help="folder to write the synthetic tables and report into")
+    where.add_argument("--from-workdir", type=Path, help="render the report of an existing workdir (e.g. the demo's)")
     parser.add_argument("--samples", type=int, default=60, help="number of selected samples (default 60)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--screenshot", type=Path, help="also save PNGs of the report (needs /usr/bin/chromium)")
     args = parser.parse_args()
-    flags = make_workdir(args.workdir, args.samples, args.seed)
-    missing = [f.value for f in Flag if not flags.get(f.value)]
-    print("flags:", ", ".join(f"{k}={v}" for k, v in sorted(flags.items())))
-    if missing:
-        print("warning: no sample got flag(s)", ", ".join(missing))
-    html = render_report(args.workdir)
+    if args.from_workdir:
+        html = render_report(args.from_workdir)
+    else:
+        flags = make_workdir(args.workdir, args.samples, args.seed)
+        missing = [f.value for f in Flag if not flags.get(f.value)]
+        print("flags:", ", ".join(f"{k}={v}" for k, v in sorted(flags.items())))
+        if missing:
+            print("warning: no sample got flag(s)", ", ".join(missing))
+        html = render_report(args.workdir)
     print(html)
     if args.screenshot:
         _screenshot(html, args.screenshot)

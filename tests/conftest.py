@@ -25,6 +25,8 @@ CHROMIUM_ARGS = [
 ]
 XSS_TITLE = "<script>alert(1)</script><img src=x onerror=alert(2)>"
 RAW_XSS = "H3K27ac</script><script>alert(3)</script>"  # author text that ends up in the details' JSON block
+XSS_LABEL = "<svg onload=alert(4)>BRD4"  # an out-of-vocabulary author label: matrix axis, data attributes, CSV
+FORMULA_TITLE = '=HYPERLINK("http://example.invalid","x")'  # a spreadsheet must not run it from the CSV
 DIGEST = "d" * 64
 THRESHOLDS = {"margin_threshold": 0.1, "near_miss_top_k": 3}
 ANTIBODY = ["H3K4me3", "H3K27ac", "H3K27me3", "H3K36me3", "H3K9me3", "CTCF"]  # 6: one more than the bars show
@@ -47,9 +49,9 @@ _RUN: list[tuple[str, str, dict[str, tuple[str | None, str | None, str, list[str
                                                          "CTCF"], 0.05),
         "cell_type": ("HepG2", "HepG2", "match", ["HepG2", "K562", "GM12878"], 0.3)}),
     ("GSM5", "BRD4 in HeLa", {
-        "antibody": ("BRD4", "BRD4", "out_of_vocabulary", ANTIBODY, 0.2),
+        "antibody": (XSS_LABEL, XSS_LABEL, "out_of_vocabulary", ANTIBODY, 0.2),
         "cell_type": ("HeLa", "HeLa", "out_of_vocabulary", CELL, 0.01)}),
-    ("GSM6", "ChIP rep2", {
+    ("GSM6", FORMULA_TITLE, {
         "antibody": (None, None, "missing_author_label", ANTIBODY, 0.11),
         "cell_type": (None, None, "missing_author_label", CELL, 0.04)}),
     ("GSM7", "broken file", {

@@ -5,26 +5,70 @@ One browser per module (the `chromium` fixture); each test opens the same render
 
 from __future__ import annotations
 
+import csv
+import io
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
-from conftest import XSS_TITLE
+from conftest import ANTIBODY, CELL, DIGEST, FORMULA_TITLE, RAW_XSS, XSS_LABEL, XSS_TITLE
 
+from annotator.embeddings import EmbeddingArchive, record_author_labels
 from annotator.flags import Flag
+from annotator.model.format import BedspaceModel
+from annotator.project import Projection
+from annotator.regions.universe import TileUniverse
+from annotator.report.curate import CSV_COLUMNS
 from annotator.report.html import render_report
 from annotator.report.view import NOT_MAPPABLE
 
 pytestmark = pytest.mark.browser
 
+#: A region set only the archive knows (an earlier night), named by hostile GEO text, next to GSM2.
+XSS_SAMPLE = "GSM8/<img src=x onerror=alert(5)>.bed"
+XSS_NEIGHBOUR_LABEL = "<script>alert(6)</script>"
+
+
+def _tiny_model() -> BedspaceModel:
+    """The fixture run's model in memory: its vocabulary, label vectors on disjoint axes, the run's digest."""
+    eye = np.eye(len(ANTIBODY) + len(CELL), dtype=np.float32)
+    return BedspaceModel(
+        name="tiny-model", universe=TileUniverse(1000), token_ids=np.array([0]), token_vectors=eye[:1],
+        groups={"antibody": ANTIBODY, "cell_type": CELL},
+        label_vectors={"antibody": eye[: len(ANTIBODY)], "cell_type": eye[len(ANTIBODY) :]}, digest=DIGEST,
+    )  # fmt: skip
+
+
+def _write_archive(workdir: Path, model: BedspaceModel) -> None:
+    """Vectors for the projected samples (their top labels' axes plus noise) and the hostile archive-only one."""
+    rng = np.random.default_rng(3)
+    top = pq.read_table(workdir / "predictions.parquet").filter(pc.equal(pc.field("rank"), 1)).to_pylist()
+    axis = {lb: i for i, lb in enumerate([*ANTIBODY, *CELL])}
+    vectors: dict[str, np.ndarray] = {}
+    for r in top:
+        vectors.setdefault(r["sample_id"], np.zeros(model.dim, np.float32))[axis[r["label"]]] += 1.0
+    noisy = {sid: v / np.linalg.norm(v) + rng.normal(0, 0.1, v.shape) for sid, v in sorted(vectors.items())}
+    noisy[XSS_SAMPLE] = noisy["GSM2/GSM2_peaks.bed.gz"] + 0.001  # its twin: the nearest in every space
+    projections = [Projection(sid, "f", "ok", file_sha256=str(i), vector=(v / np.linalg.norm(v)).astype(np.float32))
+                   for i, (sid, v) in enumerate(noisy.items())]  # fmt: skip
+    EmbeddingArchive.for_model(workdir, model).append(projections)
+    labels = pa.table({"sample_id": [XSS_SAMPLE], "gsm": ["GSM8"], "group": ["antibody"],
+                       "author_label": [XSS_NEIGHBOUR_LABEL]})  # fmt: skip
+    record_author_labels(workdir, labels)
+
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory: pytest.TempPathFactory, make_report_workdir: Any) -> Path:
-    return render_report(make_report_workdir(tmp_path_factory.mktemp("browser") / "work"))
+    workdir = make_report_workdir(tmp_path_factory.mktemp("browser") / "work")
+    model = _tiny_model()
+    _write_archive(workdir, model)
+    return render_report(workdir, model=model)
 
 
 @pytest.fixture(scope="module")
@@ -166,12 +210,123 @@ def test_detail_expands_by_click_and_by_keyboard(page: Any, report: Path) -> Non
 
 
 def test_untrusted_title_is_text_and_runs_nothing(page: Any) -> None:
-    page.click("#expand-all")  # render every detail too
+    page.click("#expand-all")  # render every detail too, similar samples included
     cells = page.locator("tbody.item[data-sample^='GSM2/'] td.title").all_inner_texts()
     assert cells and all(c == XSS_TITLE for c in cells)
+    # every new field that shows metadata: matrix axes and cells, data attributes, similar samples, the CSV block
+    axis = page.locator("#matrix svg.confusion text.row-label title").evaluate_all("els => els.map(e => e.textContent)")
+    assert XSS_LABEL in axis
+    assert page.locator(f"#review-table tbody.item[data-author='{XSS_LABEL}']").count() == 1
+    assert page.locator(".neighbours .sid").filter(has_text=XSS_SAMPLE).count() >= 1
+    assert page.locator(".neighbours").filter(has_text=XSS_NEIGHBOUR_LABEL).count() >= 1
+    assert page.locator("svg[onload], [onerror], [onmouseover]").count() == 0
     assert page.locator("script:not([type='application/json'])").count() == 1  # ours, nothing injected
     assert page.locator("img").count() == 0
     assert page.evaluate("window.__alerts") == [] and page.dialogs == []
     assert page.errors == []
     assert all(url.startswith(("file://", "data:")) for url in page.requests)
     assert len(page.requests) == 1  # the page itself, nothing else
+
+
+def _matrix_cell(page: Any, group: str, author: str, pred: str) -> Any:
+    return page.locator(f"#matrix g.cell[data-group='{group}'][data-author='{author}'][data-pred='{pred}']")
+
+
+def test_a_matrix_cell_filters_the_table_to_its_rows(page: Any, report: Path) -> None:
+    ann = _annotations(report)
+    pairs = Counter((r["group"], r["author_label"], r["predicted_label"]) for r in ann
+                    if r["author_label"] is not None and r["predicted_label"] is not None)  # fmt: skip
+    (group, author, pred), n = next((k, v) for k, v in pairs.items() if k[1] != k[2])  # an off-diagonal cell
+    cell = _matrix_cell(page, group, author, pred)
+    assert cell.locator("text").text_content() == str(n)
+    cell.click()
+    js = "els => els.map(e => [e.dataset.group, e.dataset.author, e.dataset.pred])"
+    shown = _visible_items(page).evaluate_all(js)
+    assert shown == [[group, author, pred]] * n
+    assert page.locator("#matrix-filter").is_visible() and author in page.locator("#matrix-filter").inner_text()
+    assert page.locator("#filter-group").input_value() == group
+    page.click("#matrix-filter-clear")
+    assert page.locator("#matrix-filter").is_hidden()
+    page.select_option("#filter-group", "")
+    assert _visible_items(page).count() == len(ann)
+
+    diagonal = _matrix_cell(page, "antibody", "H3K4me3", "H3K4me3")  # by keyboard, like a button
+    diagonal.focus()
+    page.keyboard.press("Enter")
+    expected = sum(r["group"] == "antibody" and r["author_label"] == r["predicted_label"] == "H3K4me3" for r in ann)
+    assert _visible_items(page).count() == expected >= 1
+    page.select_option("#filter-flag", "match")  # another filter ends the matrix filter
+    assert page.locator("#matrix-filter").is_hidden()
+    assert page.errors == []
+
+
+def _download(page: Any) -> list[dict[str, str]]:
+    with page.expect_download() as info:
+        page.click("#download-csv")
+    download = info.value
+    assert download.suggested_filename == "annotator-review.csv"
+    text = Path(download.path()).read_text(encoding="utf-8")
+    assert text.startswith("\ufeff")  # so spreadsheets read UTF-8
+    reader = csv.DictReader(io.StringIO(text.removeprefix("\ufeff")))
+    assert reader.fieldnames == list(CSV_COLUMNS)
+    return list(reader)
+
+
+def test_download_csv_holds_exactly_the_rows_shown(page: Any, report: Path) -> None:
+    ann = {(r["sample_id"], r["group"]): r for r in _annotations(report)}
+    rows = _download(page)
+    assert len(rows) == len(ann)
+    order = _visible_items(page).evaluate_all("els => els.map(e => [e.dataset.sample, e.dataset.group])")
+    assert [[r["sample_id"], r["group"]] for r in rows] == order  # the table's order
+    for r in rows:
+        a = ann[(r["sample_id"], r["group"])]
+        assert r["flag"] == a["flag"] and r["author_label_raw"] == (a["author_label_raw"] or "")
+        if a["margin"] is not None:
+            assert float(r["margin"]) == pytest.approx(a["margin"], abs=1e-6)
+    titles = {r["title"] for r in rows}
+    assert XSS_TITLE in titles and RAW_XSS in {r["author_label_raw"] for r in rows}
+    assert "'" + FORMULA_TITLE in titles and FORMULA_TITLE not in titles  # a spreadsheet shows it, never runs it
+
+    page.select_option("#filter-flag", "misspelling")
+    page.fill("#filter-text", "GSM2")
+    rows = _download(page)
+    assert [(r["sample_id"], r["group"], r["flag"]) for r in rows] == [("GSM2/GSM2_peaks.bed.gz", "cell_type",
+                                                                        "misspelling")]  # fmt: skip
+    assert page.errors == []
+
+
+def test_an_expanded_row_lists_the_most_similar_samples(page: Any) -> None:
+    item = page.locator("#review-table tbody.item[data-sample='GSM2/GSM2_peaks.bed.gz'][data-group='antibody']")
+    item.locator("button.toggle").click()
+    box = item.locator(".similar")
+    assert "antibody dimensions" in box.locator("h4").inner_text()
+    neighbours = box.locator(".neighbours li")
+    assert neighbours.count() == 5  # 7 archived region sets: the 5 nearest others
+    first = neighbours.first
+    assert first.locator(".sid").inner_text() == XSS_SAMPLE  # the archive-only twin of GSM2
+    assert XSS_NEIGHBOUR_LABEL in first.inner_text() and "archive" in first.inner_text()
+    cosines = [float(t) for t in box.locator(".cos").all_inner_texts()]
+    assert cosines == sorted(cosines, reverse=True) and cosines[0] > 0.9
+    assert "GSM2/" not in " ".join(box.locator(".sid").all_inner_texts())  # never its own neighbour
+    assert page.errors == []
+
+
+@pytest.mark.parametrize("width", [1024, 390])
+def test_title_and_reason_stay_readable_at_laptop_and_phone_widths(chromium: Any, report: Path, width: int) -> None:
+    context = chromium.new_context(viewport={"width": width, "height": 800})
+    try:
+        tab = context.new_page()
+        tab.goto(report.as_uri())
+        overflow = tab.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0  # the page itself never scrolls sideways
+        for css in ("td.title", "td.reason"):
+            widths = tab.locator(f"#review-table tbody.item:not([hidden]) {css}").evaluate_all(
+                "els => els.map(e => e.getBoundingClientRect().width)"
+            )
+            assert widths and min(widths) >= 120, (css, widths)  # ~16 characters: never a word per line
+        title = tab.locator("h1").bounding_box()
+        assert title is not None and title["height"] < 60  # the page title fits on one or two lines
+        review = tab.locator("#review-table").bounding_box()
+        assert review is not None and review["x"] + review["width"] <= width + 1  # the table fits the screen
+    finally:
+        context.close()

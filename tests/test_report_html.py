@@ -11,7 +11,7 @@ from importlib.resources import files
 from pathlib import Path
 
 import pytest
-from conftest import RAW_XSS, XSS_TITLE
+from conftest import RAW_XSS, XSS_LABEL, XSS_TITLE
 from typer.testing import CliRunner
 
 from annotator.cli import app
@@ -69,7 +69,7 @@ def test_report_loads_nothing_from_the_network(report_workdir: Path) -> None:
     external = {attrs["href"] for tag, attrs in tags if tag == "a" and (attrs.get("href") or "").startswith("http")}
     assert external and all(h.startswith("https://www.ncbi.nlm.nih.gov/geo/query/acc.cgi?acc=GS") for h in external)
     scripts = [attrs for tag, attrs in tags if tag == "script"]
-    assert [a.get("type") for a in scripts] == ["application/json", None]  # one data block, one program
+    assert [a.get("type") for a in scripts] == ["application/json", "application/json", None]  # data, one program
 
 
 def test_untrusted_text_is_escaped(report_workdir: Path) -> None:
@@ -77,11 +77,15 @@ def test_untrusted_text_is_escaped(report_workdir: Path) -> None:
     assert XSS_TITLE not in html and "<b>GSM2</b>" not in html  # the title, and markup in a reason
     assert "&lt;script&gt;alert(1)&lt;/script&gt;&lt;img src=x onerror=alert(2)&gt;" in html
     assert "onerror=" not in "".join(str(a) for _, a in _parse(html).tags)
-    # author text inside the JSON block cannot close it early, and decodes back to the exact text
-    assert html.count("</script") == 2
+    # author text inside the JSON blocks cannot close them early, and decodes back to the exact text
+    assert html.count("</script") == 3
     block = html.split('<script type="application/json" id="report-details">', 1)[1].split("</script>", 1)[0]
     raws = {g["evidence"]["raw"] for d in json.loads(block).values() for g in d["rankings"]}
     assert RAW_XSS in raws
+    rows = html.split('<script type="application/json" id="report-rows">', 1)[1].split("</script>", 1)[0]
+    csv_rows = json.loads(rows)["rows"].values()
+    assert XSS_TITLE in {r[3] for r in csv_rows} and RAW_XSS in {r[5] for r in csv_rows}
+    assert XSS_LABEL not in html and "&lt;svg onload=alert(4)&gt;BRD4" in html  # matrix axis and data attributes
 
 
 def test_content_security_policy_allows_exactly_the_page_script_and_style(report_workdir: Path) -> None:

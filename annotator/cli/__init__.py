@@ -6,6 +6,7 @@ from annotator.cli import (  # noqa: F401  (imported for their @app.command regi
     project,
     report,
     run,
+    search,
     train,
 )
 from annotator.cli.app import app

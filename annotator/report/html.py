@@ -19,7 +19,10 @@ import pyarrow.compute as pc
 from markupsafe import Markup
 
 from annotator import __version__
+from annotator.embeddings import EMBEDDINGS_DIR
 from annotator.errors import InputError
+from annotator.model.format import BedspaceModel
+from annotator.report.similar import model_of_run, similar_samples
 from annotator.report.view import build_view, most_urgent
 from annotator.tables import atomic_path, read_rows_matching, read_rows_where, read_table
 
@@ -31,7 +34,12 @@ DEFAULT_MAX_ROWS = 3000
 
 
 def render_report(
-    workdir: Path, out: Path | None = None, *, top_k: int = 5, max_rows: int | None = DEFAULT_MAX_ROWS
+    workdir: Path,
+    out: Path | None = None,
+    *,
+    top_k: int = 5,
+    max_rows: int | None = DEFAULT_MAX_ROWS,
+    model: BedspaceModel | None = None,
 ) -> Path:
     """Render the curator report of a workdir into one self-contained HTML file.
 
@@ -47,6 +55,9 @@ def render_report(
     max_rows
         Most urgent review rows shown (None: all); the page says when rows were left out, and every row stays in
         ``annotations.parquet``.
+    model
+        The model that made the predictions, for the similar samples of each expanded row (its training samples
+        and the workdir's embeddings archive); None: the model the latest run used, when its digest matches.
 
     Returns
     -------
@@ -61,7 +72,8 @@ def render_report(
         A required table is missing, or a table has another schema version.
     """
     tables = read_report_tables(workdir, max_rows=max_rows)
-    view = build_view(**tables, top_k=top_k, generated_at=datetime.now(UTC), max_rows=max_rows)
+    similar = _similar(Path(workdir), tables, model, max_rows)
+    view = build_view(**tables, top_k=top_k, generated_at=datetime.now(UTC), max_rows=max_rows, similar=similar)
     return _write_atomic(out if out is not None else Path(workdir) / REPORT_NAME, to_html(view))
 
 
@@ -97,6 +109,24 @@ def read_report_tables(workdir: Path, max_rows: int | None = None) -> dict[str, 
         status_only = status_only.filter(pc.invert(pc.is_in(status_only.column("sample_id"), value_set=shown)))
         tables["predictions"] = pa.concat_tables([detail, status_only])
     return tables
+
+
+def _similar(
+    workdir: Path, tables: dict[str, pa.Table | None], model: BedspaceModel | None, max_rows: int | None
+) -> dict[str, Any] | None:
+    """Nearest samples of the shown samples, or None when the workdir has no archive for the model used."""
+    annotations = tables["annotations"]
+    assert annotations is not None
+    digests = pc.unique(annotations.column("model_digest").drop_null()).to_pylist()
+    digest = digests[0] if len(digests) == 1 else None
+    if digest is None or not (workdir / EMBEDDINGS_DIR / digest).is_dir():
+        return None
+    if model is None or model.digest != digest:
+        model = model_of_run(tables["runs"], digest)
+    if model is None:
+        return None
+    shown = pc.unique(most_urgent(annotations, max_rows).column("sample_id")).to_pylist()
+    return similar_samples(workdir, model, shown)
 
 
 def _one_row_per_sample(batch: pa.RecordBatch) -> pa.Array:

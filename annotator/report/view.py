@@ -16,6 +16,7 @@ Counting conventions (also explained on the page):
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -24,10 +25,15 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from annotator.demo import DEMO_GSE
 from annotator.flags import Flag
+from annotator.report.curate import CSV_COLUMNS, calibration, confusion_matrices, csv_row, top_probabilities
 from annotator.report.details import evidence_thresholds, group_title, parse_json, sample_details
 
 GEO_URL = "https://www.ncbi.nlm.nih.gov/geo/query/acc.cgi?acc={acc}"
+_ACCESSION = re.compile(r"GS[EM][1-9][0-9]{0,9}")
+#: Series the offline demo invents (its SOFT says "synthetic"): their accessions must not link to real GEO pages.
+SYNTHETIC_SERIES = frozenset({DEMO_GSE})
 
 #: Flags that say the author label is not (or cannot be) compared with the model vocabulary.
 NOT_MAPPABLE = frozenset({Flag.OUT_OF_VOCABULARY, Flag.MISSING_AUTHOR_LABEL, Flag.NO_PREDICTION})
@@ -52,6 +58,7 @@ def build_view(
     top_k: int = 5,
     generated_at: datetime | None = None,
     max_rows: int | None = None,
+    similar: dict[str, dict[str, list[dict[str, Any]]]] | None = None,
 ) -> dict[str, Any]:
     """Turn the pipeline's tables into the report's view model.
 
@@ -72,6 +79,9 @@ def build_view(
         Review-table rows kept, most urgent first (None: all). Counts, the agreement view and the flag chart
         always cover every row; only the table and its details are cut, so a huge night stays a page a browser
         can open and memory does not grow with it.
+    similar
+        sample_id -> {space: nearest samples} (`annotator.report.similar.similar_samples`), or None when the
+        workdir has no embeddings archive for the model; shown in each expanded row.
 
     Returns
     -------
@@ -79,23 +89,30 @@ def build_view(
         Keys: ``run`` (dict or None), ``margin_threshold`` (float or None), ``generated_at`` (str or None),
         ``summary``, ``skip_reasons``, ``groups`` (list of {name, title}), ``flags`` (flag-count rows for the
         chart), ``agreement`` (Fig. 5B rows per group), ``rows`` (review-table rows, most urgent first) and
-        ``details`` (sample_id -> `annotator.report.details.sample_details` entry, JSON-ready).
+        ``details`` (sample_id -> `annotator.report.details.sample_details` entry plus ``similar``, JSON-ready),
+        ``matrices`` and ``calibration`` (`annotator.report.curate`), ``csv_columns`` and ``csv_rows`` (row key ->
+        values, for "Download CSV") and ``has_similar``.
     """
-    light = annotations.select(["sample_id", "group", "flag", "author_label"]).to_pylist()
+    light = annotations.select(["sample_id", "group", "flag", "author_label", "predicted_label", "margin"]).to_pylist()
     groups = _ordered_groups(r["group"] for r in light)
     shown = most_urgent(annotations, max_rows).to_pylist()
-    rows = sorted((_review_row(r) for r in shown), key=_urgency_key)
+    run = _run_info(runs)
+    synthetic = set(SYNTHETIC_SERIES) | ({r["gse"] for r in shown} if run and run["is_demo"] else set())
+    rows = sorted((_review_row(r, synthetic) for r in shown), key=_urgency_key)
     if predictions is not None and max_rows is not None and len(shown) < annotations.num_rows:
         shown_ids = pa.array(sorted({r["sample_id"] for r in shown}), pa.string())
         detail_predictions = predictions.filter(pc.is_in(predictions.column("sample_id"), shown_ids))
     else:
         detail_predictions = predictions
-    run = _run_info(runs)
     summary = _summary(samples, light, predictions)
     summary.update(n_rows_shown=len(rows), rows_cut=len(rows) < len(light))
+    details = sample_details(shown, detail_predictions, groups, top_k)
+    for sample_id, detail in details.items():
+        detail["similar"] = (similar or {}).get(sample_id)
+    margin_threshold = _margin_threshold(run, shown)
     return {
         "run": run,
-        "margin_threshold": _margin_threshold(run, shown),
+        "margin_threshold": margin_threshold,
         "generated_at": generated_at.strftime("%Y-%m-%d %H:%M UTC") if generated_at else None,
         "summary": summary,
         "skip_reasons": _skip_reasons(samples),
@@ -103,7 +120,12 @@ def build_view(
         "flags": _flag_counts(light, groups),
         "agreement": [_agreement(g, [r for r in light if r["group"] == g]) for g in groups],
         "rows": rows,
-        "details": sample_details(shown, detail_predictions, groups, top_k),
+        "details": details,
+        "matrices": confusion_matrices(light, groups),
+        "calibration": calibration(light, groups, margin_threshold, top_probabilities(annotations, predictions)),
+        "csv_columns": list(CSV_COLUMNS),
+        "csv_rows": {r["key"]: csv_row(r) for r in rows},
+        "has_similar": similar is not None,
     }
 
 
@@ -231,12 +253,17 @@ def _agreement(group: str, rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     }
 
 
-def _review_row(r: Mapping[str, Any]) -> dict[str, Any]:
+def is_real_accession(accession: str | None, gse: str | None, synthetic: set[str] | frozenset[str]) -> bool:
+    """A GEO accession worth linking: GSM/GSE digits, and not from a series the demo made up."""
+    return bool(accession and _ACCESSION.fullmatch(accession) and gse not in synthetic and accession not in synthetic)
+
+
+def _review_row(r: Mapping[str, Any], synthetic: set[str] | frozenset[str] = SYNTHETIC_SERIES) -> dict[str, Any]:
     flag = Flag(r["flag"])
     return {
         **r,
         "key": f"{r['sample_id']}|{r['group']}",
-        "geo_url": geo_url(r["gsm"]) if r["gsm"] else None,
+        "geo_url": geo_url(r["gsm"]) if is_real_accession(r["gsm"], r["gse"], synthetic) else None,
         "group_title": group_title(r["group"]),
         "flag_label": flag.value.replace("_", " "),
         "flag_description": flag.description,

@@ -1,4 +1,4 @@
-{# renders the report's inline script: filters, column sorting and the per-sample details built on expand #}
+{# renders the report's inline script: filters (menus, search, matrix cells), column sorting, per-sample details built on expand, and "Download CSV" #}
 (function () {
   "use strict";
   document.documentElement.classList.add("js");
@@ -9,6 +9,8 @@
   var groupSel = document.getElementById("filter-group");
   var search = document.getElementById("filter-text");
   var shown = document.getElementById("shown-count");
+  var matrix = null;  // {group, author, pred} when a matrix cell filters the table
+  var matrixChip = document.getElementById("matrix-filter");
   var text = new Map();
   items.forEach(function (tb) { text.set(tb, tb.rows[0].textContent.replace(/\s+/g, " ").toLowerCase()); });
 
@@ -16,7 +18,9 @@
     var flag = flagSel.value, group = groupSel.value, q = search.value.trim().toLowerCase(), n = 0;
     items.forEach(function (tb) {
       var ok = (!flag || tb.dataset.flag === flag) && (!group || tb.dataset.group === group) &&
-        (!q || text.get(tb).indexOf(q) !== -1);
+        (!q || text.get(tb).indexOf(q) !== -1) &&
+        (!matrix || (tb.dataset.group === matrix.group && tb.dataset.author === matrix.author &&
+                     tb.dataset.pred === matrix.pred));
       tb.hidden = !ok;
       if (ok) { n += 1; }
     });
@@ -107,6 +111,28 @@
     if (s.file) { row("File", s.file, "file"); }
     return add(box, dl);
   }
+  function similar(d, group) {
+    var box = el("div", "similar");
+    var spaces = d.similar ? Object.keys(d.similar) : [];
+    var space = spaces.indexOf(group) !== -1 ? group : spaces[0];
+    var hits = space ? d.similar[space] : [];
+    add(box, add(el("h4"), "Samples that look like this one",
+      space ? add(el("small"), space === "all" ? " (whole vector)" : " (" + space.replace(/_/g, " ") + " dimensions)") : null));
+    if (!hits.length) {
+      return add(box, el("p", "none", "No similar samples: this workdir has no embeddings archive for this sample's model."));
+    }
+    var ol = el("ol", "neighbours");
+    hits.forEach(function (h) {
+      var groups = Object.keys(h.predicted);
+      var called = groups.map(function (g) {
+        var a = h.author[g], p = h.predicted[g];
+        return (a === null || a === undefined ? "—" : a) + (a === p ? "" : " (model: " + p + ")");
+      }).join(" · ");
+      add(ol, add(el("li"), el("span", "cos", num(h.cosine)), " ", el("code", "sid", h.sample_id), " ",
+        el("span", "src", h.source), add(el("span", "called"), "called ", el("b", null, called))));
+    });
+    return add(box, ol, el("p", "hint", "Cosine of region-set vectors; labels are the authors' (model's top label in brackets where it differs)."));
+  }
   function fill(tb) {
     var cell = tb.rows[1].cells[1];
     if (cell.firstChild) { return; }
@@ -114,7 +140,7 @@
     var d = details[tb.dataset.sample], grid = el("div", "detail-grid");
     if (!d) { add(cell, el("p", "none", "No detail recorded for this sample.")); return; }
     d.rankings.forEach(function (g) { add(grid, ranking(g, g.group === tb.dataset.group)); });
-    add(cell, add(grid, stats(d.stats)));
+    add(cell, add(grid, stats(d.stats), similar(d, tb.dataset.group)));
   }
   function setOpen(tb, open) {
     var btn = tb.querySelector("button.toggle");
@@ -172,6 +198,56 @@
       document.getElementById("review").scrollIntoView();
       flagSel.focus();
     });
+  });
+
+  // Matrix cells: filter the table to one author label x predicted label of a group.
+  function setMatrix(m) {
+    matrix = m;
+    matrixChip.hidden = !m;
+    document.getElementById("matrix-filter-text").textContent = m ? "author " + m.author + " → model " + m.pred : "";
+    Array.prototype.forEach.call(document.querySelectorAll("g.cell[aria-pressed]"), function (c) { c.removeAttribute("aria-pressed"); });
+    applyFilters();
+  }
+  Array.prototype.forEach.call(document.querySelectorAll("svg.confusion g.cell[data-author]"), function (cell) {
+    function choose() {
+      flagSel.value = "";
+      groupSel.value = cell.dataset.group;
+      setMatrix({ group: cell.dataset.group, author: cell.dataset.author, pred: cell.dataset.pred });
+      cell.setAttribute("aria-pressed", "true");
+      document.getElementById("review").scrollIntoView();
+    }
+    cell.addEventListener("click", choose);
+    cell.addEventListener("keydown", function (ev) {
+      if (ev.key === "Enter" || ev.key === " ") { ev.preventDefault(); choose(); }
+    });
+  });
+  document.getElementById("matrix-filter-clear").addEventListener("click", function () { setMatrix(null); });
+  [flagSel, groupSel].forEach(function (sel) {
+    sel.addEventListener("change", function () { if (matrix) { setMatrix(null); } });
+  });
+
+  // Download CSV of the rows shown, in their current order; cells that a spreadsheet would run as a formula
+  // (author text starting with = + - @) are prefixed with an apostrophe.
+  var csvData = null;
+  function csvCell(v) {
+    if (v === null || v === undefined) { return ""; }
+    var s = typeof v === "number" ? String(v) : typeof v === "boolean" ? (v ? "true" : "false") : String(v);
+    if (/^[=+\-@\t\r]/.test(s) && typeof v === "string") { s = "'" + s; }
+    return /[",\r\n]/.test(s) ? '"' + s.replace(/"/g, '""') + '"' : s;
+  }
+  document.getElementById("download-csv").addEventListener("click", function () {
+    if (csvData === null) { csvData = JSON.parse(document.getElementById("report-rows").textContent); }
+    var lines = [csvData.columns.map(csvCell).join(",")];
+    items.forEach(function (tb) {
+      if (!tb.hidden) { lines.push(csvData.rows[tb.dataset.key].map(csvCell).join(",")); }
+    });
+    var blob = new Blob(["\ufeff" + lines.join("\r\n") + "\r\n"], { type: "text/csv;charset=utf-8" });
+    var a = document.createElement("a");
+    a.href = URL.createObjectURL(blob);
+    a.download = "annotator-review.csv";
+    document.body.appendChild(a);
+    a.click();
+    setTimeout(function () { URL.revokeObjectURL(a.href); a.remove(); }, 0);
   });
   applyFilters();
 }());

@@ -1,0 +1,242 @@
+"""Search the region sets a workdir has archived, and the model's own training samples (the BEDspace paper's
+scenario 1, label -> region sets, and scenario 3, region set -> region sets).
+
+Exact search: every candidate's unit vector is scored with one matrix-vector product and the best `n` are picked
+with `argpartition`, so the answer is the true nearest set, not an approximation (`scripts/bench_search.py` measures
+the latency; the README says what to use beyond a million vectors).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from annotator.embeddings import EmbeddingArchive, label_blocks, read_author_labels, unit_rows
+from annotator.errors import InputError
+from annotator.model.format import BedspaceModel
+from annotator.model.samples import read_training_samples
+from annotator.project import STATUS_OK, project_file
+from annotator.tables import read_columns
+
+SOURCE_ARCHIVE, SOURCE_TRAINING = "archive", "training"
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """Everything search can return: row i is `sample_ids[i]` from `sources[i]`, with unit `vectors[i]`."""
+
+    sample_ids: list[str]
+    sources: list[str]
+    vectors: np.ndarray  # (n, dim) float32, unit rows
+    author_labels: list[dict[str, str | None]]
+
+    def __len__(self) -> int:
+        return len(self.sample_ids)
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One search result."""
+
+    sample_id: str
+    source: str
+    cosine: float
+    author_labels: dict[str, str | None]
+    predicted_labels: dict[str, str]
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "sample_id": self.sample_id,
+            "source": self.source,
+            "cosine": round(self.cosine, 6),
+            "author_labels": self.author_labels,
+            "predicted_labels": self.predicted_labels,
+        }
+
+
+def load_candidates(workdir: str | os.PathLike[str] | None, model: BedspaceModel) -> Candidates:
+    """The workdir's archived vectors for `model` (none when `workdir` is None) and the model's training samples.
+
+    Author labels of archived samples come from every night recorded in the workdir and from its current
+    `annotations.parquet`; those of training samples from the model's training metadata.
+    """
+    ids: list[str] = []
+    sources: list[str] = []
+    mats: list[np.ndarray] = []
+    authors: list[dict[str, str | None]] = []
+    if workdir is not None:
+        archived = EmbeddingArchive(workdir, model.digest).read()
+        if len(archived):
+            labels = _workdir_author_labels(Path(workdir))
+            ids += archived.sample_ids
+            sources += [SOURCE_ARCHIVE] * len(archived)
+            mats.append(archived.vectors)
+            authors += [labels.get(s, {}) for s in archived.sample_ids]
+    training = read_training_samples(model)
+    if training is not None and len(training):
+        ids += training.sample_ids
+        sources += [SOURCE_TRAINING] * len(training)
+        mats.append(training.vectors)
+        authors += training.labels
+    vectors = np.concatenate(mats) if mats else np.zeros((0, model.dim), np.float32)
+    return Candidates(ids, sources, vectors, authors)
+
+
+def _workdir_author_labels(workdir: Path) -> dict[str, dict[str, str | None]]:
+    labels = read_author_labels(workdir)
+    current = workdir / "annotations.parquet"
+    if current.is_file():
+        table = read_columns("annotations", current, ["sample_id", "group", "author_label"])
+        for sid, group, label in zip(*(c.to_pylist() for c in table.columns), strict=True):
+            labels.setdefault(sid, {})[group] = label
+    return labels
+
+
+def label_query(model: BedspaceModel, label: str, group: str | None = None) -> tuple[np.ndarray, str]:
+    """The unit vector of `label` and its group; a cosine with it is the model's score for that label.
+
+    Raises
+    ------
+    InputError
+        Unknown group or label, or a label that more than one group has and no `group` was given.
+    """
+    if group is not None and group not in model.groups:
+        raise InputError(f"unknown label group {group!r}: model {model.name!r} has {', '.join(model.groups)}")
+    groups = [group] if group is not None else list(model.groups)
+    found = [g for g in groups if label in model.groups[g]]
+    if not found:  # a case slip is forgiven when it names one label unambiguously
+        folded = [(g, lb) for g in groups for lb in model.groups[g] if lb.casefold() == label.casefold()]
+        if len(folded) == 1:
+            found, label = [folded[0][0]], folded[0][1]
+    if not found:
+        where = f"group {group!r}" if group else "any group"
+        known = sorted({lb for g in groups for lb in model.groups[g]})
+        shown = ", ".join(known[:30]) + (f" … ({len(known)} in all)" if len(known) > 30 else "")
+        raise InputError(f"unknown label {label!r} in {where} of model {model.name!r}; known: {shown}")
+    if len(found) > 1:
+        raise InputError(f"label {label!r} is in groups {', '.join(found)}: choose one with --group")
+    g = found[0]
+    return model.unit_label_vectors[g][model.groups[g].index(label)], g
+
+
+def bed_query(model: BedspaceModel, path: str | os.PathLike[str]) -> np.ndarray:
+    """The unit region-set vector of a query BED file.
+
+    Raises
+    ------
+    InputError
+        The file is missing, unreadable, or hits no token the model knows.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    p = project_file(model, path)
+    if p.status != STATUS_OK or p.vector is None:
+        raise InputError(f"{path}: {p.reason}")
+    return p.vector
+
+
+def nearest(
+    candidates: Candidates, query: np.ndarray, n: int, dims: Sequence[int] | None = None
+) -> list[tuple[int, float]]:
+    """Row indices and cosines of the `n` candidates closest to `query`, best first (ties: lower row first).
+
+    With `dims`, both sides are cut to those dimensions (one label group's block) and re-normalised.
+    """
+    if len(candidates) == 0 or n <= 0:
+        return []
+    matrix = candidates.vectors
+    q = np.asarray(query, dtype=np.float32)
+    if dims is not None:
+        matrix = unit_rows(matrix[:, list(dims)])
+        q = q[list(dims)]
+    norm = float(np.linalg.norm(q))
+    scores = matrix @ (q / (norm or 1.0))
+    return top_n(scores, n)
+
+
+def top_n(scores: np.ndarray, n: int) -> list[tuple[int, float]]:
+    """The `n` best (index, score) pairs, best first; argpartition keeps it O(len(scores))."""
+    n = min(n, scores.shape[0])
+    part = np.argpartition(-scores, n - 1)[:n] if n < scores.shape[0] else np.arange(scores.shape[0])
+    order = part[np.lexsort((part, -scores[part]))]
+    return [(int(i), float(scores[i])) for i in order]
+
+
+def predicted_labels(model: BedspaceModel, vectors: np.ndarray) -> list[dict[str, str]]:
+    """The model's top label per group for each unit vector (one matrix product per group)."""
+    if vectors.shape[0] == 0:
+        return []
+    best = {g: np.argmax(vectors @ model.unit_label_vectors[g].T, axis=1) for g in model.groups}
+    return [{g: model.groups[g][int(best[g][i])] for g in model.groups} for i in range(vectors.shape[0])]
+
+
+def to_hits(model: BedspaceModel, candidates: Candidates, found: Sequence[tuple[int, float]]) -> list[Hit]:
+    """Search results with labels, in the order of `found`."""
+    rows = [i for i, _ in found]
+    predicted = predicted_labels(model, candidates.vectors[rows])
+    return [
+        Hit(candidates.sample_ids[i], candidates.sources[i], score, dict(candidates.author_labels[i]), pred)
+        for (i, score), pred in zip(found, predicted, strict=True)
+    ]
+
+
+def search(
+    model: BedspaceModel,
+    workdir: str | os.PathLike[str] | None,
+    *,
+    label: str | None = None,
+    bed: str | os.PathLike[str] | None = None,
+    group: str | None = None,
+    n: int = 20,
+) -> list[Hit]:
+    """Region sets nearest a label (`label`, optionally within `group`) or a query file (`bed`).
+
+    With `bed` and `group`, files are compared within that group's block of dimensions when the model's groups own
+    disjoint ones (neighbours then share that group's label far more often), else over the whole vector.
+
+    Raises
+    ------
+    InputError
+        Neither or both queries, unknown label or group, unreadable query file, or nothing to search.
+    """
+    if (label is None) == (bed is None):
+        raise InputError("give exactly one query: --label NAME or --bed FILE")
+    if n < 1:
+        raise InputError(f"-n must be at least 1, got {n}")
+    if workdir is not None and not Path(workdir).is_dir():
+        raise InputError(f"workdir {workdir} does not exist: pass the --workdir of a run")
+    if label is not None:
+        query, _ = label_query(model, label, group)
+        dims = None
+    else:
+        assert bed is not None
+        query = bed_query(model, bed)
+        if group is not None and group not in model.groups:
+            raise InputError(f"unknown label group {group!r}: model {model.name!r} has {', '.join(model.groups)}")
+        dims = label_blocks(model).get(group) if group is not None else None
+    candidates = load_candidates(workdir, model)
+    if len(candidates) == 0 and workdir is None:
+        raise InputError(f"model {model.name!r} ships no training samples and no workdir was given: nothing to search")
+    if workdir is not None and SOURCE_ARCHIVE not in candidates.sources:
+        raise InputError(
+            f"workdir {workdir} has no embeddings for model {model.name!r} ({model.digest[:12]}…): run "
+            "`annotator run` or `annotator project --workdir` on it first"
+        )
+    return to_hits(model, candidates, nearest(candidates, query, n, dims))
+
+
+def hit_columns(hits: Sequence[Hit], groups: Mapping[str, object]) -> list[dict[str, object]]:
+    """Flat rows for tables and CSV: rank, sample_id, source, cosine, author_<group>, predicted_<group>."""
+    rows = []
+    for rank, h in enumerate(hits, start=1):
+        row: dict[str, object] = {"rank": rank, "sample_id": h.sample_id, "source": h.source,
+                                  "cosine": round(h.cosine, 6)}  # fmt: skip
+        row.update({f"author_{g}": h.author_labels.get(g) for g in groups})
+        row.update({f"predicted_{g}": h.predicted_labels.get(g) for g in groups})
+        rows.append(row)
+    return rows
