@@ -30,7 +30,7 @@ def night(tmp_path_factory: pytest.TempPathFactory) -> Config:
     tmp = tmp_path_factory.mktemp("search")
     model = labelled_model(tmp)
     demo = build_demo(tmp / "in", model)
-    config = Config(workdir=tmp / "work", model=model.path, soft_dir=demo.soft_dir, workers=1)
+    config = Config(workdir=tmp / "work", model=model.path, soft_dir=demo.soft_dir, workers=1, allow_local_urls=True)
     pipeline.run(config, [DEMO_GSE])
     return config
 
