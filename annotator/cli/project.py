@@ -11,7 +11,7 @@ from annotator.batch import Job, project_many
 from annotator.cli.app import EXIT_FAILED_SAMPLES, app, console, err_console, handle_errors, model_app
 from annotator.config import DEFAULT_MARGIN_THRESHOLD
 from annotator.errors import InputError
-from annotator.model.format import load_model, save_model
+from annotator.model.format import check_model_destination, load_model, save_model
 from annotator.model.starspace import export_starspace, import_starspace, read_label_groups
 from annotator.progress import progress_for
 from annotator.project import STATUS_OK, sample_id_for, to_predictions_table
@@ -147,6 +147,7 @@ def model_import(
     dtype: str = typer.Option("float16", help="Storage dtype of token vectors: float16 or float32."),
 ) -> None:
     """Convert a StarSpace .tsv model (original BEDspace pipeline) into an annotator model directory."""
+    check_model_destination(out)
     m = save_model(import_starspace(tsv, _universe_from_option(universe), read_label_groups(label_groups)), out,
                    dtype=dtype)  # fmt: skip
     err_console.print(f"imported {m.token_ids.shape[0]:,} tokens, {sum(map(len, m.groups.values()))} labels -> {out}")

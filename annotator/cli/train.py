@@ -15,7 +15,7 @@ from annotator.cli.app import app, console, err_console, handle_errors
 from annotator.errors import InputError
 from annotator.model.corpus import metadata_columns, read_corpus, train_and_evaluate
 from annotator.model.evaluate import DEFAULT_TEST_FRACTION, evaluate_model
-from annotator.model.format import load_model, save_model
+from annotator.model.format import check_model_destination, load_model, save_model
 from annotator.model.train import LOSSES, WEIGHTINGS, TrainParams
 from annotator.progress import progress_for
 from annotator.regions.universe import BedUniverse, TileUniverse, Universe
@@ -43,7 +43,7 @@ def train(
     metadata: Path = typer.Option(..., "--metadata", help="CSV: file_name + one column per label group."),
     label: list[str] = typer.Option(..., "--label", "-l", help="Label column to learn (repeat for each group)."),
     out: Path = typer.Option(
-        ..., "--out", "-o", help="Model directory to write (replaced if it exists; a README.md card in it is kept)."
+        ..., "--out", "-o", help="Model directory to write: new, empty, or a model (replaced; its README.md card is kept)."
     ),
     name: str | None = typer.Option(None, help="Model name (default: the --out folder name)."),
     tile_width: int = typer.Option(5000, min=1, help="Universe of fixed tiles of this many bp (5 kb: see card)."),
@@ -74,6 +74,7 @@ def train(
     json_out: Path | None = typer.Option(None, "--json", help="Also write the held-out metrics to this JSON file."),
 ) -> None:
     """Train a BEDspace model on a folder of BED files and a metadata CSV, evaluate it on a held-out split."""
+    check_model_destination(out)  # refuse before minutes of training, not after
     params = TrainParams(
         loss=loss,
         dim=dim,
