@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from modelkit import planted_model
 from typer.testing import CliRunner
 
 from annotator.cli import app
 from annotator.errors import ModelError
 from annotator.model.format import load_model, save_model
-from modelkit import planted_model
 
 
 def _train_args(tmp_path: Path, out: str) -> list[str]:
@@ -38,7 +38,7 @@ def test_save_model_refuses_a_model_folder_holding_user_files(tmp_path: Path) ->
     model = planted_model(tmp_path)
     assert model.path is not None
     (model.path / "notes.txt").write_text("mine")
-    with pytest.raises(ModelError, match="notes.txt"):
+    with pytest.raises(ModelError, match=r"notes\.txt"):
         save_model(model, model.path)
     assert (model.path / "notes.txt").read_text() == "mine" and load_model(model.path).digest == model.digest
     other = tmp_path / "other.json"

@@ -43,7 +43,7 @@ def train(
     metadata: Path = typer.Option(..., "--metadata", help="CSV: file_name + one column per label group."),
     label: list[str] = typer.Option(..., "--label", "-l", help="Label column to learn (repeat for each group)."),
     out: Path = typer.Option(
-        ..., "--out", "-o", help="Model directory to write: new, empty, or a model (replaced; its README.md card is kept)."
+        ..., "--out", "-o", help="Model directory: new, empty, or a model (replaced; its README.md card kept)."
     ),
     name: str | None = typer.Option(None, help="Model name (default: the --out folder name)."),
     tile_width: int = typer.Option(5000, min=1, help="Universe of fixed tiles of this many bp (5 kb: see card)."),

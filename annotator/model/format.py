@@ -240,7 +240,7 @@ def check_model_destination(path: str | os.PathLike[str]) -> Path:
     if not directory.exists() and not directory.is_symlink():
         return directory
     if not directory.is_dir() or directory.is_symlink():
-        raise ModelError(f"{directory} exists and is not a model directory: refusing to replace it, choose another --out")
+        raise ModelError(f"{directory} is not a model directory: refusing to replace it; choose another --out")
     entries = {p.name for p in directory.iterdir()}
     if not entries:
         return directory
