@@ -30,6 +30,7 @@ from annotator.lock import workdir_lock
 from annotator.model.format import BedspaceModel, load_model
 from annotator.progress import NULL_PROGRESS, Progress
 from annotator.reconcile import reconcile_workdir
+from annotator.regions.bed import BedLimits
 from annotator.report.html import render_report
 from annotator.tables import read_table, to_table, write_table
 
@@ -80,7 +81,8 @@ def project_workdir(config: Config, model: BedspaceModel, *, progress: Progress 
         pc.fill_null(pc.is_in(samples.column("download_status"), pa.array(_PROJECTABLE)), False),
     )
     chosen = samples.filter(mask).select(["sample_id", "local_path", "sha256"]).to_pylist()
-    jobs = [Job(r["sample_id"], workdir / r["local_path"], r["sha256"]) for r in chosen if r["local_path"]]
+    limits = BedLimits(config.max_bed_bytes, config.max_bed_lines)
+    jobs = [Job(r["sample_id"], workdir / r["local_path"], r["sha256"], limits) for r in chosen if r["local_path"]]
     journal = ProjectionJournal(workdir, model.digest, config.margin_threshold)
     done = journal.reusable()
     todo = [j for j in jobs if (j.sample_id, j.sha256 or "") not in done]

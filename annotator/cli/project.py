@@ -15,7 +15,9 @@ from annotator.model.format import check_model_destination, load_model, save_mod
 from annotator.model.starspace import export_starspace, import_starspace, read_label_groups
 from annotator.progress import progress_for
 from annotator.project import STATUS_OK, sample_id_for, to_predictions_table
+from annotator.regions.bed import DEFAULT_LIMITS, BedLimits
 from annotator.regions.universe import BedUniverse, TileUniverse, Universe
+from annotator.settings import resolve_config
 from annotator.tables import TableWriter
 
 _BED_GLOBS = ("*.bed", "*.bed.gz", "*Peak", "*Peak.gz", "*peaks*.txt", "*peaks*.txt.gz", "*peaks*.xls",
@@ -24,7 +26,7 @@ MODEL_OPTION = typer.Option(None, "--model", "-m", envvar="ANNOTATOR_MODEL",
                             help="Model directory (default: the bundled hg19 model).")  # fmt: skip
 
 
-def collect_jobs(paths: list[Path]) -> list[Job]:
+def collect_jobs(paths: list[Path], limits: BedLimits = DEFAULT_LIMITS) -> list[Job]:
     """Files as given, and BED-like files found in given directories (sorted); sample ids made unique."""
     files: list[Path] = []
     for path in paths:
@@ -43,7 +45,7 @@ def collect_jobs(paths: list[Path]) -> list[Job]:
         if sid in seen:
             sid = str(f)
         seen.add(sid)
-        jobs.append(Job(sid, f))
+        jobs.append(Job(sid, f, limits=limits))
     return jobs
 
 
@@ -68,7 +70,8 @@ def project(
         return
     if not paths:
         raise InputError("nothing to project: give BED files or directories, or --workdir")
-    jobs = collect_jobs(paths)
+    config = resolve_config({})  # ANNOTATOR_MAX_BED_BYTES / _LINES apply here too
+    jobs = collect_jobs(paths, BedLimits(config.max_bed_bytes, config.max_bed_lines))
     loaded = load_model(model)
     n_ok = n_failed = 0
     summary = Table("sample", *loaded.groups, "status", title=f"model {loaded.name}")
@@ -93,7 +96,6 @@ def project(
 def _project_workdir(workdir: Path, model: Path | None, margin_threshold: float, workers: int | None) -> None:
     from annotator.lock import workdir_lock
     from annotator.pipeline import project_workdir
-    from annotator.settings import resolve_config
 
     config = resolve_config({"workdir": workdir, "model": model, "margin_threshold": margin_threshold,
                              "workers": workers})  # fmt: skip
