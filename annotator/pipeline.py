@@ -141,8 +141,8 @@ def run(
             harvested = harvest(config, accessions, progress=progress, gse_file=gse_file)
             projected = project_workdir(config, model, progress=progress)
             annotations = reconcile_workdir(workdir, model, config)
-        except AnnotatorError as exc:
-            _record_run(config, run_id, started, inputs, model, {"error": str(exc)}, {}, EXIT_CANNOT_RUN)
+        except Exception as exc:  # recorded, then re-raised: the CLI turns it into one line and exit 2
+            _record_failure(config, run_id, started, inputs, model, exc)
             raise
         flags = annotations.flags
         failed = harvested.counts.get("failed", 0) + projected.counts.get("failed", 0)
@@ -155,10 +155,31 @@ def run(
         }
         exit_code = EXIT_FAILED_SAMPLES if failed else EXIT_OK
         _record_run(config, run_id, started, inputs, model, counts, flags, exit_code)
-        report = render_report(workdir, workdir / REPORT_FILE)
+        try:
+            report = render_report(workdir, workdir / REPORT_FILE)
+        except Exception as exc:  # the tables are written, the page is not: the run did not finish
+            _record_failure(config, run_id, started, inputs, model, exc, counts)
+            raise
     tables = {n: workdir / f for n, f in (("samples", SAMPLES_FILE), ("predictions", PREDICTIONS_FILE),
                                           ("annotations", ANNOTATIONS_FILE), ("runs", RUNS_FILE))}  # fmt: skip
     return RunResult(run_id, workdir, exit_code, counts, flags, report, tables)
+
+
+def _record_failure(
+    config: Config,
+    run_id: str,
+    started: datetime,
+    inputs: list[str],
+    model: BedspaceModel | None,
+    exc: Exception,
+    counts: dict[str, Any] | None = None,
+) -> None:
+    """Record a run that could not finish; a workdir that cannot take the record (full, read-only) only logs it."""
+    error = str(exc) if isinstance(exc, AnnotatorError) else f"{type(exc).__name__}: {exc}"
+    try:
+        _record_run(config, run_id, started, inputs, model, {**(counts or {}), "error": error}, {}, EXIT_CANNOT_RUN)
+    except OSError as record_exc:
+        log.warning("could not record the failed run in %s: %s", RUNS_FILE, record_exc)
 
 
 def _record_run(
@@ -197,7 +218,9 @@ def _record_run(
     new = to_table("runs", [row])
     if path.exists():
         try:
-            new = pa.concat_tables([read_table("runs", path), new])
+            old = read_table("runs", path)
+            old = old.filter(pc.not_equal(old.column("run_id"), run_id))  # a run recorded again replaces itself
+            new = pa.concat_tables([old, new])
         except AnnotatorError as exc:  # an unreadable history must not lose tonight's record
             log.warning("starting a new runs table: %s", exc)
     write_table("runs", new, path)

@@ -8,12 +8,11 @@ import typer
 from rich.table import Table
 
 from annotator.batch import Job, project_many
-from annotator.cli.app import EXIT_FAILED_SAMPLES, app, console, err_console, handle_errors, model_app
+from annotator.cli.app import EXIT_FAILED_SAMPLES, app, console, handle_errors, model_app, print_table, progress, say
 from annotator.config import DEFAULT_MARGIN_THRESHOLD
 from annotator.errors import InputError
 from annotator.model.format import check_model_destination, load_model, save_model
 from annotator.model.starspace import export_starspace, import_starspace, read_label_groups
-from annotator.progress import progress_for
 from annotator.project import STATUS_OK, sample_id_for, to_predictions_table
 from annotator.regions.bed import DEFAULT_LIMITS, BedLimits
 from annotator.regions.universe import BedUniverse, TileUniverse, Universe
@@ -77,7 +76,7 @@ def project(
     summary = Table("sample", *loaded.groups, "status", title=f"model {loaded.name}")
     with TableWriter("predictions", out) as writer:
         for p in project_many(jobs, model, workers=workers, margin_threshold=margin_threshold,
-                              progress=progress_for(err_console), model=loaded):  # fmt: skip
+                              progress=progress(), model=loaded):  # fmt: skip
             writer.write(to_predictions_table([p], loaded.digest, top_k))
             n_ok += p.status == STATUS_OK
             n_failed += p.status != STATUS_OK
@@ -87,8 +86,8 @@ def project(
                 ] or ["-"] * len(loaded.groups)
                 summary.add_row(p.sample_id, *cells, p.status if p.status == STATUS_OK else f"{p.status}: {p.reason}")
     if len(jobs) <= 50:
-        console.print(summary)
-    err_console.print(f"{n_ok} projected, {n_failed} not projected -> {out}  ('?' = not confident)")
+        print_table(summary)
+    say(f"{n_ok} projected, {n_failed} not projected -> {out}  ('?' = not confident)")
     if n_failed:
         raise typer.Exit(EXIT_FAILED_SAMPLES)
 
@@ -100,9 +99,9 @@ def _project_workdir(workdir: Path, model: Path | None, margin_threshold: float,
     config = resolve_config({"workdir": workdir, "model": model, "margin_threshold": margin_threshold,
                              "workers": workers})  # fmt: skip
     with workdir_lock(workdir):
-        result = project_workdir(config, load_model(model), progress=progress_for(err_console))
+        result = project_workdir(config, load_model(model), progress=progress())
     c = result.counts
-    err_console.print(f"{c['projected']} projected, {c['reused']} reused, {c['failed']} failed -> {result.path}")
+    say(f"{c['projected']} projected, {c['reused']} reused, {c['failed']} failed -> {result.path}")
     if c["failed"]:
         raise typer.Exit(EXIT_FAILED_SAMPLES)
 
@@ -127,7 +126,7 @@ def model_info(model: Path | None = MODEL_OPTION) -> None:
                     table.add_row(k, f"{v:,}")
                 elif isinstance(v, float):
                     table.add_row(k, f"{v:.3f}")
-            console.print(table)
+            print_table(table)
     if m.training:
         console.print("training: " + ", ".join(f"{k}={v}" for k, v in m.training.items()
                                                if isinstance(v, str | int | float)), highlight=False)  # fmt: skip
@@ -152,7 +151,7 @@ def model_import(
     check_model_destination(out)
     m = save_model(import_starspace(tsv, _universe_from_option(universe), read_label_groups(label_groups)), out,
                    dtype=dtype)  # fmt: skip
-    err_console.print(f"imported {m.token_ids.shape[0]:,} tokens, {sum(map(len, m.groups.values()))} labels -> {out}")
+    say(f"imported {m.token_ids.shape[0]:,} tokens, {sum(map(len, m.groups.values()))} labels -> {out}")
 
 
 @model_app.command("export-starspace")
@@ -163,4 +162,4 @@ def model_export(
 ) -> None:
     """Write a model as a StarSpace .tsv (tokens as chr_start_end, labels as __label__NAME)."""
     export_starspace(load_model(model), out)
-    err_console.print(f"wrote {out}")
+    say(f"wrote {out}")
