@@ -20,6 +20,7 @@ from markupsafe import Markup
 
 from annotator import __version__
 from annotator.errors import InputError
+from annotator.report.display import DIGITS, clip, rounded
 from annotator.report.view import build_view, most_urgent
 from annotator.tables import atomic_path, read_rows_matching, read_rows_where, read_table
 
@@ -139,11 +140,12 @@ def _environment() -> jinja2.Environment:
     env.filters["num"] = _num
     env.filters["pct"] = _pct
     env.filters["count"] = _count
+    env.filters["clip"] = clip
     return env
 
 
-def _num(value: float | None, digits: int = 3) -> str:
-    return "—" if value is None else f"{value:.{digits}f}"
+def _num(value: float | None, digits: int = DIGITS) -> str:
+    return "—" if value is None else f"{rounded(value, digits):.{digits}f}"
 
 
 def _pct(value: float | None) -> str:
