@@ -32,7 +32,7 @@ from annotator.progress import NULL_PROGRESS, Progress
 from annotator.reconcile import reconcile_workdir
 from annotator.regions.bed import BedLimits
 from annotator.report.html import render_report
-from annotator.tables import read_table, to_table, write_table
+from annotator.tables import read_table, remove_stale_temporaries, to_table, write_table
 
 log = logging.getLogger(__name__)
 
@@ -86,8 +86,14 @@ def project_workdir(config: Config, model: BedspaceModel, *, progress: Progress 
     journal = ProjectionJournal(workdir, model.digest, config.margin_threshold)
     done = journal.reusable()
     todo = [j for j in jobs if (j.sample_id, j.sha256 or "") not in done]
-    log.info("projecting %d of %d selected files (%d reused)", len(todo), len(jobs), len(jobs) - len(todo))
+    n_selected = int(pc.sum(pc.fill_null(samples.column("selected"), False)).as_py() or 0)
+    if n_selected and not jobs:
+        log.warning("none of the %d selected files was downloaded (harvested with --metadata-only?): "
+                    "nothing to project", n_selected)  # fmt: skip
+    else:
+        log.info("projecting %d of %d selected files (%d reused)", len(todo), len(jobs), len(jobs) - len(todo))
     counts = {"selected_files": len(jobs), "reused": len(jobs) - len(todo), "projected": 0}
+    counts["not_downloaded"] = n_selected - len(jobs)
     with journal.writer() as writer:
         for p in project_many(
             todo,
@@ -135,6 +141,7 @@ def run(
     if config.since_days:
         inputs.append(f"since-days:{config.since_days}")
     with workdir_lock(workdir):
+        remove_stale_temporaries(workdir)
         model: BedspaceModel | None = None
         try:
             model = load_model(config.model)

@@ -12,6 +12,7 @@ from annotator.config import Config
 from annotator.geo.harvest import HarvestResult, harvest
 from annotator.lock import workdir_lock
 from annotator.settings import resolve_config
+from annotator.tables import remove_stale_temporaries
 
 _DEFAULTS = Config()
 #: Above this many selected files the per-file table is left out of the summary (the Parquet file has them all).
@@ -64,6 +65,7 @@ def harvest_command(
     config = resolve_config(flags, config_file)
     # the nightly `run` holds this lock around its own harvest; a standalone harvest must not write beside it
     with workdir_lock(Path(config.workdir)):
+        remove_stale_temporaries(config.workdir)
         result = harvest(config, accessions or [], progress=progress(), gse_file=gse_file)
     _print_summary(result)
     if not result.ok:

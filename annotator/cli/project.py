@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+import pyarrow as pa
+import pyarrow.csv as pacsv
 import typer
 from rich.table import Table
 
@@ -16,8 +19,9 @@ from annotator.model.starspace import export_starspace, import_starspace, read_l
 from annotator.project import STATUS_OK, sample_id_for, to_predictions_table
 from annotator.regions.bed import DEFAULT_LIMITS, BedLimits
 from annotator.regions.universe import BedUniverse, TileUniverse, Universe
+from annotator.schema import TABLES
 from annotator.settings import resolve_config
-from annotator.tables import TableWriter
+from annotator.tables import TableWriter, atomic_path, conform, remove_stale_temporaries
 
 _BED_GLOBS = ("*.bed", "*.bed.gz", "*Peak", "*Peak.gz", "*peaks*.txt", "*peaks*.txt.gz", "*peaks*.xls",
               "*.bedGraph", "*.bedGraph.gz", "*.bedgraph", "*.bedgraph.gz")  # fmt: skip
@@ -56,7 +60,9 @@ def project(
         None, "--workdir", "-w", help="Project the selected samples of WORKDIR/samples.parquet instead of PATHS."
     ),
     model: Path | None = MODEL_OPTION,
-    out: Path = typer.Option(Path("predictions.parquet"), "--out", "-o", help="Output Parquet file."),
+    out: Path = typer.Option(
+        Path("predictions.parquet"), "--out", "-o", help="Output file: .parquet (default), or .csv for a CSV table."
+    ),
     top_k: int = typer.Option(5, "--top-k", min=1, help="Labels kept per sample and group."),
     margin_threshold: float = typer.Option(DEFAULT_MARGIN_THRESHOLD, help="Top-1 minus top-2 score to be confident."),
     workers: int | None = typer.Option(None, "--workers", "-j", min=1, help="Worker processes (default: cores)."),
@@ -69,12 +75,13 @@ def project(
         return
     if not paths:
         raise InputError("nothing to project: give BED files or directories, or --workdir")
+    as_csv = _output_is_csv(out)
     config = resolve_config({})  # ANNOTATOR_MAX_BED_BYTES / _LINES apply here too
     jobs = collect_jobs(paths, BedLimits(config.max_bed_bytes, config.max_bed_lines))
     loaded = load_model(model)
     n_ok = n_failed = 0
     summary = Table("sample", *loaded.groups, "status", title=f"model {loaded.name}")
-    with TableWriter("predictions", out) as writer:
+    with _predictions_writer(out, as_csv) as writer:
         for p in project_many(jobs, model, workers=workers, margin_threshold=margin_threshold,
                               progress=progress(), model=loaded):  # fmt: skip
             writer.write(to_predictions_table([p], loaded.digest, top_k))
@@ -92,6 +99,44 @@ def project(
         raise typer.Exit(EXIT_FAILED_SAMPLES)
 
 
+def _output_is_csv(out: Path) -> bool:
+    """CSV for `.csv`, Parquet for `.parquet`/`.pq` or no suffix; any other suffix is refused, not silently Parquet."""
+    suffix = out.suffix.lower()
+    if suffix == ".csv":
+        return True
+    if suffix in ("", ".parquet", ".pq"):
+        return False
+    raise InputError(f"--out {out}: write .parquet or .csv (annotator does not write {suffix} files)")
+
+
+class _CsvWriter:
+    """Predictions as CSV, written to a temporary sibling and renamed into place on success."""
+
+    def __init__(self, path: Path) -> None:
+        self._atomic = atomic_path(path)
+        self._tmp = self._atomic.__enter__()
+        self._writer: pacsv.CSVWriter | None = None
+
+    def write(self, table: pa.Table) -> None:
+        table = conform("predictions", table)
+        if self._writer is None:
+            self._writer = pacsv.CSVWriter(self._tmp, table.schema)
+        self._writer.write_table(table)
+
+    def __enter__(self) -> _CsvWriter:
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if self._writer is None:
+            self._writer = pacsv.CSVWriter(self._tmp, TABLES["predictions"])
+        self._writer.close()
+        self._atomic.__exit__(exc_type, exc, tb)  # type: ignore[arg-type]
+
+
+def _predictions_writer(out: Path, as_csv: bool) -> Any:
+    return _CsvWriter(out) if as_csv else TableWriter("predictions", out)
+
+
 def _project_workdir(workdir: Path, model: Path | None, margin_threshold: float, workers: int | None) -> None:
     from annotator.lock import workdir_lock
     from annotator.pipeline import project_workdir
@@ -99,8 +144,13 @@ def _project_workdir(workdir: Path, model: Path | None, margin_threshold: float,
     config = resolve_config({"workdir": workdir, "model": model, "margin_threshold": margin_threshold,
                              "workers": workers})  # fmt: skip
     with workdir_lock(workdir):
+        remove_stale_temporaries(workdir)
         result = project_workdir(config, load_model(model), progress=progress())
     c = result.counts
+    if not c["selected_files"] and c.get("not_downloaded"):
+        say(f"nothing to project: none of the {c['not_downloaded']} selected files was downloaded (harvested with "
+            "--metadata-only?); run `annotator harvest` without --metadata-only first")  # fmt: skip
+        return
     say(f"{c['projected']} projected, {c['reused']} reused, {c['failed']} failed -> {result.path}")
     if c["failed"]:
         raise typer.Exit(EXIT_FAILED_SAMPLES)
