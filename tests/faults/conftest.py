@@ -8,10 +8,15 @@ rows duplicated and rows silently wrong (present but different); the terminal su
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
+
+# helper modules beside the tests (faultkit, servers) import by plain name, as `modelkit` does in tests/
+sys.path.insert(0, str(Path(__file__).parent))
 
 
 @dataclass
