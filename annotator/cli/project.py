@@ -11,7 +11,18 @@ import typer
 from rich.table import Table
 
 from annotator.batch import Job, project_many
-from annotator.cli.app import EXIT_FAILED_SAMPLES, app, console, handle_errors, model_app, print_table, progress, say
+from annotator.cli.app import (
+    EXIT_FAILED_SAMPLES,
+    app,
+    console,
+    emit,
+    handle_errors,
+    json_output,
+    model_app,
+    print_table,
+    progress,
+    say,
+)
 from annotator.config import DEFAULT_MARGIN_THRESHOLD
 from annotator.errors import InputError
 from annotator.model.format import check_model_destination, load_model, save_model
@@ -161,6 +172,19 @@ def _project_workdir(workdir: Path, model: Path | None, margin_threshold: float,
 def model_info(model: Path | None = MODEL_OPTION) -> None:
     """Print the model card: genome, universe, dimension, label groups and metrics."""
     m = load_model(model)
+    if json_output():
+        card = {
+            "name": m.name,
+            "path": m.path,
+            "genome": m.universe.genome.name,
+            "universe": m.universe.spec(),
+            "dim": m.dim,
+            "n_tokens": int(m.token_ids.shape[0]),
+            "digest": m.digest,
+            "groups": m.groups,
+        }
+        emit("model_info", **card, metrics=m.metrics)
+        return
     console.print(f"[bold]{m.name}[/]  ({m.path})")
     console.print(f"genome {m.universe.genome.name} · universe {m.universe.spec()} · dim {m.dim} · "
                   f"{m.token_ids.shape[0]:,} tokens · digest {m.digest[:16]}")  # fmt: skip
