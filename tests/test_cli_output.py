@@ -41,6 +41,9 @@ def test_json_log_format_makes_stdout_and_stderr_json_lines_with_a_final_run_fin
                                        "--model", str(model.path)])  # fmt: skip
     assert project.exit_code == 0, project.output
     assert _json_lines(project.stderr)[-1]["message"].startswith("0 projected, 10 reused")
+    info = CliRunner().invoke(app, ["--log-format", "json", "model", "info", "--model", str(model.path)])
+    (card,) = _json_lines(info.stdout)
+    assert card["event"] == "model_info" and card["digest"] == model.digest
     bad = CliRunner().invoke(app, ["--log-format", "json", "report", "--workdir", str(tmp_path / "none")])
     (error,) = _json_lines(bad.stderr)
     assert bad.exit_code == 2 and error["level"] == "error" and error["event"] == "error"
