@@ -77,8 +77,9 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         raise
 
 
-#: Names of what `atomic_path` and the journal write before renaming: `.NAME.<16 hex>.tmp`, `.part-….tmp`.
-_TEMPORARY = re.compile(r"^\.(.+\.[0-9a-f]{16}|part-[0-9]+-[0-9]+\.[0-9a-f]{8})\.tmp$")
+#: Names annotator gives what it writes before renaming: `.NAME.<16 hex>.tmp` (atomic_path), `.part-….tmp`
+#: (journal), `.ledger.<mkstemp>.tmp` (ledger compaction).
+_TEMPORARY = re.compile(r"^\.(.+\.[0-9a-f]{16}|part-[0-9]+-[0-9]+\.[0-9a-f]{8}|ledger\.[A-Za-z0-9_]{8})\.tmp$")
 
 
 def remove_stale_temporaries(workdir: str | os.PathLike[str]) -> int:

@@ -61,14 +61,15 @@ def test_concatenated_padded_truncated_and_corrupt_gzip(tmp_path: Path) -> None:
         read_bed(bad)
 
 
+# Peak RSS from VmHWM: unlike getrusage's ru_maxrss, it restarts at exec and so is not the parent's (pytest's) size.
 _CHILD = """
-import json, resource, sys
+import json, re, sys
 from annotator.model.format import load_model
 from annotator.project import project_file
 from annotator.regions.bed import BedLimits
 p = project_file(load_model(sys.argv[2]), sys.argv[1], limits=BedLimits(max_bytes=int(sys.argv[3])))
-print(json.dumps({"status": p.status, "reason": p.reason,
-                  "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+hwm = int(re.search(r"VmHWM:\\s+(\\d+) kB", open("/proc/self/status").read()).group(1))
+print(json.dumps({"status": p.status, "reason": p.reason, "rss_mb": hwm / 1024}))
 """
 
 

@@ -40,8 +40,9 @@ def _flip(path: Path, rng: random.Random, n: int = 64) -> None:
 
 @pytest.mark.parametrize("damage", ["flip", "truncate"])
 def test_a_damaged_part_is_dropped_with_a_warning_and_recomputed(
-    model, tmp_path: Path, damage: str, caplog: pytest.LogCaptureFixture
+    model, tmp_path: Path, damage: str, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(logging.getLogger("annotator"), "propagate", True)  # a CLI test may have configured it
     demo = build_demo(tmp_path / "in", model)
     config = Config(workdir=tmp_path / "work", model=model.path, soft_dir=demo.soft_dir, workers=1)
     first = pipeline.run(config, [DEMO_GSE])

@@ -76,7 +76,8 @@ def test_leftover_temporaries_of_killed_writes_are_removed_at_start(model, tmp_p
     args = ["run", "--demo", "--model", str(model.path), "--workdir", str(work), "-j", "1"]
     assert CliRunner().invoke(app, args).exit_code == 0
     (journal,) = (work / ".cache" / "projections").iterdir()
-    leftovers = [work / ".samples.parquet.0123456789abcdef.tmp", journal / ".part-17-42.deadbeef.tmp",
+    leftovers = [work / ".samples.parquet.0123456789abcdef.tmp", work / ".ledger.k3_x9q2z.tmp",
+                 journal / ".part-17-42.deadbeef.tmp",
                  journal / ".part-18-42.parquet.fedcba9876543210.tmp"]  # fmt: skip
     kept = [work / "notes.tmp", work / ".my.tmp", work / "beds" / ".x.0123456789abcdef.tmp"]
     for path in leftovers + kept:
