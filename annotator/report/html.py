@@ -20,12 +20,15 @@ from markupsafe import Markup
 
 from annotator import __version__
 from annotator.errors import InputError
-from annotator.report.display import DIGITS, clip, rounded
+from annotator.report.display import DIGITS, clip, clip_columns, rounded
 from annotator.report.view import build_view, most_urgent
 from annotator.tables import atomic_path, read_rows_matching, read_rows_where, read_table
 
 REPORT_NAME = "report.html"
 
+
+#: Author text columns the page shows (clipped on reading; the tables keep everything).
+_AUTHOR_TEXT = ("title", "author_label_raw", "reason", "skip_reason", "source_name", "description")
 
 #: Review-table rows in a report: about 6 MB of HTML that a laptop browser opens in a few seconds.
 DEFAULT_MAX_ROWS = 3000
@@ -76,7 +79,8 @@ def read_report_tables(workdir: Path, max_rows: int | None = None) -> dict[str, 
     if not workdir.is_dir():
         raise InputError(f"workdir {workdir} does not exist: pass the --workdir of a finished run")
     tables: dict[str, pa.Table | None] = {
-        name: read_table(name, workdir / f"{name}.parquet") for name in ("samples", "annotations")
+        name: clip_columns(read_table(name, workdir / f"{name}.parquet"), _AUTHOR_TEXT)
+        for name in ("samples", "annotations")
     }
     runs = workdir / "runs.parquet"
     tables["runs"] = read_table("runs", runs) if runs.exists() else None
