@@ -63,3 +63,6 @@ def test_no_tables_off_a_terminal_unless_asked(model, tmp_path: Path) -> None:
                                        str(tmp_path / "w" / "demo-input" / "soft")])  # fmt: skip
     assert harvest.exit_code == 0, harvest.output
     assert not _BOX & set(harvest.stdout) and "GSE999999\t14" in harvest.stdout
+    drawn = CliRunner().invoke(app, ["reconcile", "--workdir", str(tmp_path / "w"), "--model", str(model.path),
+                                     "--format", "table"])  # fmt: skip
+    assert drawn.exit_code == 0 and _BOX & set(drawn.stdout)

@@ -163,6 +163,16 @@ def print_path(path: Any, event: str = "file_written") -> None:
         typer.echo(str(path))
 
 
+FORMAT_HELP = "Summary: table, text or json (default: a table on a terminal, else text)."
+
+
+def set_table_format(fmt: str | None) -> None:
+    """Apply a command's `--format` (None: automatic)."""
+    if fmt not in (None, "table", "text", "json"):
+        raise AnnotatorError(f"--format must be table, text or json, got {fmt!r}")
+    OUTPUT.table_format = fmt or "auto"
+
+
 def json_output() -> bool:
     return OUTPUT.log_format == "json" or OUTPUT.table_format == "json"
 

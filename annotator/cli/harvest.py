@@ -7,7 +7,16 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from annotator.cli.app import EXIT_FAILED_SAMPLES, app, handle_errors, print_table, progress, say
+from annotator.cli.app import (
+    EXIT_FAILED_SAMPLES,
+    FORMAT_HELP,
+    app,
+    handle_errors,
+    print_table,
+    progress,
+    say,
+    set_table_format,
+)
 from annotator.config import Config
 from annotator.geo.harvest import HarvestResult, harvest
 from annotator.lock import workdir_lock
@@ -49,6 +58,7 @@ def harvest_command(
     config_file: Path | None = typer.Option(
         None, "--config", dir_okay=False, envvar="ANNOTATOR_CONFIG", help="TOML file with settings."
     ),
+    fmt: str | None = typer.Option(None, "--format", help=FORMAT_HELP),
 ) -> None:
     """Harvest sample metadata and BED-like peak files of GEO series, recording why each file is taken or not.
 
@@ -62,6 +72,7 @@ def harvest_command(
         "since_days": since_days,
         "metadata_only": metadata_only,
     }
+    set_table_format(fmt)
     config = resolve_config(flags, config_file)
     # the nightly `run` holds this lock around its own harvest; a standalone harvest must not write beside it
     with workdir_lock(Path(config.workdir)):

@@ -11,7 +11,16 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from annotator.cli.app import app, console, handle_errors, print_path, print_table, progress
+from annotator.cli.app import (
+    FORMAT_HELP,
+    app,
+    console,
+    handle_errors,
+    print_path,
+    print_table,
+    progress,
+    set_table_format,
+)
 from annotator.config import Config
 from annotator.errors import InputError
 from annotator.flags import Flag
@@ -93,8 +102,10 @@ def reconcile(
     config_file: Path | None = typer.Option(
         None, "--config", exists=True, dir_okay=False, envvar="ANNOTATOR_CONFIG", help="TOML file with settings."
     ),
+    fmt: str | None = typer.Option(None, "--format", help=FORMAT_HELP),
 ) -> None:
     """Compare the authors' labels with the model's predictions and flag every sample x label group."""
+    set_table_format(fmt)
     from annotator.model.format import load_model
     from annotator.reconcile import reconcile_workdir
     from annotator.settings import resolve_config

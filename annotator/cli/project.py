@@ -13,6 +13,7 @@ from rich.table import Table
 from annotator.batch import Job, project_many
 from annotator.cli.app import (
     EXIT_FAILED_SAMPLES,
+    FORMAT_HELP,
     app,
     console,
     emit,
@@ -22,6 +23,7 @@ from annotator.cli.app import (
     print_table,
     progress,
     say,
+    set_table_format,
 )
 from annotator.config import DEFAULT_MARGIN_THRESHOLD
 from annotator.errors import InputError
@@ -77,8 +79,10 @@ def project(
     top_k: int = typer.Option(5, "--top-k", min=1, help="Labels kept per sample and group."),
     margin_threshold: float = typer.Option(DEFAULT_MARGIN_THRESHOLD, help="Top-1 minus top-2 score to be confident."),
     workers: int | None = typer.Option(None, "--workers", "-j", min=1, help="Worker processes (default: cores)."),
+    fmt: str | None = typer.Option(None, "--format", help=FORMAT_HELP),
 ) -> None:
     """Project region sets into a BEDspace model and rank its labels per group."""
+    set_table_format(fmt)
     if workdir is not None:
         if paths:
             raise InputError("give either PATHS or --workdir, not both")

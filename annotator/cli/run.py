@@ -7,7 +7,18 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from annotator.cli.app import OUTPUT, app, emit, handle_errors, json_output, print_table, progress, say, setup_logging
+from annotator.cli.app import (
+    FORMAT_HELP,
+    app,
+    emit,
+    handle_errors,
+    json_output,
+    print_table,
+    progress,
+    say,
+    set_table_format,
+    setup_logging,
+)
 from annotator.errors import ConfigError
 from annotator.model.format import load_model
 from annotator.pipeline import RunResult
@@ -40,9 +51,7 @@ def run(
     ),
     demo: bool = typer.Option(False, "--demo", help="Run offline on a bundled synthetic series."),
     log_format: str | None = typer.Option(None, "--log-format", help="text or json (for log collectors)."),
-    fmt: str | None = typer.Option(
-        None, "--format", help="Summary: table, text or json (default: a table on a terminal, else text)."
-    ),
+    fmt: str | None = typer.Option(None, "--format", help=FORMAT_HELP),
 ) -> None:
     """Run the nightly job: harvest GEO, project peak files, reconcile author labels, write tables and report.
 
@@ -59,12 +68,10 @@ def run(
         "since_days": since_days,
         "log_format": log_format,
     }
-    if fmt not in (None, "table", "text", "json"):
-        raise ConfigError(f"--format must be table, text or json, got {fmt!r}")
+    set_table_format(fmt)
     config = resolve_config(flags, config_file)
     if log_format or config.log_format != "text":
         setup_logging(config.log_format)
-    OUTPUT.table_format = fmt or "auto"
     accessions = list(accessions or [])
     label = None
     if demo:
