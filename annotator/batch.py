@@ -21,6 +21,7 @@ from annotator.errors import ConfigError
 from annotator.model.format import BedspaceModel, load_model
 from annotator.progress import NULL_PROGRESS, Progress
 from annotator.project import STATUS_FAILED, Projection, project_file
+from annotator.regions.bed import DEFAULT_LIMITS, BedLimits
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,7 @@ class Job:
     sample_id: str
     path: Path
     sha256: str | None = None  # recorded in the projection: the key for reusing it on the next run
+    limits: BedLimits = DEFAULT_LIMITS  # caps on the decompressed file (gzip bombs become failed rows)
 
 
 def project_many(
@@ -81,7 +83,7 @@ def project_many(
 def _safe_project(model: BedspaceModel, job: Job, margin_threshold: float) -> Projection:
     """project_file, with unexpected errors turned into a failed row (one bad file never stops the night)."""
     try:
-        projection = project_file(model, job.path, job.sample_id, margin_threshold)
+        projection = project_file(model, job.path, job.sample_id, margin_threshold, job.limits)
     except Exception as exc:  # a bug or resource error on one file: record it, keep going
         log.exception("projecting %s failed", job.path)
         projection = Projection(job.sample_id, str(job.path), STATUS_FAILED, reason=f"internal error: {exc!r}")

@@ -14,6 +14,10 @@ from typing import Any
 
 #: Margin (top-1 minus top-2 cosine) at which a prediction counts as confident: the BEDspace paper's value.
 DEFAULT_MARGIN_THRESHOLD = 0.1
+#: Caps on one decompressed peak file. The largest real one we know (an ENCODE DNase hotspot set) is 16.7 MB and
+#: 380,000 lines; 1 GiB / 20 M lines leaves ~50x headroom and still bounds a projection worker's memory.
+DEFAULT_MAX_BED_BYTES = 1 << 30
+DEFAULT_MAX_BED_LINES = 20_000_000
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,8 @@ class Config:
     # projection
     top_k: int = 5
     margin_threshold: float = DEFAULT_MARGIN_THRESHOLD
+    max_bed_bytes: int = DEFAULT_MAX_BED_BYTES  # decompressed; a file over a cap is a failed row (gzip bombs)
+    max_bed_lines: int = DEFAULT_MAX_BED_LINES
     workers: int | None = None  # None: one per core
     scheduler: str | None = None  # "tcp://host:port" runs projection on a Dask cluster
 

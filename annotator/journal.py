@@ -1,17 +1,24 @@
 """The projection journal: every projection a workdir has made with one model, in small atomic Parquet parts.
 
 ```
-WORKDIR/.cache/projections/<model digest>-m<margin>/part-<time>-<pid>.parquet
+WORKDIR/.cache/projections/<model digest>-m<margin>/part-<time>-<pid>-<sha256 of the part>.parquet
 ```
-Parts are written every `part_size` projections, each atomically, so a run killed half-way keeps everything it
-finished, and the next run projects only what is missing: a file is reused when the same sample id with the same
+Parts are written every `part_size` projections or `part_seconds`, whichever comes first, each atomically, so a run
+killed half-way keeps nearly everything it finished, and the next run projects only what is missing. Each part's
+name carries the SHA-256 of its bytes: a part that does not match (flipped bits, truncation, a part from an older
+annotator without a digest) is deleted with a warning and its samples are projected again, so a damaged cache can
+cost time but never give wrong rows: a file is reused when the same sample id with the same
 file sha256 was projected by the same model at the same margin threshold and did not fail. `predictions.parquet` is
 assembled from the journal by streaming one part at a time, so memory does not grow with the number of samples.
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import os
+import re
+import secrets
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -25,8 +32,13 @@ from annotator.embeddings import EmbeddingArchive
 from annotator.project import STATUS_FAILED, STATUS_OK, Projection, to_predictions_table
 from annotator.tables import TableWriter, read_table, write_table
 
+log = logging.getLogger(__name__)
+
 Key = tuple[str, str]  # (sample_id, file sha256)
 _SEP = "\x1f"
+_PART_NAME = re.compile(r"^part-\d+-\d+-(?P<digest>[0-9a-f]{64})\.parquet$")
+#: Flush a part after this many projections or seconds: a killed run loses at most that much work.
+PART_SIZE, PART_SECONDS = 64, 30.0
 
 
 class ProjectionJournal:
@@ -37,18 +49,39 @@ class ProjectionJournal:
         workdir: Path,
         model_digest: str,
         margin_threshold: float,
-        part_size: int = 256,
+        part_size: int = PART_SIZE,
+        part_seconds: float = PART_SECONDS,
         *,
         archive: EmbeddingArchive | None = None,
     ) -> None:
         self.model_digest = model_digest
         self.directory = workdir / ".cache" / "projections" / f"{model_digest[:20]}-m{margin_threshold:g}"
         self.part_size = part_size
+        self.part_seconds = part_seconds
+        self._verified: set[Path] = set()
         # every ok projection's vector, written before its journal part (see annotator.embeddings)
         self.archive = archive if archive is not None else EmbeddingArchive(workdir, model_digest)
 
     def parts(self) -> list[Path]:
-        return sorted(self.directory.glob("part-*.parquet")) if self.directory.is_dir() else []
+        """The intact parts, oldest first; damaged ones are deleted (with a warning) so their samples are redone."""
+        if not self.directory.is_dir():
+            return []
+        return [p for p in sorted(self.directory.glob("part-*.parquet")) if self._intact(p)]
+
+    def _intact(self, part: Path) -> bool:
+        if part in self._verified:
+            return True
+        match = _PART_NAME.match(part.name)
+        if match is None:
+            why = "has no digest in its name (written by an older annotator)"
+        elif _sha256_file(part) != match["digest"]:
+            why = "does not match its digest (damaged or truncated)"
+        else:
+            self._verified.add(part)
+            return True
+        log.warning("projection journal: %s %s: deleted, its samples will be projected again", part, why)
+        part.unlink(missing_ok=True)
+        return False
 
     def latest(self) -> dict[Key, tuple[Path, str]]:
         """Key -> (part holding its latest projection, status); later parts win."""
@@ -102,19 +135,41 @@ class _PartWriter:
     def __init__(self, journal: ProjectionJournal) -> None:
         self._journal = journal
         self._buffer: list[Projection] = []
+        self._last_flush = time.monotonic()
         self.n_written = 0
 
     def add(self, projection: Projection) -> None:
         self._buffer.append(projection)
-        if len(self._buffer) >= self._journal.part_size:
+        if (
+            len(self._buffer) >= self._journal.part_size
+            or time.monotonic() - self._last_flush >= self._journal.part_seconds
+        ):
             self.flush()
 
     def flush(self) -> None:
+        self._last_flush = time.monotonic()
         if not self._buffer:
             return
         self._journal.archive.append(self._buffer)  # first: a journalled projection always has its vector
         table = to_predictions_table(self._buffer, self._journal.model_digest, top_k=None)
-        name = f"part-{time.time_ns():020d}-{os.getpid()}.parquet"
-        write_table("predictions", table, self._journal.directory / name)
+        directory = self._journal.directory
+        stamp = f"{time.time_ns():020d}-{os.getpid()}"
+        tmp = directory / f".part-{stamp}.{secrets.token_hex(4)}.tmp"
+        try:
+            write_table("predictions", table, tmp)
+            part = directory / f"part-{stamp}-{_sha256_file(tmp)}.parquet"
+            os.replace(tmp, part)  # the name (with its digest) appears only with the complete content
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        self._journal._verified.add(part)
         self.n_written += len(self._buffer)
         self._buffer.clear()
+
+
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

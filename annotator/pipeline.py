@@ -29,10 +29,12 @@ from annotator.geo.harvest import harvest
 from annotator.journal import ProjectionJournal
 from annotator.lock import workdir_lock
 from annotator.model.format import BedspaceModel, load_model
+from annotator.paths import inside_relative
 from annotator.progress import NULL_PROGRESS, Progress
 from annotator.reconcile import reconcile_workdir
+from annotator.regions.bed import BedLimits
 from annotator.report.html import render_report
-from annotator.tables import read_columns, read_table, to_table, write_table
+from annotator.tables import read_columns, read_table, remove_stale_temporaries, to_table, write_table
 
 log = logging.getLogger(__name__)
 
@@ -81,13 +83,24 @@ def project_workdir(config: Config, model: BedspaceModel, *, progress: Progress 
         pc.fill_null(pc.is_in(samples.column("download_status"), pa.array(_PROJECTABLE)), False),
     )
     chosen = samples.filter(mask).select(["sample_id", "local_path", "sha256"]).to_pylist()
-    jobs = [Job(r["sample_id"], workdir / r["local_path"], r["sha256"]) for r in chosen if r["local_path"]]
+    limits = BedLimits(config.max_bed_bytes, config.max_bed_lines)
+    jobs = [
+        Job(r["sample_id"], inside_relative(workdir, r["local_path"]), r["sha256"], limits)
+        for r in chosen
+        if r["local_path"]
+    ]
     archive = EmbeddingArchive.for_model(workdir, model)
     journal = ProjectionJournal(workdir, model.digest, config.margin_threshold, archive=archive)
     done = journal.reusable()
     todo = [j for j in jobs if (j.sample_id, j.sha256 or "") not in done]
-    log.info("projecting %d of %d selected files (%d reused)", len(todo), len(jobs), len(jobs) - len(todo))
+    n_selected = int(pc.sum(pc.fill_null(samples.column("selected"), False)).as_py() or 0)
+    if n_selected and not jobs:
+        log.warning("none of the %d selected files was downloaded (harvested with --metadata-only?): "
+                    "nothing to project", n_selected)  # fmt: skip
+    else:
+        log.info("projecting %d of %d selected files (%d reused)", len(todo), len(jobs), len(jobs) - len(todo))
     counts = {"selected_files": len(jobs), "reused": len(jobs) - len(todo), "projected": 0}
+    counts["not_downloaded"] = n_selected - len(jobs)
     with journal.writer() as writer:
         for p in project_many(
             todo,
@@ -135,6 +148,7 @@ def run(
     if config.since_days:
         inputs.append(f"since-days:{config.since_days}")
     with workdir_lock(workdir):
+        remove_stale_temporaries(workdir)
         model: BedspaceModel | None = None
         try:
             model = load_model(config.model)
@@ -143,8 +157,8 @@ def run(
             annotations = reconcile_workdir(workdir, model, config)
             labelled = read_columns("annotations", annotations.path, ["sample_id", "gsm", "group", "author_label"])
             record_author_labels(workdir, labelled)  # search shows the archive's author labels across nights
-        except AnnotatorError as exc:
-            _record_run(config, run_id, started, inputs, model, {"error": str(exc)}, {}, EXIT_CANNOT_RUN)
+        except Exception as exc:  # recorded, then re-raised: the CLI turns it into one line and exit 2
+            _record_failure(config, run_id, started, inputs, model, exc)
             raise
         flags = annotations.flags
         failed = harvested.counts.get("failed", 0) + projected.counts.get("failed", 0)
@@ -157,10 +171,31 @@ def run(
         }
         exit_code = EXIT_FAILED_SAMPLES if failed else EXIT_OK
         _record_run(config, run_id, started, inputs, model, counts, flags, exit_code)
-        report = render_report(workdir, workdir / REPORT_FILE, model=model)
+        try:
+            report = render_report(workdir, workdir / REPORT_FILE, model=model)
+        except Exception as exc:  # the tables are written, the page is not: the run did not finish
+            _record_failure(config, run_id, started, inputs, model, exc, counts)
+            raise
     tables = {n: workdir / f for n, f in (("samples", SAMPLES_FILE), ("predictions", PREDICTIONS_FILE),
                                           ("annotations", ANNOTATIONS_FILE), ("runs", RUNS_FILE))}  # fmt: skip
     return RunResult(run_id, workdir, exit_code, counts, flags, report, tables)
+
+
+def _record_failure(
+    config: Config,
+    run_id: str,
+    started: datetime,
+    inputs: list[str],
+    model: BedspaceModel | None,
+    exc: Exception,
+    counts: dict[str, Any] | None = None,
+) -> None:
+    """Record a run that could not finish; a workdir that cannot take the record (full, read-only) only logs it."""
+    error = str(exc) if isinstance(exc, AnnotatorError) else f"{type(exc).__name__}: {exc}"
+    try:
+        _record_run(config, run_id, started, inputs, model, {**(counts or {}), "error": error}, {}, EXIT_CANNOT_RUN)
+    except OSError as record_exc:
+        log.warning("could not record the failed run in %s: %s", RUNS_FILE, record_exc)
 
 
 def _record_run(
@@ -199,7 +234,9 @@ def _record_run(
     new = to_table("runs", [row])
     if path.exists():
         try:
-            new = pa.concat_tables([read_table("runs", path), new])
+            old = read_table("runs", path)
+            old = old.filter(pc.not_equal(old.column("run_id"), run_id))  # a run recorded again replaces itself
+            new = pa.concat_tables([old, new])
         except AnnotatorError as exc:  # an unreadable history must not lose tonight's record
             log.warning("starting a new runs table: %s", exc)
     write_table("runs", new, path)

@@ -21,7 +21,7 @@ import pyarrow as pa
 from annotator.config import DEFAULT_MARGIN_THRESHOLD
 from annotator.errors import AnnotatorError
 from annotator.model.format import BedspaceModel
-from annotator.regions.bed import read_bed
+from annotator.regions.bed import DEFAULT_LIMITS, BedLimits, read_bed
 from annotator.regions.build_check import STATUS_WRONG_BUILD, check_build
 from annotator.tables import to_table
 
@@ -96,12 +96,13 @@ def project_file(
     path: str | os.PathLike[str],
     sample_id: str | None = None,
     margin_threshold: float = DEFAULT_MARGIN_THRESHOLD,
+    limits: BedLimits = DEFAULT_LIMITS,
 ) -> Projection:
-    """Project one BED-like file; a bad file gives status "failed" with its reason instead of raising."""
+    """Project one BED-like file; a bad file (or one over `limits`) gives status "failed" with its reason."""
     path = Path(path)
     sample_id = sample_id or sample_id_for(path)
     try:
-        regions = read_bed(path, model.universe.genome)
+        regions = read_bed(path, model.universe.genome, limits)
     except AnnotatorError as exc:
         return Projection(sample_id, str(path), STATUS_FAILED, reason=str(exc))
     if (build := check_build(regions)).wrong:  # an hg38 file projected as hg19 would get a meaningless label

@@ -354,6 +354,8 @@ def _no_prediction_reason(sample: Mapping[str, Any], group: str, prediction: _Pr
         failed = sample.get("download_error")
         if failed:
             return f"not projected: {_one_line(failed)}"
+        if sample.get("download_status") == "not_attempted":
+            return "not downloaded: harvested with --metadata-only (harvest again without it to get the file)"
         return "not projected: no row in the predictions table (run `annotator project` on this workdir)"
     if prediction.status != _STATUS_OK:
         return f"{prediction.status}: {_one_line(prediction.reason or 'no reason given')}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tomllib
 import types
 import typing
@@ -20,6 +21,7 @@ from annotator.config import Config
 from annotator.errors import ConfigError
 
 ENV_PREFIX = "ANNOTATOR_"
+_SCHEDULER = re.compile(r"^((tcp|tls|ucx|ws|wss)://)?[^\s/:]+:\d{1,5}$")
 _FIELDS = {f.name: f for f in dataclasses.fields(Config) if f.name != "extra"}
 _TYPES = typing.get_type_hints(Config)
 
@@ -111,3 +113,13 @@ def _check(config: Config) -> None:
         raise ConfigError("download_deadline_s and download_timeout_s must be > 0 seconds")
     if config.since_days is not None and config.since_days < 1:
         raise ConfigError(f"since_days must be >= 1, got {config.since_days}")
+    if config.workdir.exists() and not config.workdir.is_dir():
+        raise ConfigError(f"workdir {config.workdir} is a file, not a folder: give a folder (created if needed)")
+    if config.soft_dir is not None and not config.soft_dir.is_dir():
+        raise ConfigError(f"soft_dir {config.soft_dir} does not exist or is not a folder of saved SOFT files")
+    if config.scheduler is not None and not _SCHEDULER.match(config.scheduler):
+        raise ConfigError(
+            f"scheduler must be a Dask address such as tcp://127.0.0.1:8786 (host and port), got {config.scheduler!r}"
+        )
+    if config.max_bed_bytes < 1 or config.max_bed_lines < 1:
+        raise ConfigError("max_bed_bytes and max_bed_lines must be >= 1")

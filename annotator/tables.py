@@ -7,6 +7,7 @@ killed half-way) never sees half a file.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -74,6 +75,33 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+#: Names annotator gives what it writes before renaming: `.NAME.<16 hex>.tmp` (atomic_path), `.part-….tmp`
+#: (journal), `.ledger.<mkstemp>.tmp` (ledger compaction).
+_TEMPORARY = re.compile(r"^\.(.+\.[0-9a-f]{16}|part-[0-9]+-[0-9]+\.[0-9a-f]{8}|ledger\.[A-Za-z0-9_]{8})\.tmp$")
+
+
+def remove_stale_temporaries(workdir: str | os.PathLike[str]) -> int:
+    """Delete the temporary files that killed writes left in `workdir` (and its `.cache`); returns how many.
+
+    Call it only while holding the workdir lock: then no live writer owns such a file. Only names annotator
+    itself gives its temporaries are touched, never `beds/` (downloads resume from their own partial files).
+    """
+    workdir = Path(workdir)
+    places = [workdir]
+    cache = workdir / ".cache" / "projections"
+    if cache.is_dir():
+        places += [p for p in cache.iterdir() if p.is_dir()]
+    removed = 0
+    for place in places:
+        if not place.is_dir():
+            continue
+        for path in place.iterdir():
+            if _TEMPORARY.match(path.name) and path.is_file():
+                path.unlink(missing_ok=True)
+                removed += 1
+    return removed
 
 
 def read_table(name: str, path: str | os.PathLike[str]) -> pa.Table:

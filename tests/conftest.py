@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -174,3 +175,12 @@ def chromium() -> Iterator[Any]:
             yield browser
         finally:
             browser.close()
+
+
+@pytest.fixture(autouse=True)
+def _annotator_logger_restored() -> Iterator[None]:
+    """A CLI test configures the `annotator` logger (own handler, no propagation): undo it so caplog sees records."""
+    logger = logging.getLogger("annotator")
+    saved = (logger.propagate, list(logger.handlers), logger.level)
+    yield
+    logger.propagate, logger.handlers[:], logger.level = saved[0], saved[1], saved[2]

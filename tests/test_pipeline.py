@@ -95,7 +95,7 @@ def test_a_run_killed_mid_projection_continues_where_it_stopped(
             yield p
 
     monkeypatch.setattr(pipeline, "project_many", dies_after_four)
-    monkeypatch.setattr("annotator.journal.ProjectionJournal.__init__.__defaults__", (2,))  # parts of 2
+    monkeypatch.setattr("annotator.journal.ProjectionJournal.__init__.__defaults__", (2, 3600.0))  # parts of 2
     with pytest.raises(KeyboardInterrupt):
         pipeline.run(config, [DEMO_GSE])
     assert not (config.workdir / LOCK_NAME).exists()

@@ -7,12 +7,21 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from annotator.cli.app import EXIT_FAILED_SAMPLES, app, console, err_console, handle_errors
+from annotator.cli.app import (
+    EXIT_FAILED_SAMPLES,
+    FORMAT_HELP,
+    app,
+    handle_errors,
+    print_table,
+    progress,
+    say,
+    set_table_format,
+)
 from annotator.config import Config
 from annotator.geo.harvest import HarvestResult, harvest
 from annotator.lock import workdir_lock
-from annotator.progress import progress_for
 from annotator.settings import resolve_config
+from annotator.tables import remove_stale_temporaries
 
 _DEFAULTS = Config()
 #: Above this many selected files the per-file table is left out of the summary (the Parquet file has them all).
@@ -40,6 +49,9 @@ def harvest_command(
         "--strategy",
         help=f"Library strategy to select; repeat for several (default: {', '.join(_DEFAULTS.strategies)}).",
     ),
+    allow_local_urls: bool | None = typer.Option(
+        None, "--allow-local-urls", help="Also fetch file: URLs named in SOFT (a local mirror); off by default."
+    ),
     metadata_only: bool | None = typer.Option(
         None, "--metadata-only/--download", help="Only write samples.parquet; download nothing."
     ),
@@ -49,6 +61,7 @@ def harvest_command(
     config_file: Path | None = typer.Option(
         None, "--config", dir_okay=False, envvar="ANNOTATOR_CONFIG", help="TOML file with settings."
     ),
+    fmt: str | None = typer.Option(None, "--format", help=FORMAT_HELP),
 ) -> None:
     """Harvest sample metadata and BED-like peak files of GEO series, recording why each file is taken or not.
 
@@ -61,11 +74,14 @@ def harvest_command(
         "strategies": tuple(strategy) if strategy else None,
         "since_days": since_days,
         "metadata_only": metadata_only,
+        "allow_local_urls": allow_local_urls,
     }
+    set_table_format(fmt)
     config = resolve_config(flags, config_file)
     # the nightly `run` holds this lock around its own harvest; a standalone harvest must not write beside it
     with workdir_lock(Path(config.workdir)):
-        result = harvest(config, accessions or [], progress=progress_for(err_console), gse_file=gse_file)
+        remove_stale_temporaries(config.workdir)
+        result = harvest(config, accessions or [], progress=progress(), gse_file=gse_file)
     _print_summary(result)
     if not result.ok:
         raise typer.Exit(EXIT_FAILED_SAMPLES)
@@ -86,13 +102,13 @@ def _print_summary(result: HarvestResult) -> None:
         per_series.add_row(s.gse, str(s.samples), str(s.files), str(s.selected), str(s.failed), str(s.shared))
     for gse in result.failed_series:
         per_series.add_row(gse, "-", "-", "-", "[red]unreadable[/]", "-")
-    console.print(per_series)
+    print_table(per_series)
 
     if result.skipped_by_reason:
         skipped = Table("skip reason", "rows", title="Not selected")
         for reason, n in result.skipped_by_reason.items():
             skipped.add_row(reason, str(n))
-        console.print(skipped)
+        print_table(skipped)
 
     rows = result.samples.select(["sample_id", "library_strategy", "genome_build", "selected", "download_status",
                                   "download_error"]).to_pylist()  # fmt: skip
@@ -104,17 +120,17 @@ def _print_summary(result: HarvestResult) -> None:
             files.add_column(name)
         for r in chosen:
             files.add_row(r["sample_id"], r["library_strategy"], r["genome_build"], r["download_status"])
-        console.print(files)
+        print_table(files)
     for r in rows:
         if r["download_status"] == "failed":
-            err_console.print(f"[red]failed[/] {r['sample_id']}: {r['download_error']}", highlight=False)
+            say(f"failed {r['sample_id']}: {r['download_error']}", style="red", sample_id=r["sample_id"])
     for gse, reason in result.failed_series.items():
-        err_console.print(f"[red]failed[/] {gse}: {reason}", highlight=False)
+        say(f"failed {gse}: {reason}", style="red", series=gse)
 
     c = result.counts
-    err_console.print(
+    say(
         f"{c['series']} series, {c['samples']} samples, {c['files']} files: {c['selected']} selected "
         f"({c['downloaded']} downloaded, {c['cached']} cached, {c['failed']} failed), {c['skipped']} skipped "
         f"-> {result.path}",
-        highlight=False,
+        counts=c,
     )

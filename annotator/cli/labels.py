@@ -11,12 +11,20 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from annotator.cli.app import app, console, err_console, handle_errors
+from annotator.cli.app import (
+    FORMAT_HELP,
+    app,
+    console,
+    handle_errors,
+    print_path,
+    print_table,
+    progress,
+    set_table_format,
+)
 from annotator.config import Config
 from annotator.errors import InputError
 from annotator.flags import Flag
 from annotator.labels import text_labels
-from annotator.progress import progress_for
 
 
 class LabelsFormat(StrEnum):
@@ -95,8 +103,10 @@ def reconcile(
     config_file: Path | None = typer.Option(
         None, "--config", exists=True, dir_okay=False, envvar="ANNOTATOR_CONFIG", help="TOML file with settings."
     ),
+    fmt: str | None = typer.Option(None, "--format", help=FORMAT_HELP),
 ) -> None:
     """Compare the authors' labels with the model's predictions and flag every sample x label group."""
+    set_table_format(fmt)
     from annotator.model.format import load_model
     from annotator.reconcile import reconcile_workdir
     from annotator.settings import resolve_config
@@ -108,13 +118,13 @@ def reconcile(
         "near_miss_top_k": near_miss_top_k,
     }
     config = resolve_config(flags, config_file)  # same precedence as `annotator run`: flags > ANNOTATOR_* > TOML
-    result = reconcile_workdir(config.workdir, load_model(config.model), config, progress=progress_for(err_console))
+    result = reconcile_workdir(config.workdir, load_model(config.model), config, progress=progress())
     summary = Table("flag", "rows", "meaning", title=f"{result.n_rows} annotations")
     for flag in Flag:  # most urgent first
         if result.flags.get(flag.value):
             summary.add_row(flag.value, str(result.flags[flag.value]), flag.description)
-    console.print(summary)
-    err_console.print(f"-> {config.workdir / 'annotations.parquet'}", highlight=False, soft_wrap=True)
+    print_table(summary)
+    print_path(config.workdir / "annotations.parquet")
 
 
 def _read_lines(path: Path) -> list[str]:

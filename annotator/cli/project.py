@@ -3,20 +3,38 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+import pyarrow as pa
+import pyarrow.csv as pacsv
 import typer
 from rich.table import Table
 
 from annotator.batch import Job, project_many
-from annotator.cli.app import EXIT_FAILED_SAMPLES, app, console, err_console, handle_errors, model_app
+from annotator.cli.app import (
+    EXIT_FAILED_SAMPLES,
+    FORMAT_HELP,
+    app,
+    console,
+    emit,
+    handle_errors,
+    json_output,
+    model_app,
+    print_table,
+    progress,
+    say,
+    set_table_format,
+)
 from annotator.config import DEFAULT_MARGIN_THRESHOLD
 from annotator.errors import InputError
-from annotator.model.format import load_model, save_model
+from annotator.model.format import check_model_destination, load_model, save_model
 from annotator.model.starspace import export_starspace, import_starspace, read_label_groups
-from annotator.progress import progress_for
 from annotator.project import STATUS_OK, sample_id_for, to_predictions_table
+from annotator.regions.bed import DEFAULT_LIMITS, BedLimits
 from annotator.regions.universe import BedUniverse, TileUniverse, Universe
-from annotator.tables import TableWriter
+from annotator.schema import TABLES
+from annotator.settings import resolve_config
+from annotator.tables import TableWriter, atomic_path, conform, remove_stale_temporaries
 
 _BED_GLOBS = ("*.bed", "*.bed.gz", "*Peak", "*Peak.gz", "*peaks*.txt", "*peaks*.txt.gz", "*peaks*.xls",
               "*.bedGraph", "*.bedGraph.gz", "*.bedgraph", "*.bedgraph.gz")  # fmt: skip
@@ -24,7 +42,7 @@ MODEL_OPTION = typer.Option(None, "--model", "-m", envvar="ANNOTATOR_MODEL",
                             help="Model directory (default: the bundled hg19 model).")  # fmt: skip
 
 
-def collect_jobs(paths: list[Path]) -> list[Job]:
+def collect_jobs(paths: list[Path], limits: BedLimits = DEFAULT_LIMITS) -> list[Job]:
     """Files as given, and BED-like files found in given directories (sorted); sample ids made unique."""
     files: list[Path] = []
     for path in paths:
@@ -43,7 +61,7 @@ def collect_jobs(paths: list[Path]) -> list[Job]:
         if sid in seen:
             sid = str(f)
         seen.add(sid)
-        jobs.append(Job(sid, f))
+        jobs.append(Job(sid, f, limits=limits))
     return jobs
 
 
@@ -55,12 +73,16 @@ def project(
         None, "--workdir", "-w", help="Project the selected samples of WORKDIR/samples.parquet instead of PATHS."
     ),
     model: Path | None = MODEL_OPTION,
-    out: Path = typer.Option(Path("predictions.parquet"), "--out", "-o", help="Output Parquet file."),
+    out: Path = typer.Option(
+        Path("predictions.parquet"), "--out", "-o", help="Output file: .parquet (default), or .csv for a CSV table."
+    ),
     top_k: int = typer.Option(5, "--top-k", min=1, help="Labels kept per sample and group."),
     margin_threshold: float = typer.Option(DEFAULT_MARGIN_THRESHOLD, help="Top-1 minus top-2 score to be confident."),
     workers: int | None = typer.Option(None, "--workers", "-j", min=1, help="Worker processes (default: cores)."),
+    fmt: str | None = typer.Option(None, "--format", help=FORMAT_HELP),
 ) -> None:
     """Project region sets into a BEDspace model and rank its labels per group."""
+    set_table_format(fmt)
     if workdir is not None:
         if paths:
             raise InputError("give either PATHS or --workdir, not both")
@@ -68,13 +90,15 @@ def project(
         return
     if not paths:
         raise InputError("nothing to project: give BED files or directories, or --workdir")
-    jobs = collect_jobs(paths)
+    as_csv = _output_is_csv(out)
+    config = resolve_config({})  # ANNOTATOR_MAX_BED_BYTES / _LINES apply here too
+    jobs = collect_jobs(paths, BedLimits(config.max_bed_bytes, config.max_bed_lines))
     loaded = load_model(model)
     n_ok = n_failed = 0
     summary = Table("sample", *loaded.groups, "status", title=f"model {loaded.name}")
-    with TableWriter("predictions", out) as writer:
+    with _predictions_writer(out, as_csv) as writer:
         for p in project_many(jobs, model, workers=workers, margin_threshold=margin_threshold,
-                              progress=progress_for(err_console), model=loaded):  # fmt: skip
+                              progress=progress(), model=loaded):  # fmt: skip
             writer.write(to_predictions_table([p], loaded.digest, top_k))
             n_ok += p.status == STATUS_OK
             n_failed += p.status != STATUS_OK
@@ -84,23 +108,65 @@ def project(
                 ] or ["-"] * len(loaded.groups)
                 summary.add_row(p.sample_id, *cells, p.status if p.status == STATUS_OK else f"{p.status}: {p.reason}")
     if len(jobs) <= 50:
-        console.print(summary)
-    err_console.print(f"{n_ok} projected, {n_failed} not projected -> {out}  ('?' = not confident)")
+        print_table(summary)
+    say(f"{n_ok} projected, {n_failed} not projected -> {out}  ('?' = not confident)")
     if n_failed:
         raise typer.Exit(EXIT_FAILED_SAMPLES)
+
+
+def _output_is_csv(out: Path) -> bool:
+    """CSV for `.csv`, Parquet for `.parquet`/`.pq` or no suffix; any other suffix is refused, not silently Parquet."""
+    suffix = out.suffix.lower()
+    if suffix == ".csv":
+        return True
+    if suffix in ("", ".parquet", ".pq"):
+        return False
+    raise InputError(f"--out {out}: write .parquet or .csv (annotator does not write {suffix} files)")
+
+
+class _CsvWriter:
+    """Predictions as CSV, written to a temporary sibling and renamed into place on success."""
+
+    def __init__(self, path: Path) -> None:
+        self._atomic = atomic_path(path)
+        self._tmp = self._atomic.__enter__()
+        self._writer: pacsv.CSVWriter | None = None
+
+    def write(self, table: pa.Table) -> None:
+        table = conform("predictions", table)
+        if self._writer is None:
+            self._writer = pacsv.CSVWriter(self._tmp, table.schema)
+        self._writer.write_table(table)
+
+    def __enter__(self) -> _CsvWriter:
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if self._writer is None:
+            self._writer = pacsv.CSVWriter(self._tmp, TABLES["predictions"])
+        self._writer.close()
+        self._atomic.__exit__(exc_type, exc, tb)  # type: ignore[arg-type]
+
+
+def _predictions_writer(out: Path, as_csv: bool) -> Any:
+    return _CsvWriter(out) if as_csv else TableWriter("predictions", out)
 
 
 def _project_workdir(workdir: Path, model: Path | None, margin_threshold: float, workers: int | None) -> None:
     from annotator.lock import workdir_lock
     from annotator.pipeline import project_workdir
-    from annotator.settings import resolve_config
 
     config = resolve_config({"workdir": workdir, "model": model, "margin_threshold": margin_threshold,
                              "workers": workers})  # fmt: skip
     with workdir_lock(workdir):
-        result = project_workdir(config, load_model(model), progress=progress_for(err_console))
+        remove_stale_temporaries(workdir)
+        result = project_workdir(config, load_model(model), progress=progress())
     c = result.counts
-    err_console.print(f"{c['projected']} projected, {c['reused']} reused, {c['failed']} failed -> {result.path}")
+    if not c["selected_files"] and c.get("not_downloaded"):
+        say(f"nothing to project: none of the {c['not_downloaded']} selected files was downloaded (harvested with "
+            "--metadata-only?); run `annotator harvest` without --metadata-only first")  # fmt: skip
+        return
+    say(f"{c['projected']} projected, {c['reused']} reused, {c['failed']} failed -> {result.path}")
     if c["failed"]:
         raise typer.Exit(EXIT_FAILED_SAMPLES)
 
@@ -110,6 +176,19 @@ def _project_workdir(workdir: Path, model: Path | None, margin_threshold: float,
 def model_info(model: Path | None = MODEL_OPTION) -> None:
     """Print the model card: genome, universe, dimension, label groups and metrics."""
     m = load_model(model)
+    if json_output():
+        card = {
+            "name": m.name,
+            "path": m.path,
+            "genome": m.universe.genome.name,
+            "universe": m.universe.spec(),
+            "dim": m.dim,
+            "n_tokens": int(m.token_ids.shape[0]),
+            "digest": m.digest,
+            "groups": m.groups,
+        }
+        emit("model_info", **card, metrics=m.metrics)
+        return
     console.print(f"[bold]{m.name}[/]  ({m.path})")
     console.print(f"genome {m.universe.genome.name} · universe {m.universe.spec()} · dim {m.dim} · "
                   f"{m.token_ids.shape[0]:,} tokens · digest {m.digest[:16]}")  # fmt: skip
@@ -125,7 +204,7 @@ def model_info(model: Path | None = MODEL_OPTION) -> None:
                     table.add_row(k, f"{v:,}")
                 elif isinstance(v, float):
                     table.add_row(k, f"{v:.3f}")
-            console.print(table)
+            print_table(table)
     if m.training:
         console.print("training: " + ", ".join(f"{k}={v}" for k, v in m.training.items()
                                                if isinstance(v, str | int | float)), highlight=False)  # fmt: skip
@@ -147,9 +226,10 @@ def model_import(
     dtype: str = typer.Option("float16", help="Storage dtype of token vectors: float16 or float32."),
 ) -> None:
     """Convert a StarSpace .tsv model (original BEDspace pipeline) into an annotator model directory."""
+    check_model_destination(out)
     m = save_model(import_starspace(tsv, _universe_from_option(universe), read_label_groups(label_groups)), out,
                    dtype=dtype)  # fmt: skip
-    err_console.print(f"imported {m.token_ids.shape[0]:,} tokens, {sum(map(len, m.groups.values()))} labels -> {out}")
+    say(f"imported {m.token_ids.shape[0]:,} tokens, {sum(map(len, m.groups.values()))} labels -> {out}")
 
 
 @model_app.command("export-starspace")
@@ -160,4 +240,4 @@ def model_export(
 ) -> None:
     """Write a model as a StarSpace .tsv (tokens as chr_start_end, labels as __label__NAME)."""
     export_starspace(load_model(model), out)
-    err_console.print(f"wrote {out}")
+    say(f"wrote {out}")

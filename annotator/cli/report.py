@@ -7,8 +7,9 @@ from pathlib import Path
 
 import typer
 
-from annotator.cli.app import app, console, handle_errors
+from annotator.cli.app import app, handle_errors, print_path
 from annotator.config import Config
+from annotator.errors import InputError
 from annotator.report.export import export_tables
 from annotator.report.html import REPORT_NAME, render_report
 
@@ -32,9 +33,11 @@ def report(
     ),
 ) -> None:
     """Write the self-contained HTML review page for curators (opens offline; safe to e-mail)."""
-    config = Config(workdir=workdir)
+    config = Config(workdir=_existing_workdir(workdir))
+    if out is not None and out.is_dir():
+        raise InputError(f"--out {out} is a folder: give the HTML file to write, e.g. {out / REPORT_NAME}")
     path = render_report(config.workdir, out)
-    console.print(str(path), highlight=False, soft_wrap=True)
+    print_path(path)
 
 
 @app.command()
@@ -47,6 +50,14 @@ def export(
     ),
 ) -> None:
     """Export the run's tables (samples, predictions, annotations, runs) for loading into a database."""
-    config = Config(workdir=workdir)
+    config = Config(workdir=_existing_workdir(workdir))
+    if to.exists() and not to.is_dir():
+        raise InputError(f"--to {to} is a file: give a folder to export the tables into (created if needed)")
     for path in export_tables(config.workdir, to, fmt.value):
-        console.print(str(path), highlight=False, soft_wrap=True)
+        print_path(path)
+
+
+def _existing_workdir(workdir: Path) -> Path:
+    if workdir.exists() and not workdir.is_dir():
+        raise InputError(f"--workdir {workdir} is a file, not the folder of a run")
+    return workdir

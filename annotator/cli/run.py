@@ -7,12 +7,22 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from annotator.cli.app import app, console, err_console, handle_errors, setup_logging
+from annotator.cli.app import (
+    FORMAT_HELP,
+    app,
+    emit,
+    handle_errors,
+    json_output,
+    print_table,
+    progress,
+    say,
+    set_table_format,
+    setup_logging,
+)
 from annotator.errors import ConfigError
 from annotator.model.format import load_model
 from annotator.pipeline import RunResult
 from annotator.pipeline import run as run_pipeline
-from annotator.progress import progress_for
 from annotator.settings import resolve_config
 
 
@@ -30,6 +40,9 @@ def run(
     workers: int | None = typer.Option(None, "--workers", "-j", min=1, help="Projection processes (default: cores)."),
     scheduler: str | None = typer.Option(None, "--scheduler", help="Dask scheduler address (tcp://host:port)."),
     margin_threshold: float | None = typer.Option(None, help="Top-1 minus top-2 score to be confident (0.1)."),
+    allow_local_urls: bool | None = typer.Option(
+        None, "--allow-local-urls", help="Also fetch file: URLs named in SOFT (a local mirror); off by default."
+    ),
     metadata_only: bool | None = typer.Option(None, "--metadata-only/--download", help="Skip file downloads."),
     config_file: Path | None = typer.Option(
         None,
@@ -41,6 +54,7 @@ def run(
     ),
     demo: bool = typer.Option(False, "--demo", help="Run offline on a bundled synthetic series."),
     log_format: str | None = typer.Option(None, "--log-format", help="text or json (for log collectors)."),
+    fmt: str | None = typer.Option(None, "--format", help=FORMAT_HELP),
 ) -> None:
     """Run the nightly job: harvest GEO, project peak files, reconcile author labels, write tables and report.
 
@@ -54,9 +68,11 @@ def run(
         "scheduler": scheduler,
         "margin_threshold": margin_threshold,
         "metadata_only": metadata_only,
+        "allow_local_urls": allow_local_urls,
         "since_days": since_days,
         "log_format": log_format,
     }
+    set_table_format(fmt)
     config = resolve_config(flags, config_file)
     if log_format or config.log_format != "text":
         setup_logging(config.log_format)
@@ -73,17 +89,20 @@ def run(
         built = build_demo(Path(config.workdir) / "demo-input", loaded)
         config = replace(config, soft_dir=built.soft_dir, allow_local_urls=True)  # its files are file: URLs
         accessions, label = [built.accession], ["demo"]
-        err_console.print(f"demo: synthetic series {built.accession} ({built.n_samples} samples) — region sets are "
-                          "generated from the model, author labels are realistic but invented")  # fmt: skip
+        say(f"demo: synthetic series {built.accession} ({built.n_samples} samples) — region sets are generated "
+            "from the model, author labels are realistic but invented")  # fmt: skip
     elif not (accessions or gse_file or config.since_days):
         raise ConfigError("nothing to harvest: give GSE accessions, --gse-file, --since-days, or --demo")
-    result = run_pipeline(config, accessions, gse_file=gse_file, progress=progress_for(err_console),
-                          inputs_label=label)  # fmt: skip
+    result = run_pipeline(config, accessions, gse_file=gse_file, progress=progress(), inputs_label=label)
     _print_summary(result)
     raise typer.Exit(result.exit_code)
 
 
 def _print_summary(result: RunResult) -> None:
+    if json_output():
+        emit("run_finished", run_id=result.run_id, exit_code=result.exit_code, counts=result.counts,
+             flags=result.flags, report=result.report, tables=result.tables)  # fmt: skip
+        return
     c = result.counts
     table = Table(title=f"run {result.run_id}", show_header=False)
     table.add_row("series read", str(c.get("harvest_series", 0)))
@@ -94,7 +113,7 @@ def _print_summary(result: RunResult) -> None:
     table.add_row("failed", f"[red]{c['failed']}[/]" if c.get("failed") else "0")
     for flag, n in result.flags.items():
         table.add_row(f"flag {flag}", str(n))
-    console.print(table)
-    console.print(f"{'report:':<13}{result.report}", soft_wrap=True, highlight=False)
+    print_table(table)
+    typer.echo(f"{'report:':<13}{result.report}")
     for name, path in result.tables.items():
-        console.print(f"{name + ':':<13}{path}", soft_wrap=True, highlight=False)
+        typer.echo(f"{name + ':':<13}{path}")

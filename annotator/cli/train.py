@@ -11,13 +11,12 @@ import numpy as np
 import typer
 from rich.table import Table
 
-from annotator.cli.app import app, console, err_console, handle_errors
+from annotator.cli.app import app, handle_errors, print_table, progress, say
 from annotator.errors import InputError
 from annotator.model.corpus import metadata_columns, read_corpus, train_and_evaluate
 from annotator.model.evaluate import DEFAULT_TEST_FRACTION, evaluate_model
-from annotator.model.format import load_model, save_model
+from annotator.model.format import check_model_destination, load_model, save_model
 from annotator.model.train import LOSSES, WEIGHTINGS, TrainParams
-from annotator.progress import progress_for
 from annotator.regions.universe import BedUniverse, TileUniverse, Universe
 
 _DEFAULTS = TrainParams()
@@ -43,7 +42,7 @@ def train(
     metadata: Path = typer.Option(..., "--metadata", help="CSV: file_name + one column per label group."),
     label: list[str] = typer.Option(..., "--label", "-l", help="Label column to learn (repeat for each group)."),
     out: Path = typer.Option(
-        ..., "--out", "-o", help="Model directory to write (replaced if it exists; a README.md card in it is kept)."
+        ..., "--out", "-o", help="Model directory: new, empty, or a model (replaced; its README.md card kept)."
     ),
     name: str | None = typer.Option(None, help="Model name (default: the --out folder name)."),
     tile_width: int = typer.Option(5000, min=1, help="Universe of fixed tiles of this many bp (5 kb: see card)."),
@@ -74,6 +73,7 @@ def train(
     json_out: Path | None = typer.Option(None, "--json", help="Also write the held-out metrics to this JSON file."),
 ) -> None:
     """Train a BEDspace model on a folder of BED files and a metadata CSV, evaluate it on a held-out split."""
+    check_model_destination(out)  # refuse before minutes of training, not after
     params = TrainParams(
         loss=loss,
         dim=dim,
@@ -102,17 +102,17 @@ def train(
         augment=augment,
         augment_fraction=(augment_min, augment_max),
         workers=workers,
-        progress=progress_for(err_console),
+        progress=progress(),
     )
     model = run.model
-    err_console.print(
+    say(
         f"trained {model.name}: {model.token_ids.shape[0]:,} tokens x {model.dim} dims on "
         f"{run.train_rows.size} files in {model.training['seconds']:.1f} s -> {model.path}"
     )
     if run.metrics:
-        console.print(metrics_table(run.metrics["groups"], f"{model.name}: {run.test_rows.size} held-out files"))
+        print_table(metrics_table(run.metrics["groups"], f"{model.name}: {run.test_rows.size} held-out files"))
     else:
-        err_console.print("no held-out split (--test-fraction 0): no metrics")
+        say("no held-out split (--test-fraction 0): no metrics")
     if json_out is not None:
         _write_json(json_out, {"model": model.name, "digest": model.digest, **run.metrics})
 
@@ -133,17 +133,17 @@ def evaluate(
     columns = [g for g in loaded.groups if g in metadata_columns(metadata)]
     if not columns:
         raise InputError(f"{metadata}: no column for any label group of the model ({', '.join(loaded.groups)})")
-    corpus = read_corpus(beds, metadata, columns, loaded.universe, workers=workers, progress=progress_for(err_console))
+    corpus = read_corpus(beds, metadata, columns, loaded.universe, workers=workers, progress=progress())
     groups = evaluate_model(loaded, corpus, np.arange(len(corpus)) if all_files else None)
     n_test = next(iter(groups.values()))["n_test"] if groups else 0
-    console.print(metrics_table(groups, f"{loaded.name}: {n_test} {'files' if all_files else 'held-out files'}"))
+    print_table(metrics_table(groups, f"{loaded.name}: {n_test} {'files' if all_files else 'held-out files'}"))
     result = {"split": {"kind": "all" if all_files else "held-out", "metadata": str(metadata)}, "groups": groups}
     if json_out is not None:
         _write_json(json_out, {"model": loaded.name, "digest": loaded.digest, **result})
     if store and loaded.path is not None:
         dtype = json.loads((loaded.path / "model.json").read_text()).get("token_dtype", "float16")
         save_model(dataclasses.replace(loaded, metrics=result), loaded.path, dtype=dtype)
-        err_console.print(f"metrics stored in {loaded.path / 'model.json'}")
+        say(f"metrics stored in {loaded.path / 'model.json'}")
 
 
 def metrics_table(groups: dict[str, dict[str, Any]], title: str) -> Table:
@@ -162,4 +162,4 @@ def _universe(tile_width: int, bed: Path | None) -> Universe:
 def _write_json(path: Path, payload: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(payload, indent=2) + "\n")
-    err_console.print(f"metrics written to {path}")
+    say(f"metrics written to {path}")

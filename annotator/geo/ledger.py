@@ -12,6 +12,7 @@ run until that count reaches its cap (`download_max_runs`). Stored paths are che
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -71,10 +72,21 @@ class Ledger:
         if not entry.at:
             entry = LedgerEntry(**{**asdict(entry), "at": datetime.now(UTC).isoformat(timespec="seconds")})
         self.workdir.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a", encoding="utf-8") as fh:
-            fh.write(("\n" if self._torn else "") + json.dumps(asdict(entry), sort_keys=True) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
+        line = (("\n" if self._torn else "") + json.dumps(asdict(entry), sort_keys=True) + "\n").encode()
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+        try:
+            start = os.fstat(fd).st_size
+            try:
+                view = memoryview(line)
+                while view:
+                    view = view[os.write(fd, view) :]
+                os.fsync(fd)
+            except OSError:  # disk full mid-line: take the half line back so the ledger never keeps a torn one
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, start)
+                raise
+        finally:
+            os.close(fd)
         self._torn = False
         self._entries[entry.url] = entry
         self._lines += 1

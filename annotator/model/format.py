@@ -183,7 +183,7 @@ def save_model(model: BedspaceModel, path: str | os.PathLike[str], *, dtype: str
     """
     if dtype not in ("float16", "float32"):
         raise ModelError(f"storage dtype must be float16 or float32, got {dtype!r}")
-    directory = Path(path)
+    directory = check_model_destination(path)
     directory.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
     tmp.chmod(0o755)  # mkdtemp makes it private; a model is shared by everyone who runs annotator
@@ -218,13 +218,59 @@ def save_model(model: BedspaceModel, path: str | os.PathLike[str], *, dtype: str
         if card.is_file():  # hand-written prose: kept, with a warning that its numbers may now be stale
             shutil.copy2(card, tmp / MODEL_CARD)
             log.warning("kept the model card %s: check that its numbers match the new model.json", card)
-        if directory.exists():
-            shutil.rmtree(directory)
-        os.replace(tmp, directory)
+        _swap_in(tmp, directory)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return replace(model, digest=meta["digest"], path=directory)
+
+
+def check_model_destination(path: str | os.PathLike[str]) -> Path:
+    """The absolute model directory `path`, when writing a model there deletes nothing annotator did not create.
+
+    Allowed: a path that does not exist, an empty directory, or an annotator model directory holding only model
+    files (and its card). Anything else (`--out .`, a folder with a thesis in it) is refused.
+
+    Raises
+    ------
+    ModelError
+        The destination is a file or a directory holding anything but a model.
+    """
+    directory = Path(os.path.abspath(path))
+    if not directory.exists() and not directory.is_symlink():
+        return directory
+    if not directory.is_dir() or directory.is_symlink():
+        raise ModelError(f"{directory} is not a model directory: refusing to replace it; choose another --out")
+    entries = {p.name for p in directory.iterdir()}
+    if not entries:
+        return directory
+    foreign = sorted(entries - {"model.json", MODEL_CARD, "universe.bed.gz", *_WEIGHT_FILES})
+    try:
+        is_model = json.loads((directory / "model.json").read_text()).get("format") == FORMAT_NAME
+    except (OSError, ValueError, AttributeError):
+        is_model = False
+    if not is_model or foreign:
+        what = f"holds {', '.join(foreign[:3])}{' …' if len(foreign) > 3 else ''}" if foreign else "has no model.json"
+        raise ModelError(
+            f"{directory} is not an annotator model directory ({what}): refusing to replace it, "
+            "choose a new or empty --out folder"
+        )
+    return directory
+
+
+def _swap_in(new: Path, directory: Path) -> None:
+    """Put `new` in place of `directory` (checked by `check_model_destination`), then delete the old one."""
+    if not directory.exists():
+        os.replace(new, directory)
+        return
+    old = directory.with_name(f".{directory.name}.old-{os.getpid()}")
+    os.replace(directory, old)
+    try:
+        os.replace(new, directory)
+    except BaseException:
+        os.replace(old, directory)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def _model_digest(meta: dict[str, Any]) -> str:

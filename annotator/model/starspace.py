@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import csv
 import os
+import re
+from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -21,6 +23,7 @@ from annotator.model.format import BedspaceModel
 from annotator.regions.universe import Universe
 
 LABEL_PREFIX = "__label__"
+_SPAN = re.compile(r"(?P<start>\d+)[_-](?P<end>\d+)\s*$")
 
 
 def read_label_groups(path: str | os.PathLike[str]) -> dict[str, str]:
@@ -67,7 +70,9 @@ def import_starspace(
             raise ModelError(f"{path}: label {label!r} has no group in the label-group mapping")
         groups.setdefault(group, []).append(label)
         vectors.setdefault(group, []).append(vec)
-    ids = universe.ids_from_names([str(n) for n in names[~is_label]])
+    token_names = [str(n) for n in names[~is_label]]
+    ids = universe.ids_from_names(token_names)
+    _check_spans(path, token_names, universe.token_names(ids))
     order = np.argsort(ids, kind="stable")
     if np.any(np.diff(ids[order]) == 0):
         raise ModelError(f"{path}: the same universe token appears twice")
@@ -80,6 +85,25 @@ def import_starspace(
         label_vectors={g: np.vstack(v) for g, v in vectors.items()},
         training={"imported_from": str(path), "method": "starspace"},
     )
+
+
+def _check_spans(path: Path, given: list[str], expected: list[str]) -> None:
+    """Every token must span exactly the universe interval it maps to (a 5 kb token is not a 1 kb tile)."""
+    spans = [(_span(g), _span(e)) for g, e in zip(given, expected, strict=True)]
+    bad = [(g, e) for (g, e), (sg, se) in zip(zip(given, expected, strict=True), spans, strict=True) if sg != se]
+    if bad:
+        widths = Counter(end - start for (start, end), _ in spans)
+        usual = widths.most_common(1)[0][0]
+        raise ModelError(
+            f"{path}: {len(bad):,} of {len(given):,} tokens do not match the universe (e.g. {bad[0][0]!r} is not "
+            f"{bad[0][1]!r}); the tokens are mostly {usual:,} bp: pass --universe tiles:{usual} or the universe BED "
+            "the model was trained on"
+        )
+
+
+def _span(name: str) -> tuple[int, int]:
+    m = _SPAN.search(name)
+    return (int(m["start"]), int(m["end"])) if m else (-1, -1)
 
 
 def export_starspace(model: BedspaceModel, tsv: str | os.PathLike[str]) -> Path:

@@ -8,6 +8,10 @@ Facts this module relies on (stated once here):
   header row (`chr start end length abs_summit pileup …`) and **1-based** starts; they are shifted to 0-based here.
 * `track`, `browser` and `#` lines may precede the data; fields are tab- or whitespace-separated.
 
+Untrusted files are read within limits (`BedLimits`): a gzip is decompressed in bounded chunks and abandoned as
+soon as it passes the decompressed-size or line cap, so a gzip bomb (megabytes that inflate to gigabytes) costs at
+most the cap in memory and ends as a `BedFormatError`, i.e. a `failed` row with its reason.
+
 The parse is done by pyarrow's CSV reader on the decompressed bytes; only the handful of distinct chromosome names
 pass through Python. Lines that cannot be used are skipped and counted by reason, never silently dropped; a file
 with no usable line at all raises `BedFormatError` naming the file and the reason.
@@ -21,12 +25,14 @@ import re
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from annotator.config import DEFAULT_MAX_BED_BYTES, DEFAULT_MAX_BED_LINES
 from annotator.errors import BedFormatError
 from annotator.regions.genome import HG19, Genome, is_unplaced_contig, normalise_chrom
 
@@ -57,6 +63,18 @@ _MACS_HEADER_WORDS = (b"abs_summit", b"pileup", b"fold_enrichment")
 _SNIFF_BYTES = 256 * 1024
 _MAX_PREAMBLE_LINES = 10_000
 _MAX_HEADER_LINES, _MAX_HEADER_CHARS, _MAX_CONTIG_NAMES = 20, 200, 32
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class BedLimits:
+    """How much of one (decompressed) file annotator reads before calling it too large."""
+
+    max_bytes: int = DEFAULT_MAX_BED_BYTES
+    max_lines: int = DEFAULT_MAX_BED_LINES
+
+
+DEFAULT_LIMITS = BedLimits()
 
 
 @dataclass(frozen=True)
@@ -84,7 +102,7 @@ class RegionSet:
         return sum(self.skipped.values())
 
 
-def read_bed(path: str | os.PathLike[str], genome: Genome = HG19) -> RegionSet:
+def read_bed(path: str | os.PathLike[str], genome: Genome = HG19, limits: BedLimits = DEFAULT_LIMITS) -> RegionSet:
     """Read a BED-like file (plain or gzip) into a `RegionSet`.
 
     Parameters
@@ -93,18 +111,20 @@ def read_bed(path: str | os.PathLike[str], genome: Genome = HG19) -> RegionSet:
         BED3-12, narrowPeak, broadPeak, bedGraph or MACS peak table, optionally gzip-compressed.
     genome
         Chromosome names and sizes the coordinates are checked against.
+    limits
+        Decompressed size and line caps; reading stops as soon as one is passed.
 
     Raises
     ------
     BedFormatError
-        The file is missing, empty, binary, truncated gzip, or has no BED-like line.
+        The file is missing, empty, binary, truncated gzip, over a limit, or has no BED-like line.
     """
     path = Path(path)
     try:
-        raw = path.read_bytes()
+        data = _read_capped(path, limits)
     except OSError as exc:
         raise BedFormatError(f"{path}: cannot read file ({exc.strerror or exc})") from exc
-    return parse_bed_bytes(_decompress(raw, path), str(path), genome)
+    return parse_bed_bytes(data, str(path), genome)
 
 
 def sniff_bed(path: str | os.PathLike[str], genome: Genome = HG19) -> tuple[bool, str]:
@@ -161,15 +181,65 @@ def parse_bed_bytes(data: bytes, name: str = "<bytes>", genome: Genome = HG19) -
     )  # fmt: skip
 
 
-def _decompress(raw: bytes, path: Path) -> bytes:
-    if raw[:2] != _GZIP_MAGIC:
-        return raw
+def _read_capped(path: Path, limits: BedLimits) -> bytes:
+    """The file's (decompressed) bytes; BedFormatError as soon as they pass `limits`, whatever the input size."""
+    with path.open("rb") as fh:
+        if fh.read(2) != _GZIP_MAGIC:
+            fh.seek(0)
+            if os.fstat(fh.fileno()).st_size > limits.max_bytes:
+                raise _too_large(path, f"is larger than {limits.max_bytes:,} bytes", "max_bed_bytes")
+            data = fh.read()
+            _check_lines(path, data.count(b"\n"), limits)
+            return data
+        fh.seek(0)
+        return _gunzip_capped(fh, path, limits)
+
+
+def _gunzip_capped(fh: BinaryIO, path: Path, limits: BedLimits) -> bytes:
+    """Stream-decompress every gzip member of `fh`, holding at most `limits.max_bytes` of output."""
+    chunks: list[bytes] = []
+    n_bytes = n_lines = 0
+    inflate = zlib.decompressobj(wbits=31)
+    in_member = False  # the current member has consumed input but not reached its end
+    pending = b""
     try:
-        return gzip.decompress(raw)
-    except EOFError as exc:
-        raise BedFormatError(f"{path}: truncated gzip file (download incomplete?): {exc}") from exc
-    except (gzip.BadGzipFile, zlib.error) as exc:
+        while True:
+            if not pending:
+                pending = fh.read(_CHUNK)
+                if not pending:
+                    break
+            if not in_member and chunks:
+                pending = pending.lstrip(b"\x00")  # NUL padding between or after members, as gzip(1) allows
+                if not pending:
+                    continue
+            in_member = True
+            out = inflate.decompress(pending, _CHUNK)
+            pending = inflate.unconsumed_tail
+            if inflate.eof:  # end of one member: another may follow (concatenated gzip)
+                pending = inflate.unused_data + pending
+                inflate, in_member = zlib.decompressobj(wbits=31), False
+            n_bytes += len(out)
+            n_lines += out.count(b"\n")
+            if n_bytes > limits.max_bytes:
+                raise _too_large(path, f"decompresses to more than {limits.max_bytes:,} bytes", "max_bed_bytes")
+            _check_lines(path, n_lines, limits)
+            chunks.append(out)
+    except zlib.error as exc:
         raise BedFormatError(f"{path}: corrupt gzip file: {exc}") from exc
+    if in_member:
+        raise BedFormatError(f"{path}: truncated gzip file (download incomplete?)")
+    return b"".join(chunks)
+
+
+def _check_lines(path: Path, n_lines: int, limits: BedLimits) -> None:
+    if n_lines > limits.max_lines:
+        raise _too_large(path, f"has more than {limits.max_lines:,} lines", "max_bed_lines")
+
+
+def _too_large(path: Path, what: str, setting: str) -> BedFormatError:
+    return BedFormatError(
+        f"{path}: {what}: too large for a peak file (a gzip bomb?); raise the {setting} setting to read it"
+    )
 
 
 def _reject_binary(data: bytes, name: str) -> None:

@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 
 from annotator.flags import Flag
 from annotator.report.details import group_title
+from annotator.report.display import clip
 
 MAX_MATRIX_LABELS = 24
 OTHER = "other"
@@ -27,6 +28,7 @@ MARGIN_EDGES = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5)
 PROBABILITY_EDGES = (0.0, 0.5, 0.7, 0.8, 0.9, 0.95)
 _NOT_MAPPABLE = frozenset({Flag.OUT_OF_VOCABULARY, Flag.MISSING_AUTHOR_LABEL, Flag.NO_PREDICTION})
 
+_CLIPPED = frozenset({"title", "author_label_raw", "reason"})
 #: The review-table columns "Download CSV" writes, in order (`csv_row` gives the values).
 CSV_COLUMNS = (
     "sample_id", "gsm", "gse", "title", "group", "author_label_raw", "author_label", "predicted_label",
@@ -191,5 +193,9 @@ def top_probabilities(annotations: pa.Table, predictions: pa.Table | None) -> di
 
 
 def csv_row(row: Mapping[str, Any]) -> list[Any]:
-    """The values of one review row for "Download CSV", in CSV_COLUMNS order."""
-    return [row.get(c) for c in CSV_COLUMNS]
+    """The values of one review row for "Download CSV", in CSV_COLUMNS order.
+
+    Author text is clipped as the table cell shows it: 3,000 rows of megabyte titles must not make the page heavy
+    (the whole text stays in `annotations.parquet`).
+    """
+    return [clip(row.get(c)) if c in _CLIPPED else row.get(c) for c in CSV_COLUMNS]

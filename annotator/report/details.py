@@ -15,6 +15,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from annotator.report.display import clip_all, rounded
+
 _GROUP_TITLES = {"antibody": "Antibody target", "cell_type": "Cell type"}
 
 
@@ -60,7 +62,7 @@ def sample_details(
                 {
                     "group": g,
                     "title": group_title(g),
-                    "margin": _round(row["margin"]),
+                    "margin": rounded(row["margin"]),  # the review row prints this same number
                     "confident": row["confident"],
                     "bars": _bars(labels, row),
                     "evidence": evidence,
@@ -112,7 +114,7 @@ def _evidence(row: Mapping[str, Any]) -> tuple[dict[str, Any], list[Any]]:
     candidates = parsed.get("candidates") or author.get("candidates") or []
     readings = author.get("readings") or []
     top = parsed.get("top")
-    evidence = {
+    evidence = {  # clipped: the panel shows author text, which can be megabytes
         "source": row["author_source"],
         "raw": row["author_label_raw"],
         "label": row["author_label"],
@@ -122,7 +124,7 @@ def _evidence(row: Mapping[str, Any]) -> tuple[dict[str, Any], list[Any]]:
         "readings": [_reading_text(r) for r in readings] if isinstance(readings, list) else [],
         "unparsed": parsed.get("unparsed"),
     }
-    return evidence, top if isinstance(top, list) else []
+    return clip_all(evidence), top if isinstance(top, list) else []
 
 
 def _reading_text(reading: Any) -> str:
@@ -159,7 +161,7 @@ def _bars(labels: Sequence[tuple[str, float | None]], row: Mapping[str, Any]) ->
     top = max((s for _, _, s in entries if s is not None and s > 0), default=0.0) or 1.0
     bars = []
     for i, (rank, label, score) in enumerate(entries):
-        bar: dict[str, Any] = {"rank": rank, "label": label, "score": _round(score)}
+        bar: dict[str, Any] = {"rank": rank, "label": label, "score": rounded(score)}  # as the row prints it
         bar["width"] = round(100 * max(score or 0.0, 0.0) / top, 1)
         # markers only when true: thousands of samples x 10 bars make every key count in the page size
         markers = {"is_predicted": label == predicted, "is_author": label == author, "beyond": i >= len(labels)}

@@ -22,12 +22,16 @@ from annotator import __version__
 from annotator.embeddings import EMBEDDINGS_DIR
 from annotator.errors import InputError
 from annotator.model.format import BedspaceModel
+from annotator.report.display import DIGITS, clip, clip_columns, rounded
 from annotator.report.similar import model_of_run, similar_samples
 from annotator.report.view import build_view, most_urgent
 from annotator.tables import atomic_path, read_rows_matching, read_rows_where, read_table
 
 REPORT_NAME = "report.html"
 
+
+#: Author text columns the page shows (clipped on reading; the tables keep everything).
+_AUTHOR_TEXT = ("title", "author_label_raw", "reason", "skip_reason", "source_name", "description")
 
 #: Review-table rows in a report: about 6 MB of HTML that a laptop browser opens in a few seconds.
 DEFAULT_MAX_ROWS = 3000
@@ -87,7 +91,8 @@ def read_report_tables(workdir: Path, max_rows: int | None = None) -> dict[str, 
     if not workdir.is_dir():
         raise InputError(f"workdir {workdir} does not exist: pass the --workdir of a finished run")
     tables: dict[str, pa.Table | None] = {
-        name: read_table(name, workdir / f"{name}.parquet") for name in ("samples", "annotations")
+        name: clip_columns(read_table(name, workdir / f"{name}.parquet"), _AUTHOR_TEXT)
+        for name in ("samples", "annotations")
     }
     runs = workdir / "runs.parquet"
     tables["runs"] = read_table("runs", runs) if runs.exists() else None
@@ -169,11 +174,12 @@ def _environment() -> jinja2.Environment:
     env.filters["num"] = _num
     env.filters["pct"] = _pct
     env.filters["count"] = _count
+    env.filters["clip"] = clip
     return env
 
 
-def _num(value: float | None, digits: int = 3) -> str:
-    return "—" if value is None else f"{value:.{digits}f}"
+def _num(value: float | None, digits: int = DIGITS) -> str:
+    return "—" if value is None else f"{rounded(value, digits):.{digits}f}"
 
 
 def _pct(value: float | None) -> str:
