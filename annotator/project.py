@@ -3,11 +3,16 @@
 Region-set vector = L2-normalised sum of the vectors of the distinct universe tokens it hits (StarSpace's cosine
 semantics); a label's score is the cosine between that vector and the label's vector. Groups (antibody, cell type …)
 are ranked separately, so an antibody never competes with a cell type. A prediction is *confident* when the top
-label beats the runner-up by at least the margin threshold (0.1 in the BEDspace paper).
+label beats the runner-up by at least the margin threshold (0.1 in the BEDspace paper) — for models without a
+calibration (format version 1, StarSpace imports). A calibrated model (version 2) instead gives each rank-1 call a
+probability of being right and decides `confident` with the rules of `annotator.model.calibrate`; a call that is
+not confident says why (`confidence_reason`: few_tokens, low_probability, no_known_label, or assay_not_chip when
+the file looks like an assay without an antibody target, such as DNase-seq).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -20,11 +25,15 @@ import pyarrow as pa
 
 from annotator.config import DEFAULT_MARGIN_THRESHOLD
 from annotator.errors import AnnotatorError
+from annotator.model.calibrate import call_features, decide
 from annotator.model.format import BedspaceModel
 from annotator.regions.bed import read_bed
 from annotator.tables import to_table
 
 STATUS_OK, STATUS_NO_OVERLAP, STATUS_FAILED = "ok", "no_overlap", "failed"
+#: Reason an antibody call is not confident when the assay group's confident top label is not ChIP-seq.
+REASON_ASSAY_NOT_CHIP = "assay_not_chip"
+_CHIP = "ChIP-seq"
 _BED_SUFFIX = re.compile(r"(\.(bed|narrowpeak|broadpeak|bedgraph|txt|xls|tsv|csv|peaks?))*(\.gz)?$", re.IGNORECASE)
 
 
@@ -37,6 +46,8 @@ class GroupRanking:
     scores: np.ndarray  # float32, descending
     margin: float  # scores[0] - scores[1]; 0.0 for a one-label group (nothing to be confident against)
     confident: bool
+    probability: float | None = None  # calibrated P(rank-1 is right); None for an uncalibrated model
+    reason: str | None = None  # why the call is not confident (None when it is, or for an uncalibrated model)
 
 
 @dataclass(frozen=True)
@@ -70,22 +81,37 @@ def region_set_vector(model: BedspaceModel, token_ids: np.ndarray) -> np.ndarray
 
 
 def rank_labels(
-    model: BedspaceModel, vector: np.ndarray, margin_threshold: float = DEFAULT_MARGIN_THRESHOLD
+    model: BedspaceModel,
+    vector: np.ndarray,
+    margin_threshold: float = DEFAULT_MARGIN_THRESHOLD,
+    n_tokens: int | None = None,
 ) -> dict[str, GroupRanking]:
-    """Cosine of `vector` (unit length) with every label, ranked within each group."""
+    """Cosine of `vector` (unit length) with every label, ranked within each group.
+
+    With a calibrated model, `n_tokens` (known tokens the file hits) feeds the calibration; without it the
+    calibration sees no token count and treats the file as too small to be confident.
+    """
     out = {}
+    vector = vector.astype(np.float32)
     for group, labels in model.groups.items():
-        scores = model.unit_label_vectors[group] @ vector.astype(np.float32)
+        scores = model.unit_label_vectors[group] @ vector
         order = np.argsort(-scores, kind="stable")  # ties keep vocabulary order: deterministic
         ranked = scores[order].astype(np.float32)
         margin = float(ranked[0] - ranked[1]) if ranked.shape[0] > 1 else 0.0
-        out[group] = GroupRanking(
-            group=group,
-            labels=tuple(labels[i] for i in order),
-            scores=ranked,
-            margin=margin,
-            confident=ranked.shape[0] > 1 and margin >= margin_threshold,
-        )
+        calibration = model.calibration.get(group)
+        probability, reason = None, None
+        confident = ranked.shape[0] > 1 and margin >= margin_threshold
+        if calibration is not None:
+            block = vector[model.group_blocks[group]][None, :]
+            features = call_features(ranked[None, :], block, np.array([n_tokens or 0]))
+            p, ok, why = decide(calibration, features, np.array([n_tokens or 0]))
+            probability, confident, reason = float(p[0]), bool(ok[0]) and ranked.shape[0] > 1, why[0]
+        out[group] = GroupRanking(group, tuple(labels[i] for i in order), ranked, margin, confident, probability,
+                                  reason)  # fmt: skip
+    assay = out.get("assay")
+    if assay is not None and "antibody" in out and assay.confident and assay.labels[0] != _CHIP:
+        ab = out["antibody"]  # DNase-seq, ATAC-seq …: no antibody target to be confident about
+        out["antibody"] = dataclasses.replace(ab, confident=False, reason=REASON_ASSAY_NOT_CHIP)
     return out
 
 
@@ -109,7 +135,7 @@ def project_file(
         status = STATUS_NO_OVERLAP
         reason = f"none of {len(regions)} regions overlaps a token of model {model.name!r}"
     else:
-        rankings = rank_labels(model, vector, margin_threshold)
+        rankings = rank_labels(model, vector, margin_threshold, int(tokens.ids.shape[0]))
     return Projection(
         sample_id,
         str(path),
@@ -166,6 +192,8 @@ def to_predictions_table(projections: Iterable[Projection], model_digest: str, t
                         "score": float(ranking.scores[rank]),
                         "margin": ranking.margin,
                         "confident": ranking.confident,
+                        "probability": ranking.probability if rank == 0 else None,
+                        "confidence_reason": ranking.reason,
                     }
                 )
     return to_table("predictions", rows)

@@ -19,10 +19,15 @@ the first of these rules that applies (the order is the precedence):
 8. ``near_miss`` — the author's label is ranked 2..`near_miss_top_k` and less than `margin_threshold` below the
    top label (the paper's GSM5455054: H3K27ac behind H3K9ac).
 9. ``confident_mismatch`` — the model confidently (margin >= `margin_threshold`) prefers another label.
-10. ``low_confidence`` — anything else: no confident prediction and no agreement.
+10. ``no_known_label`` — the calibrated model says no label of its vocabulary fits the file (predictions'
+    ``confidence_reason`` is ``no_known_label``): the author's label, or one the model was never trained on, may be
+    right; the model's top label is no evidence against it. Also given instead of ``missing_author_label`` when the
+    authors gave no label, since the model's suggestion is then worthless.
+11. ``low_confidence`` — anything else: no confident prediction and no agreement.
 
-`confident` is recomputed from the stored margin with `Config.margin_threshold`, so the flags and the thresholds
-written into each row's evidence always agree. The predictions table may hold only the top-k ranks: an author
+For a calibrated model (predictions carry a ``probability``) `confident` is the stored calibrated decision; for an
+uncalibrated one it is recomputed from the stored margin with `Config.margin_threshold`, so the flags and the
+thresholds written into each row's evidence always agree. The predictions table may hold only the top-k ranks: an author
 label in the vocabulary but not among the stored ranks has rank greater than the stored depth (never a near miss)
 and a null `author_rank`.
 """
@@ -51,6 +56,7 @@ from annotator.tables import TableWriter, read_rows_where, read_table, to_table
 __all__ = ["Flag", "LabelModel", "ReconcileResult", "decide", "reconcile", "reconcile_workdir"]
 
 _STATUS_OK = "ok"
+NO_KNOWN_LABEL_REASON = "no_known_label"  # annotator.model.calibrate.REASON_NO_KNOWN_LABEL
 _EVIDENCE_TOP = 5  # top labels written into the evidence, at least near_miss_top_k
 
 
@@ -71,6 +77,19 @@ class Ranking:
     labels: tuple[str, ...]
     scores: tuple[float, ...]
     margin: float
+    calibrated_confident: bool | None = None  # the stored calibrated decision; None for uncalibrated models
+    probability: float | None = None
+    confidence_reason: str | None = None
+
+    def confident(self, margin_threshold: float) -> bool:
+        """The calibrated decision when there is one, else the margin rule."""
+        if self.calibrated_confident is not None:
+            return self.calibrated_confident
+        return self.margin >= margin_threshold
+
+    @property
+    def no_known_label(self) -> bool:
+        return self.confidence_reason == NO_KNOWN_LABEL_REASON
 
     def rank_of(self, label: str) -> int | None:
         """1-based rank of `label`, None when it is not among the stored ranks."""
@@ -215,9 +234,13 @@ def decide(author: AuthorLabel | None, ranking: Ranking, vocabulary: Sequence[st
         ``margin_threshold`` and ``near_miss_top_k``.
     """
     top, top_score, margin = ranking.labels[0], ranking.scores[0], ranking.margin
-    confident = margin >= config.margin_threshold
-    model_says = f"the model's top label is {top} ({top_score:.2f}, margin {margin:.3f}{_confidence(confident)})"
+    confident = ranking.confident(config.margin_threshold)
+    p = f", p {ranking.probability:.2f}" if ranking.probability is not None else ""
+    model_says = f"the model's top label is {top} ({top_score:.2f}, margin {margin:.3f}{p}{_confidence(confident)})"
+    no_fit = f"no label the model knows fits this file; {model_says}"
     if author is None:
+        if ranking.no_known_label:
+            return Verdict(Flag.NO_KNOWN_LABEL, f"the authors gave no label and {no_fit}", None)
         return Verdict(Flag.MISSING_AUTHOR_LABEL, f"the authors gave no label; {model_says}", None)
     written = _one_line(author.raw)
     corrections = author.candidates or (author.canonical,)  # a fuzzy cell-type reading has one correction
@@ -242,6 +265,8 @@ def decide(author: AuthorLabel | None, ranking: Ranking, vocabulary: Sequence[st
         )
     rank = ranking.rank_of(label)
     where = f"ranked {rank}" if rank else f"ranked below the {len(ranking.labels)} stored"
+    if ranking.no_known_label:
+        return Verdict(Flag.NO_KNOWN_LABEL, f"author label {label} is {where}, but {no_fit}", label)
     if label in REPRESSIVE_MARKS and not confident:
         return Verdict(
             Flag.REPRESSIVE_LOW_CONFIDENCE,
@@ -310,7 +335,7 @@ def _annotate(
         "predicted_label": ranking.labels[0],
         "predicted_score": ranking.scores[0],
         "margin": ranking.margin,
-        "confident": ranking.margin >= config.margin_threshold,
+        "confident": ranking.confident(config.margin_threshold),
         "author_rank": rank,
         "author_score": ranking.scores[rank - 1] if rank else None,
         "flag": verdict.flag.value,
@@ -321,26 +346,37 @@ def _annotate(
 
 def _predictions_by_sample(predictions: pa.Table) -> dict[str, _Prediction]:
     """Group the long predictions table by sample, each group's ranks sorted best first."""
-    columns = {
-        name: predictions[name].to_pylist()
-        for name in ("sample_id", "group", "rank", "label", "score", "margin", "status", "reason", "model_digest")
+    names = ("sample_id", "group", "rank", "label", "score", "margin", "status", "reason", "model_digest")
+    columns = {name: predictions[name].to_pylist() for name in names}
+    n = predictions.num_rows
+    extra = {  # calibration columns (absent from tables written before they existed)
+        name: predictions[name].to_pylist() if name in predictions.column_names else [None] * n
+        for name in ("confident", "probability", "confidence_reason")
     }
     ranks: dict[str, dict[str, list[tuple[int, str, float, float]]]] = {}
+    calls: dict[tuple[str, str], tuple[bool | None, float | None, str | None]] = {}
     heads: dict[str, tuple[str, str | None, str | None]] = {}
-    for sid, group, rank, label, score, margin, status, reason, digest in zip(*columns.values(), strict=True):
+    rows = zip(*columns.values(), *extra.values(), strict=True)
+    for sid, group, rank, label, score, margin, status, reason, digest, confident, prob, why in rows:
         if sid not in heads or status != _STATUS_OK:  # a failed row wins over ok rows of the same sample
             heads[sid] = (status, reason, digest)
         if status == _STATUS_OK and group is not None and label is not None and rank is not None:
             ranks.setdefault(sid, {}).setdefault(group, []).append((rank, label, score, margin or 0.0))
+            if rank == 1 and prob is not None:
+                calls[(sid, group)] = (bool(confident), float(prob), why)
     out = {}
     for sid, (status, reason, digest) in heads.items():
         rankings = {}
         for group, items in ranks.get(sid, {}).items():
             items.sort()
+            calibrated, prob, why = calls.get((sid, group), (None, None, None))
             rankings[group] = Ranking(
                 labels=tuple(label for _, label, _, _ in items),
                 scores=tuple(float(score) for _, _, score, _ in items),
                 margin=float(items[0][3]),
+                calibrated_confident=calibrated,
+                probability=prob,
+                confidence_reason=why,
             )
         out[sid] = _Prediction(status, reason, rankings, digest)
     return out

@@ -1,0 +1,78 @@
+"""Train the bundled model `models/encode-hg19-v2` from the four corpora in ../shared/data, and check it.
+
+    python scripts/train_bundled_model.py                 # train, calibrate, evaluate, write models/encode-hg19-v2
+    python scripts/train_bundled_model.py --check         # retrain into a temporary folder: identical bytes?
+    python scripts/train_bundled_model.py --tables        # print the held-out tables of the bundled model.json
+
+Needs ../shared/data (or $ANNOTATOR_TRAINING_DATA); a few minutes on 2 cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import filecmp
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from annotator.model.bundle import default_data_root, train_bundled
+from annotator.model.format import MODEL_CARD
+from annotator.model.sources import load_cache
+
+MODEL_DIR = Path(__file__).resolve().parents[1] / "models" / "encode-hg19-v2"
+_WEIGHTS = ("model.json", "token_ids.npy", "token_vectors.npy", "label_vectors.npy")
+_CONDITIONS = ("whole", "top10000", "top2000", "top500", "random1000", "random300", "summit")
+
+
+def _fmt(v: object) -> str:
+    return "-" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v)
+
+
+def print_tables(meta: dict) -> None:
+    rows = meta["metrics"]["held_out"]
+    print("| fold | group | condition | n | top-1 | MRR | confident share | confident precision | n OOV "
+          "| OOV confident |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    order = {c: i for i, c in enumerate(_CONDITIONS)}
+    for r in sorted(rows, key=lambda r: (r["fold"], r["group"], order[r["condition"]])):
+        print("| " + " | ".join(_fmt(r[k]) for k in ("fold", "group", "condition", "n", "top1", "mrr",
+                                                   "confident_share", "confident_precision", "n_oov",
+                                                   "oov_confident_rate")) + " |")
+    print()
+    for group, bins in meta["metrics"]["reliability"].items():
+        print(f"reliability {group}: " + "; ".join(
+            f"[{b['lo']:.2f},{b['hi']:.2f}) n={b['n']} p={b['mean_p']:.2f} right={b['right']:.2f}" for b in bins))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, default=None)
+    ap.add_argument("--out", type=Path, default=MODEL_DIR)
+    ap.add_argument("--cache", type=Path, default=None, help="corpus cache from scripts/study_model_v2.py")
+    ap.add_argument("--check", action="store_true", help="retrain into a temporary folder and compare bytes")
+    ap.add_argument("--tables", action="store_true", help="only print the tables of --out")
+    args = ap.parse_args()
+    if args.tables:
+        print_tables(json.loads((args.out / "model.json").read_text()))
+        return 0
+    data = args.data or default_data_root()
+    corpus = load_cache(args.cache) if args.cache and args.cache.is_file() else None
+    started = time.perf_counter()
+    if args.check:
+        with tempfile.TemporaryDirectory() as tmp:
+            again = Path(tmp) / args.out.name
+            train_bundled(data, again, corpus=corpus)
+            same = [f for f in _WEIGHTS if filecmp.cmp(args.out / f, again / f, shallow=False)]
+            print(f"retrained in {time.perf_counter() - started:.0f} s; identical: {same}")
+            return 0 if len(same) == len(_WEIGHTS) else 1
+    bundle = train_bundled(data, args.out, corpus=corpus)
+    print(f"trained {bundle.model.name} in {time.perf_counter() - started:.0f} s: {bundle.model.token_ids.size:,} "
+          f"tokens x {bundle.model.dim} dims -> {args.out} (card {MODEL_CARD} kept if present)")
+    print_tables(json.loads((args.out / "model.json").read_text()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
