@@ -64,6 +64,21 @@ def folds_for(corpus: SourceCorpus, names: list[str]) -> dict[str, tuple[np.ndar
     return {k: folds[k if ":" in k else f"loso:{k}"] for k in names} if names else folds
 
 
+def nested_choice(results: list[dict]) -> dict[str, str]:
+    """Per leave-one-source-out fold, the variant with the best mean top-1 (antibody and cell type, every
+    condition) on the *other* folds: the parameters that fold's reported numbers may use without tuning on it."""
+    folds = sorted({r["fold"] for r in results if r["fold"].startswith("loso:")})
+    variants = list(dict.fromkeys(r["variant"] for r in results))
+    choice = {}
+    for held in folds:
+        def score(variant: str, held: str = held) -> float:
+            vals = [r["top1"] for r in results if r["variant"] == variant and r["fold"] not in (held,)
+                    and r["fold"].startswith("loso:") and r["group"] != "assay" and r["n"]]
+            return float(np.mean(vals)) if vals else -1.0
+        choice[held] = max(variants, key=score)
+    return choice
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=DATA)
@@ -72,7 +87,12 @@ def main() -> int:
     ap.add_argument("--variant", action="append", default=[], help="parameter variant (repeatable)")
     ap.add_argument("--conditions", nargs="*", default=list(CONDITIONS))
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--select", type=Path, default=None, help="print the nested choice from a --json of a run")
     args = ap.parse_args()
+    if args.select is not None:
+        for fold, variant in nested_choice(json.loads(args.select.read_text())).items():
+            print(f"{fold}: {variant}")
+        return 0
     corpus = corpus_from(args.cache, args.data)
     folds = folds_for(corpus, args.folds)
     results = []

@@ -30,8 +30,37 @@ def _fmt(v: object) -> str:
     return "-" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v)
 
 
+def pooled(rows: list[dict], prefix: str) -> list[dict]:
+    """Rows of the folds whose name starts with `prefix`, pooled per group and condition (weighted by files)."""
+    acc: dict[tuple[str, str], dict[str, float]] = {}
+    for r in rows:
+        if not r["fold"].startswith(prefix):
+            continue
+        a = acc.setdefault((r["group"], r["condition"]), dict.fromkeys(("n", "top1", "mrr", "conf", "right", "oov",
+                                                                         "oov_conf"), 0.0))  # fmt: skip
+        a["n"] += r["n"]
+        a["oov"] += r["n_oov"]
+        if r["n"]:
+            a["top1"] += r["top1"] * r["n"]
+            a["mrr"] += r["mrr"] * r["n"]
+            a["conf"] += r["confident_share"] * r["n"]
+            a["right"] += (r["confident_precision"] or 0.0) * r["confident_share"] * r["n"]
+        if r["n_oov"]:
+            a["oov_conf"] += r["oov_confident_rate"] * r["n_oov"]
+    out = []
+    for (group, condition), a in acc.items():
+        n, oov = a["n"], a["oov"]
+        out.append({"fold": prefix.rstrip(":") + " (pooled)", "group": group, "condition": condition, "n": int(n),
+                    "top1": a["top1"] / n if n else None, "mrr": a["mrr"] / n if n else None,
+                    "confident_share": a["conf"] / n if n else None,
+                    "confident_precision": a["right"] / a["conf"] if a["conf"] else None, "n_oov": int(oov),
+                    "oov_confident_rate": a["oov_conf"] / oov if oov else None})  # fmt: skip
+    return out
+
+
 def print_tables(meta: dict) -> None:
     rows = meta["metrics"]["held_out"]
+    rows = rows + [p for prefix in ("loso:", "within:", "out:") for p in pooled(rows, prefix)]
     print("| fold | group | condition | n | top-1 | MRR | confident share | confident precision | n OOV "
           "| OOV confident |")
     print("|---|---|---|---|---|---|---|---|---|---|")

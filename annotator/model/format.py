@@ -96,6 +96,27 @@ class BedspaceModel:
         return {g: np.flatnonzero(np.abs(v).sum(axis=0) > 0) for g, v in self.label_vectors.items()}
 
     @cached_property
+    def token_blocks(self) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """The token vectors split by the groups' disjoint blocks of dimensions, for summing only non-zero parts.
+
+        A trained model writes each group's block only for the tokens that group kept, so a token is zero outside
+        one or two blocks. Per block: (dims, compact vectors of the tokens non-zero there, token row -> compact
+        row or -1). Groups whose blocks overlap (imported models) give one block of every dimension.
+        """
+        blocks = list(self.group_blocks.values())
+        used = np.concatenate(blocks) if blocks else np.zeros(0, np.int64)
+        if np.unique(used).shape[0] != used.shape[0] or used.shape[0] != self.dim:
+            blocks = [np.arange(self.dim)]
+        out = []
+        for dims in blocks:
+            part = np.ascontiguousarray(self.token_vectors[:, dims])
+            rows = np.flatnonzero(np.any(part != 0, axis=1))
+            index = np.full(self.token_vectors.shape[0], -1, dtype=np.int32)
+            index[rows] = np.arange(rows.shape[0], dtype=np.int32)
+            out.append((dims, part[rows], index))
+        return out
+
+    @cached_property
     def unit_label_vectors(self) -> dict[str, np.ndarray]:
         """Label vectors scaled to unit length (float32), so a dot product is a cosine."""
         out = {}
