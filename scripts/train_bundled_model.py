@@ -70,9 +70,9 @@ def print_tables(meta: dict) -> None:
                                                    "confident_share", "confident_precision", "n_oov",
                                                    "oov_confident_rate")) + " |")
     print()
-    for group, bins in meta["metrics"]["reliability"].items():
-        print(f"reliability {group}: " + "; ".join(
-            f"[{b['lo']:.2f},{b['hi']:.2f}) n={b['n']} p={b['mean_p']:.2f} right={b['right']:.2f}" for b in bins))
+    for b in meta["metrics"]["reliability"]:
+        print(f"reliability {b['group']}: [{b['lo']:.2f},{b['hi']:.2f}) n={b['n']} p={b['mean_p']:.2f} "
+              f"right={b['right']:.2f}")
 
 
 def main() -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from annotator.model import calibrate
 
@@ -62,3 +63,14 @@ def test_threshold_is_raised_until_every_condition_is_precise_enough() -> None:
     eligible = np.ones(8, dtype=bool)
     assert calibrate.choose_threshold(p, correct, condition, eligible) == 0.61  # b at 0.6 is only 67 % right
     assert calibrate.choose_threshold(p, np.zeros(8, bool), condition, eligible) == 1.0
+
+
+def test_the_one_call_path_of_projection_decides_like_the_vectorised_one() -> None:
+    feats, correct, known, condition, tokens = _calls()
+    group = calibrate.fit_group(feats, correct, known, condition, tokens)
+    f2, _, _, _, t2 = _calls(n=300, seed=3)
+    t2[:30] = 3  # some files too small
+    p, confident, reasons = calibrate.decide(group, f2, t2)
+    for i in range(300):
+        one = calibrate.decide_one(group, f2[i].tolist(), int(t2[i]))
+        assert one[0] == pytest.approx(p[i], rel=1e-9) and one[1:] == (bool(confident[i]), reasons[i])

@@ -55,3 +55,20 @@ def test_cli_evaluate_conditions_prints_and_writes_json(tmp_path: Path) -> None:
     assert "GEO-like conditions" in result.output and "whole" in result.output
     payload = json.loads(out.read_text())
     assert payload["digest"] == model.digest and len(payload["conditions"]) == 2 * len(CONDITIONS)
+
+
+def test_a_bed3_copy_without_scores_projects_like_the_scored_file(tmp_path: Path) -> None:
+    """Why the conditions table has no separate BED3 row: tokens ignore every column after the third."""
+    from annotator.project import project_file
+
+    model = planted_model(tmp_path)
+    beds, _ = _corpus(tmp_path)
+    scored = beds / "a.narrowPeak.gz"
+    bed3 = tmp_path / "a.bed"
+    lines = gzip.decompress(scored.read_bytes()).decode().splitlines()
+    bed3.write_text("".join("\t".join(line.split("\t")[:3]) + "\n" for line in lines))
+    one, two = project_file(model, scored), project_file(model, bed3)
+    assert one.n_tokens == two.n_tokens > 0
+    for group in model.groups:
+        assert one.rankings[group].labels == two.rankings[group].labels
+        np.testing.assert_array_equal(one.rankings[group].scores, two.rankings[group].scores)

@@ -59,9 +59,11 @@ def train_bundled(
     metrics = {
         "held_out": heldout.table(records, confident),
         "by_source": heldout.table(records, confident, ("fold", "source", "group", "condition")),
-        "reliability": {
-            g: _reliability(records, probability, g, calibrating) for g in sorted(set(records.group.tolist()))
-        },
+        "reliability": [  # rows, not a dict per group: `annotator model info` shows dicts as metric tables
+            {"group": g, **row}
+            for g in sorted(set(records.group.tolist()))
+            for row in _reliability(records, probability, g, calibrating)
+        ],
     }
     model = BedspaceModel(
         name=out.name,

@@ -17,6 +17,7 @@ it is not `no_known_label`. Otherwise `confidence_reason` says which rule stoppe
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -127,6 +128,23 @@ def decide(
         for ok, f, nv in zip(confident.tolist(), few.tolist(), novel.tolist(), strict=True)
     ]
     return p, confident, reasons
+
+
+def decide_one(group: dict[str, Any], features: Sequence[float], n_tokens: int) -> tuple[float, bool, str | None]:
+    """`decide` for one call with plain floats: projection calls it once per file and group (~50x faster)."""
+
+    def prob(model: dict[str, Any]) -> float:
+        logit = model["intercept"] + sum(c * f for c, f in zip(model["coef"], features, strict=True))
+        return 1.0 / (1.0 + math.exp(-min(max(logit, -50.0), 50.0)))
+
+    p = prob(group["correct"])
+    if n_tokens < MIN_TOKENS:
+        return p, False, REASON_FEW_TOKENS
+    if group.get("known") is not None and prob(group["known"]) < NOVEL_BELOW:
+        return p, False, REASON_NO_KNOWN_LABEL
+    if p < group["threshold"]:
+        return p, False, REASON_LOW_PROBABILITY
+    return p, True, None
 
 
 def reliability(p: np.ndarray, correct: np.ndarray, edges: Sequence[float] = (0, 0.5, 0.7, 0.8, 0.9, 0.95, 1.0001)
