@@ -56,6 +56,9 @@ from annotator.tables import TableWriter, read_rows_where, read_table, to_table
 __all__ = ["Flag", "LabelModel", "ReconcileResult", "decide", "reconcile", "reconcile_workdir"]
 
 _STATUS_OK = "ok"
+#: Groups whose author labels `extract_labels` reads. A model group outside them (the bundled model's `assay`) has
+#: nothing to reconcile against: every row would be `missing_author_label`, so it is left to the predictions table.
+AUTHOR_LABEL_GROUPS = frozenset({"antibody", "cell_type"})
 NO_KNOWN_LABEL_REASON = "no_known_label"  # annotator.model.calibrate.REASON_NO_KNOWN_LABEL
 _EVIDENCE_TOP = 5  # top labels written into the evidence, at least near_miss_top_k
 
@@ -123,7 +126,7 @@ def reconcile(
     model_digest: str | None = None,
     progress: Progress = NULL_PROGRESS,
 ) -> pa.Table:
-    """Annotations table (schema ``annotations``): every selected sample x model group, flagged.
+    """Annotations table (schema ``annotations``): every selected sample x model group with author labels, flagged.
 
     Parameters
     ----------
@@ -150,6 +153,8 @@ def reconcile(
             prediction = by_sample.get(sample["sample_id"])
             digest = model_digest or (prediction.model_digest if prediction else None)
             for group, vocabulary in groups.items():
+                if group not in AUTHOR_LABEL_GROUPS:
+                    continue
                 rows.append(
                     _annotate(sample, group, vocabulary, authors.get(group), prediction, config, thresholds, digest)
                 )

@@ -330,3 +330,12 @@ def test_unselected_samples_are_ignored() -> None:
     samples = to_table("samples", [_sample(selected=False, title="H3K4me3")])
     table = reconcile(samples, to_table("predictions", []), GROUPS, Config())
     assert table.num_rows == 0 and isinstance(table, pa.Table)
+
+
+def test_a_model_group_without_author_labels_is_not_reconciled() -> None:
+    groups = {**GROUPS, "assay": ["ChIP-seq", "DNase-seq"]}
+    predictions = _ranks("GSM1/a.bed", "antibody", [("H3K4me3", 0.8), ("H3K27ac", 0.6)])
+    predictions += _ranks("GSM1/a.bed", "assay", [("ChIP-seq", 0.9), ("DNase-seq", 0.1)])
+    table = reconcile(to_table("samples", [_sample(title="K562 H3K4me3")]), to_table("predictions", predictions),
+                      groups, Config())  # fmt: skip
+    assert sorted(table["group"].to_pylist()) == ["antibody", "cell_type"]  # no row of missing assay labels
