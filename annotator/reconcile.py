@@ -51,6 +51,7 @@ from annotator.flags import Flag
 from annotator.labels import REPRESSIVE_MARKS, AuthorLabel, extract_labels
 from annotator.labels.records import CONTROL, FUZZY, HISTONE_MARK, NON_HISTONE
 from annotator.progress import NULL_PROGRESS, Progress
+from annotator.rankings import Prediction, Ranking, predictions_by_sample
 from annotator.tables import TableWriter, read_rows_where, read_table, to_table
 
 __all__ = ["Flag", "LabelModel", "ReconcileResult", "decide", "reconcile", "reconcile_workdir"]
@@ -59,7 +60,6 @@ _STATUS_OK = "ok"
 #: Groups whose author labels `extract_labels` reads. A model group outside them (the bundled model's `assay`) has
 #: nothing to reconcile against: every row would be `missing_author_label`, so it is left to the predictions table.
 AUTHOR_LABEL_GROUPS = frozenset({"antibody", "cell_type"})
-NO_KNOWN_LABEL_REASON = "no_known_label"  # annotator.model.calibrate.REASON_NO_KNOWN_LABEL
 _EVIDENCE_TOP = 5  # top labels written into the evidence, at least near_miss_top_k
 
 
@@ -71,42 +71,6 @@ class LabelModel(Protocol):
 
     @property
     def digest(self) -> str: ...
-
-
-@dataclass(frozen=True)
-class Ranking:
-    """The stored ranks of one sample x group, best first."""
-
-    labels: tuple[str, ...]
-    scores: tuple[float, ...]
-    margin: float
-    calibrated_confident: bool | None = None  # the stored calibrated decision; None for uncalibrated models
-    probability: float | None = None
-    confidence_reason: str | None = None
-
-    def confident(self, margin_threshold: float) -> bool:
-        """The calibrated decision when there is one, else the margin rule."""
-        if self.calibrated_confident is not None:
-            return self.calibrated_confident
-        return self.margin >= margin_threshold
-
-    @property
-    def no_known_label(self) -> bool:
-        return self.confidence_reason == NO_KNOWN_LABEL_REASON
-
-    def rank_of(self, label: str) -> int | None:
-        """1-based rank of `label`, None when it is not among the stored ranks."""
-        return self.labels.index(label) + 1 if label in self.labels else None
-
-
-@dataclass(frozen=True)
-class _Prediction:
-    """Everything the predictions table says about one sample."""
-
-    status: str
-    reason: str | None
-    rankings: dict[str, Ranking]
-    model_digest: str | None
 
 
 @dataclass(frozen=True)
@@ -143,7 +107,7 @@ def reconcile(
     progress
         Progress reporter, one step per sample.
     """
-    by_sample = _predictions_by_sample(predictions)
+    by_sample = predictions_by_sample(predictions)
     selected = samples.filter(pc.equal(samples["selected"], True)).to_pylist()
     thresholds = _thresholds(config)
     rows: list[dict[str, Any]] = []
@@ -300,7 +264,7 @@ def _annotate(
     group: str,
     vocabulary: Sequence[str],
     author: AuthorLabel | None,
-    prediction: _Prediction | None,
+    prediction: Prediction | None,
     config: Config,
     thresholds: dict[str, Any],
     model_digest: str | None,
@@ -349,45 +313,7 @@ def _annotate(
     }
 
 
-def _predictions_by_sample(predictions: pa.Table) -> dict[str, _Prediction]:
-    """Group the long predictions table by sample, each group's ranks sorted best first."""
-    names = ("sample_id", "group", "rank", "label", "score", "margin", "status", "reason", "model_digest")
-    columns = {name: predictions[name].to_pylist() for name in names}
-    n = predictions.num_rows
-    extra = {  # calibration columns (absent from tables written before they existed)
-        name: predictions[name].to_pylist() if name in predictions.column_names else [None] * n
-        for name in ("confident", "probability", "confidence_reason")
-    }
-    ranks: dict[str, dict[str, list[tuple[int, str, float, float]]]] = {}
-    calls: dict[tuple[str, str], tuple[bool | None, float | None, str | None]] = {}
-    heads: dict[str, tuple[str, str | None, str | None]] = {}
-    rows = zip(*columns.values(), *extra.values(), strict=True)
-    for sid, group, rank, label, score, margin, status, reason, digest, confident, prob, why in rows:
-        if sid not in heads or status != _STATUS_OK:  # a failed row wins over ok rows of the same sample
-            heads[sid] = (status, reason, digest)
-        if status == _STATUS_OK and group is not None and label is not None and rank is not None:
-            ranks.setdefault(sid, {}).setdefault(group, []).append((rank, label, score, margin or 0.0))
-            if rank == 1 and prob is not None:
-                calls[(sid, group)] = (bool(confident), float(prob), why)
-    out = {}
-    for sid, (status, reason, digest) in heads.items():
-        rankings = {}
-        for group, items in ranks.get(sid, {}).items():
-            items.sort()
-            calibrated, prob, why = calls.get((sid, group), (None, None, None))
-            rankings[group] = Ranking(
-                labels=tuple(label for _, label, _, _ in items),
-                scores=tuple(float(score) for _, _, score, _ in items),
-                margin=float(items[0][3]),
-                calibrated_confident=calibrated,
-                probability=prob,
-                confidence_reason=why,
-            )
-        out[sid] = _Prediction(status, reason, rankings, digest)
-    return out
-
-
-def _no_prediction_reason(sample: Mapping[str, Any], group: str, prediction: _Prediction | None) -> str:
+def _no_prediction_reason(sample: Mapping[str, Any], group: str, prediction: Prediction | None) -> str:
     if prediction is None:
         failed = sample.get("download_error")
         if failed:
