@@ -16,6 +16,9 @@ class Flag(StrEnum):
     """Author label is ranked within the near-miss top-k and within the margin threshold of the top label."""
     REPRESSIVE_LOW_CONFIDENCE = "repressive_low_confidence"
     """Author label is a repressive mark and the model has no confident label for it (BEDspace Fig. S2D)."""
+    NO_KNOWN_LABEL = "no_known_label"
+    """The calibrated model finds that no label of its vocabulary fits the file (confidence_reason no_known_label):
+    the true label is probably one the model was not trained on, or the file is not what its metadata says."""
     LOW_CONFIDENCE = "low_confidence"
     """No confident prediction and no agreement."""
     OUT_OF_VOCABULARY = "out_of_vocabulary"
@@ -42,6 +45,7 @@ _DESCRIPTIONS = {
     Flag.MISSPELLING: "author text is a misspelling of the model's top label",
     Flag.NEAR_MISS: "author label is a close runner-up to the model's top label",
     Flag.REPRESSIVE_LOW_CONFIDENCE: "repressive mark: the model has no confident label",
+    Flag.NO_KNOWN_LABEL: "no label the model knows fits this file",
     Flag.LOW_CONFIDENCE: "no confident prediction and no agreement",
     Flag.OUT_OF_VOCABULARY: "valid label the model was not trained on",
     Flag.MISSING_AUTHOR_LABEL: "authors gave no label: model suggestion",

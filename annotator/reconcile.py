@@ -19,10 +19,15 @@ the first of these rules that applies (the order is the precedence):
 8. ``near_miss`` — the author's label is ranked 2..`near_miss_top_k` and less than `margin_threshold` below the
    top label (the paper's GSM5455054: H3K27ac behind H3K9ac).
 9. ``confident_mismatch`` — the model confidently (margin >= `margin_threshold`) prefers another label.
-10. ``low_confidence`` — anything else: no confident prediction and no agreement.
+10. ``no_known_label`` — the calibrated model says no label of its vocabulary fits the file (predictions'
+    ``confidence_reason`` is ``no_known_label``): the author's label, or one the model was never trained on, may be
+    right; the model's top label is no evidence against it. Also given instead of ``missing_author_label`` when the
+    authors gave no label, since the model's suggestion is then worthless.
+11. ``low_confidence`` — anything else: no confident prediction and no agreement.
 
-`confident` is recomputed from the stored margin with `Config.margin_threshold`, so the flags and the thresholds
-written into each row's evidence always agree. The predictions table may hold only the top-k ranks: an author
+For a calibrated model (predictions carry a ``probability``) `confident` is the stored calibrated decision; for an
+uncalibrated one it is recomputed from the stored margin with `Config.margin_threshold`, so the flags and the
+thresholds written into each row's evidence always agree. The predictions table may hold only the top-k ranks: an author
 label in the vocabulary but not among the stored ranks has rank greater than the stored depth (never a near miss)
 and a null `author_rank`.
 """
@@ -46,11 +51,15 @@ from annotator.flags import Flag
 from annotator.labels import REPRESSIVE_MARKS, AuthorLabel, extract_labels
 from annotator.labels.records import ASSAY, CONTROL, FUZZY, HISTONE_MARK, NON_HISTONE
 from annotator.progress import NULL_PROGRESS, Progress
+from annotator.rankings import Prediction, Ranking, predictions_by_sample
 from annotator.tables import TableWriter, read_rows_where, read_table, to_table
 
 __all__ = ["Flag", "LabelModel", "ReconcileResult", "decide", "reconcile", "reconcile_workdir"]
 
 _STATUS_OK = "ok"
+#: Groups whose author labels `extract_labels` reads. A model group outside them (the bundled model's `assay`) has
+#: nothing to reconcile against: every row would be `missing_author_label`, so it is left to the predictions table.
+AUTHOR_LABEL_GROUPS = frozenset({"antibody", "cell_type"})
 _EVIDENCE_TOP = 5  # top labels written into the evidence, at least near_miss_top_k
 
 
@@ -62,29 +71,6 @@ class LabelModel(Protocol):
 
     @property
     def digest(self) -> str: ...
-
-
-@dataclass(frozen=True)
-class Ranking:
-    """The stored ranks of one sample x group, best first."""
-
-    labels: tuple[str, ...]
-    scores: tuple[float, ...]
-    margin: float
-
-    def rank_of(self, label: str) -> int | None:
-        """1-based rank of `label`, None when it is not among the stored ranks."""
-        return self.labels.index(label) + 1 if label in self.labels else None
-
-
-@dataclass(frozen=True)
-class _Prediction:
-    """Everything the predictions table says about one sample."""
-
-    status: str
-    reason: str | None
-    rankings: dict[str, Ranking]
-    model_digest: str | None
 
 
 @dataclass(frozen=True)
@@ -104,7 +90,7 @@ def reconcile(
     model_digest: str | None = None,
     progress: Progress = NULL_PROGRESS,
 ) -> pa.Table:
-    """Annotations table (schema ``annotations``): every selected sample x model group, flagged.
+    """Annotations table (schema ``annotations``): every selected sample x model group with author labels, flagged.
 
     Parameters
     ----------
@@ -121,7 +107,7 @@ def reconcile(
     progress
         Progress reporter, one step per sample.
     """
-    by_sample = _predictions_by_sample(predictions)
+    by_sample = predictions_by_sample(predictions)
     selected = samples.filter(pc.equal(samples["selected"], True)).to_pylist()
     thresholds = _thresholds(config)
     rows: list[dict[str, Any]] = []
@@ -131,6 +117,8 @@ def reconcile(
             prediction = by_sample.get(sample["sample_id"])
             digest = model_digest or (prediction.model_digest if prediction else None)
             for group, vocabulary in groups.items():
+                if group not in AUTHOR_LABEL_GROUPS:
+                    continue
                 rows.append(
                     _annotate(sample, group, vocabulary, authors.get(group), prediction, config, thresholds, digest)
                 )
@@ -215,9 +203,13 @@ def decide(author: AuthorLabel | None, ranking: Ranking, vocabulary: Sequence[st
         ``margin_threshold`` and ``near_miss_top_k``.
     """
     top, top_score, margin = ranking.labels[0], ranking.scores[0], ranking.margin
-    confident = margin >= config.margin_threshold
-    model_says = f"the model's top label is {top} ({top_score:.2f}, margin {margin:.3f}{_confidence(confident)})"
+    confident = ranking.confident(config.margin_threshold)
+    p = f", p {ranking.probability:.2f}" if ranking.probability is not None else ""
+    model_says = f"the model's top label is {top} ({top_score:.2f}, margin {margin:.3f}{p}{_confidence(confident)})"
+    no_fit = f"no label the model knows fits this file; {model_says}"
     if author is None:
+        if ranking.no_known_label:
+            return Verdict(Flag.NO_KNOWN_LABEL, f"the authors gave no label and {no_fit}", None)
         return Verdict(Flag.MISSING_AUTHOR_LABEL, f"the authors gave no label; {model_says}", None)
     written = _one_line(author.raw)
     corrections = author.candidates or (author.canonical,)  # a fuzzy cell-type reading has one correction
@@ -245,6 +237,8 @@ def decide(author: AuthorLabel | None, ranking: Ranking, vocabulary: Sequence[st
         )
     rank = ranking.rank_of(label)
     where = f"ranked {rank}" if rank else f"ranked below the {len(ranking.labels)} stored"
+    if ranking.no_known_label:
+        return Verdict(Flag.NO_KNOWN_LABEL, f"author label {label} is {where}, but {no_fit}", label)
     if label in REPRESSIVE_MARKS and not confident:
         return Verdict(
             Flag.REPRESSIVE_LOW_CONFIDENCE,
@@ -273,7 +267,7 @@ def _annotate(
     group: str,
     vocabulary: Sequence[str],
     author: AuthorLabel | None,
-    prediction: _Prediction | None,
+    prediction: Prediction | None,
     config: Config,
     thresholds: dict[str, Any],
     model_digest: str | None,
@@ -313,7 +307,7 @@ def _annotate(
         "predicted_label": ranking.labels[0],
         "predicted_score": ranking.scores[0],
         "margin": ranking.margin,
-        "confident": ranking.margin >= config.margin_threshold,
+        "confident": ranking.confident(config.margin_threshold),
         "author_rank": rank,
         "author_score": ranking.scores[rank - 1] if rank else None,
         "flag": verdict.flag.value,
@@ -322,34 +316,7 @@ def _annotate(
     }
 
 
-def _predictions_by_sample(predictions: pa.Table) -> dict[str, _Prediction]:
-    """Group the long predictions table by sample, each group's ranks sorted best first."""
-    columns = {
-        name: predictions[name].to_pylist()
-        for name in ("sample_id", "group", "rank", "label", "score", "margin", "status", "reason", "model_digest")
-    }
-    ranks: dict[str, dict[str, list[tuple[int, str, float, float]]]] = {}
-    heads: dict[str, tuple[str, str | None, str | None]] = {}
-    for sid, group, rank, label, score, margin, status, reason, digest in zip(*columns.values(), strict=True):
-        if sid not in heads or status != _STATUS_OK:  # a failed row wins over ok rows of the same sample
-            heads[sid] = (status, reason, digest)
-        if status == _STATUS_OK and group is not None and label is not None and rank is not None:
-            ranks.setdefault(sid, {}).setdefault(group, []).append((rank, label, score, margin or 0.0))
-    out = {}
-    for sid, (status, reason, digest) in heads.items():
-        rankings = {}
-        for group, items in ranks.get(sid, {}).items():
-            items.sort()
-            rankings[group] = Ranking(
-                labels=tuple(label for _, label, _, _ in items),
-                scores=tuple(float(score) for _, _, score, _ in items),
-                margin=float(items[0][3]),
-            )
-        out[sid] = _Prediction(status, reason, rankings, digest)
-    return out
-
-
-def _no_prediction_reason(sample: Mapping[str, Any], group: str, prediction: _Prediction | None) -> str:
+def _no_prediction_reason(sample: Mapping[str, Any], group: str, prediction: Prediction | None) -> str:
     if prediction is None:
         failed = sample.get("download_error")
         if failed:

@@ -59,7 +59,13 @@ PREDICTIONS = pa.schema(
         _f("label", pa.string(), "Label name; null when status is not ok."),
         _f("score", pa.float32(), "Cosine similarity between region-set and label vectors."),
         _f("margin", pa.float32(), "Top-1 minus top-2 score of the group (same on every rank of the group)."),
-        _f("confident", pa.bool_(), "margin >= margin_threshold."),
+        _f("confident", pa.bool_(), "Calibrated models: probability >= the group's threshold, enough tokens and a "
+           "known label fits (see confidence_reason); uncalibrated models: margin >= margin_threshold."),
+        _f("probability", pa.float32(), "Calibrated probability that the rank-1 label is right (rank 1 only; null "
+           "for other ranks and for models without calibration)."),
+        _f("confidence_reason", pa.string(), "Why the group's call is not confident: few_tokens (too little signal), "
+           "low_probability, no_known_label (no label of the vocabulary fits), assay_not_chip (the file looks like "
+           "DNase-seq, no antibody target); null when confident or the model has no calibration."),
         _f("coverage", pa.float32(), "Regions that hit the universe / valid regions read."),
         _f("n_regions", pa.int64(), "Valid regions read from the file."),
         _f("n_regions_hit", pa.int64(), "Regions overlapping at least one universe token."),

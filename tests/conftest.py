@@ -179,8 +179,14 @@ def chromium() -> Iterator[Any]:
 
 @pytest.fixture(autouse=True)
 def _annotator_logger_restored() -> Iterator[None]:
-    """A CLI test configures the `annotator` logger (own handler, no propagation): undo it so caplog sees records."""
-    logger = logging.getLogger("annotator")
-    saved = (logger.propagate, list(logger.handlers), logger.level)
+    """A CLI run configures the `annotator` logger (own handler, no propagation), also inside module-scoped fixtures:
+    every test starts and ends with the library default (propagating, no handler) so caplog sees its records."""
+    _reset_annotator_logger()
     yield
-    logger.propagate, logger.handlers[:], logger.level = saved[0], saved[1], saved[2]
+    _reset_annotator_logger()
+
+
+def _reset_annotator_logger() -> None:
+    logger = logging.getLogger("annotator")
+    logger.propagate, logger.handlers[:] = True, []
+    logger.setLevel(logging.NOTSET)

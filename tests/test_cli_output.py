@@ -34,13 +34,14 @@ def test_json_log_format_makes_stdout_and_stderr_json_lines_with_a_final_run_fin
     assert any("demo: synthetic series" in r["message"] for r in err)  # the demo notice is a record too
     final = out[-1]
     assert final["event"] == "run_finished" and final["exit_code"] == 0
-    assert final["counts"]["project_projected"] == 10 and final["flags"]["match"] >= 1
+    n_files = final["counts"]["project_selected_files"]
+    assert n_files >= 10 and final["counts"]["project_projected"] == n_files and final["flags"]["match"] >= 1
     assert Path(final["report"]) == work / "report.html"
 
     project = CliRunner().invoke(app, ["--log-format", "json", "project", "--workdir", str(work),
                                        "--model", str(model.path)])  # fmt: skip
     assert project.exit_code == 0, project.output
-    assert _json_lines(project.stderr)[-1]["message"].startswith("0 projected, 10 reused")
+    assert _json_lines(project.stderr)[-1]["message"].startswith(f"0 projected, {n_files} reused")
     info = CliRunner().invoke(app, ["--log-format", "json", "model", "info", "--model", str(model.path)])
     (card,) = _json_lines(info.stdout)
     assert card["event"] == "model_info" and card["digest"] == model.digest
@@ -54,15 +55,16 @@ def test_no_tables_off_a_terminal_unless_asked(model, tmp_path: Path) -> None:
     plain = CliRunner().invoke(app, base)
     assert plain.exit_code == 0, plain.output
     assert not _BOX & set(plain.stdout)
-    assert "projected (new / reused)\t10 / 0" in plain.stdout
+    n_files = int(plain.stdout.split("files selected\t")[1].split()[0])
+    assert n_files >= 10 and f"projected (new / reused)\t{n_files} / 0" in plain.stdout
     table = CliRunner().invoke(app, [*base, "--format", "table"])
     assert _BOX & set(table.stdout) and "projected (new / reused)" in table.stdout
     as_json = CliRunner().invoke(app, [*base, "--format", "json"])
-    assert _json_lines(as_json.stdout)[-1]["counts"]["project_reused"] == 10
+    assert _json_lines(as_json.stdout)[-1]["counts"]["project_reused"] == n_files
     harvest = CliRunner().invoke(app, ["harvest", "GSE999999", "--workdir", str(tmp_path / "w"), "--soft-dir",
-                                       str(tmp_path / "w" / "demo-input" / "soft")])  # fmt: skip
+                                       str(tmp_path / "w" / "demo-input" / "soft"), "--allow-local-urls"])  # fmt: skip
     assert harvest.exit_code == 0, harvest.output
-    assert not _BOX & set(harvest.stdout) and "GSE999999\t14" in harvest.stdout
+    assert not _BOX & set(harvest.stdout) and "GSE999999\t15" in harvest.stdout
     drawn = CliRunner().invoke(app, ["reconcile", "--workdir", str(tmp_path / "w"), "--model", str(model.path),
                                      "--format", "table"])  # fmt: skip
     assert drawn.exit_code == 0 and _BOX & set(drawn.stdout)

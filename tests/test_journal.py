@@ -58,7 +58,8 @@ def test_a_damaged_part_is_dropped_with_a_warning_and_recomputed(
         again = pipeline.run(config, [DEMO_GSE])
     assert "does not match its digest" in caplog.text
     assert again.exit_code == 0
-    assert (again.counts["project_projected"], again.counts["project_reused"]) == (10, 0)
+    n_files = first.counts["project_projected"]
+    assert n_files >= 10 and (again.counts["project_projected"], again.counts["project_reused"]) == (n_files, 0)
     assert _sorted_rows(again.tables["predictions"]) == clean  # never wrong rows
     assert not part.exists() and len(_parts(config.workdir)) == 1
 

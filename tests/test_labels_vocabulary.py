@@ -155,6 +155,8 @@ def test_bundled_model_labels_are_all_known_to_the_extractor() -> None:
     model = load_model()
     for group, labels in model.groups.items():
         for label in labels:
+            if group == "assay" and label == "ChIP-seq":
+                continue  # the assay group's "not DNase" class: reconcile compares no author label with it
             if group == "cell_type":
                 reading = parse_cell_type(label)
                 assert reading is not None and reading.canonical == label, (group, label, reading)

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 from pathlib import Path
 
@@ -100,3 +101,32 @@ def test_rewriting_a_model_keeps_its_card(tmp_path: Path) -> None:
     again = save_model(m, m.path, dtype="float16")
     assert (again.path / "README.md").read_text() == "# tiny model card\n"
     assert load_model(again.path).digest == again.digest
+
+
+def test_version_1_models_are_read_with_the_margin_rule(tmp_path: Path) -> None:
+    from annotator.model.format import _model_digest
+    from annotator.project import rank_labels
+
+    m = planted_model(tmp_path)
+    meta = json.loads((m.path / "model.json").read_text())
+    assert meta["format_version"] == 2
+    meta["format_version"] = 1  # what annotator wrote before calibration existed
+    del meta["calibration"]
+    meta["digest"] = _model_digest(meta)
+    (m.path / "model.json").write_text(json.dumps(meta))
+    old = load_model(m.path)
+    assert old.calibration == {}
+    ranking = rank_labels(old, np.eye(8, dtype=np.float32)[0], 0.1, n_tokens=3)["antibody"]
+    assert ranking.confident and ranking.probability is None and ranking.reason is None
+
+
+def test_calibration_is_part_of_the_digest(tmp_path: Path) -> None:
+    m = planted_model(tmp_path)
+    group = {"correct": {"intercept": 0.0, "coef": [0.0] * 5}, "known": None, "threshold": 0.9}
+    calibrated = save_model(dataclasses.replace(m, calibration={"antibody": group}), tmp_path / "c", dtype="float32")
+    assert calibrated.digest != m.digest and load_model(calibrated.path).calibration == {"antibody": group}
+    meta = json.loads((calibrated.path / "model.json").read_text())
+    meta["calibration"]["antibody"]["threshold"] = 0.5  # would make every call confident
+    (calibrated.path / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(ModelError, match="digest"):
+        load_model(calibrated.path)

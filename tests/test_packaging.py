@@ -37,7 +37,7 @@ def test_wheel_contains_the_bundled_model_and_package_data(tmp_path: Path) -> No
     )
     wheel = next(tmp_path.glob("annotator-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
-    model = "annotator/bundled_models/encode-broad-hg19/"
+    model = "annotator/bundled_models/encode-hg19-v2/"
     for f in ("model.json", "token_ids.npy", "token_vectors.npy", "label_vectors.npy", "README.md"):
         assert model + f in names, f"{model + f} missing from the wheel"
     assert any(n.startswith("annotator/report/templates/") for n in names)

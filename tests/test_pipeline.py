@@ -60,7 +60,7 @@ def test_demo_runs_offline_and_flags_each_story(model, tmp_path: Path) -> None:
     )
     assert again.exit_code == 0, again.output
     counts = json.loads(read_table("runs", work / "runs.parquet").to_pylist()[-1]["counts"])
-    assert (counts["project_projected"], counts["project_reused"]) == (0, 10)  # same demo bytes: nothing redone
+    assert (counts["project_projected"], counts["project_reused"]) == (0, 11)  # same demo bytes: nothing redone
 
 
 def test_second_run_reuses_projections_and_gives_the_same_tables(model, tmp_path: Path) -> None:
@@ -71,8 +71,8 @@ def test_second_run_reuses_projections_and_gives_the_same_tables(model, tmp_path
     first = pipeline.run(config, [DEMO_GSE])
     tables = {n: read_table(n, p) for n, p in first.tables.items() if n != "runs"}
     second = pipeline.run(config, [DEMO_GSE])
-    assert first.counts["project_projected"] == 10 and second.counts["project_projected"] == 0
-    assert second.counts["project_reused"] == 10
+    assert first.counts["project_projected"] == 11 and second.counts["project_projected"] == 0
+    assert second.counts["project_reused"] == 11
     for name, table in tables.items():
         assert read_table(name, second.tables[name]).equals(table), name
     assert read_table("runs", second.tables["runs"]).num_rows == 2
@@ -101,7 +101,7 @@ def test_a_run_killed_mid_projection_continues_where_it_stopped(
     assert not (config.workdir / LOCK_NAME).exists()
     monkeypatch.setattr(pipeline, "project_many", real)
     result = pipeline.run(config, [DEMO_GSE])
-    assert result.counts["project_reused"] == 4 and result.counts["project_projected"] == 6
+    assert result.counts["project_reused"] == 4 and result.counts["project_projected"] == 7
     assert result.exit_code == 0
 
 
@@ -171,7 +171,7 @@ def test_json_logs_for_log_collectors(model, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     records = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
     assert records and all({"time", "level", "logger", "message"} <= set(r) for r in records)
-    assert any("projecting 10 of 10" in r["message"] for r in records)
+    assert any("projecting 11 of 11" in r["message"] for r in records)
     assert "\x1b[" not in result.output  # no colour codes when not on a terminal
 
 
@@ -181,5 +181,7 @@ def test_readme_demo_on_the_bundled_model_shows_every_story(tmp_path: Path) -> N
     assert result.exit_code == 0, result.output
     flags = set(_flags(tmp_path / "demo").values())
     expected = {"match", "misspelling", "near_miss", "repressive_low_confidence", "missing_author_label",
-                "confident_mismatch", "out_of_vocabulary"}  # fmt: skip
+                "confident_mismatch", "out_of_vocabulary", "no_known_label"}  # fmt: skip
     assert expected <= flags, f"missing: {expected - flags}"
+    html = (tmp_path / "demo" / "report.html").read_text()
+    assert "no known label" in html and "no label the model knows fits this file" in html  # flag and its legend

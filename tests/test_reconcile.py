@@ -195,8 +195,13 @@ def test_every_flag_is_reachable_and_the_table_fits_its_schema() -> None:
         "GSM7/a.bed": ("H3K18ac", [("H3K27ac", 0.5), ("H3K4me1", 0.45)]),
         "GSM8/a.bed": ("rep1", [("H3K27ac", 0.5), ("H3K4me1", 0.45)]),
     }
+    cases["GSM10/a.bed"] = ("H3K4me1", [("H3K27ac", 0.7), ("H3K4me1", 0.45)])
     samples = [_sample(sid, title) for sid, (title, _) in cases.items()] + [_sample("GSM9/a.bed", "K562")]
     predictions = [row for sid, (_, ranked) in cases.items() for row in _ranks(sid, "antibody", ranked)]
+    for row in predictions:  # GSM10: a calibrated model found that no known label fits
+        if row["sample_id"] == "GSM10/a.bed":
+            row.update(confident=False, probability=0.2 if row["rank"] == 1 else None,
+                       confidence_reason="no_known_label")  # fmt: skip
     predictions += [row for sid in cases for row in _ranks(sid, "cell_type", [("K562", 0.6), ("HepG2", 0.1)])]
     table = reconcile(to_table("samples", samples), to_table("predictions", predictions), GROUPS, Config())
     assert table.schema.equals(ANNOTATIONS)
@@ -205,6 +210,40 @@ def test_every_flag_is_reachable_and_the_table_fits_its_schema() -> None:
     # the digest comes from the sample's predictions; a sample never projected has none to give
     digests = {r["sample_id"]: r["model_digest"] for r in table.to_pylist()}
     assert digests.pop("GSM9/a.bed") is None and set(digests.values()) == {DIGEST}
+
+
+def _calibrated(ranked: list[tuple[str, float]], confident: bool, reason: str | None, title: str = "") -> dict:
+    """The antibody row when a calibrated model stored `confident` and `reason` for the rank-1 call."""
+    predictions = _ranks("GSM1/a.bed", "antibody", ranked) + _ranks(
+        "GSM1/a.bed", "cell_type", [("K562", 0.5), ("HepG2", 0.1)]
+    )
+    for row in predictions[: len(ranked)]:
+        row.update(confident=confident, probability=0.95 if confident else 0.3, confidence_reason=reason)
+        if row["rank"] > 1:
+            row["probability"] = None
+    table = reconcile(to_table("samples", [_sample(title=title)]), to_table("predictions", predictions), GROUPS,
+                      Config())  # fmt: skip
+    return next(row for row in table.to_pylist() if row["group"] == "antibody")
+
+
+def test_no_known_label_when_the_calibrated_model_finds_no_fit() -> None:
+    ranked = [("H3K27ac", 0.7), ("H3K4me1", 0.3), ("H3K4me3", 0.2)]  # margin 0.4: confident by the margin rule
+    row = _calibrated(ranked, False, "no_known_label", "H3K4me3")
+    assert (row["flag"], row["confident"]) == (Flag.NO_KNOWN_LABEL, False)
+    assert "no label the model knows fits" in row["reason"] and "p 0.30" in row["reason"]
+    assert _calibrated(ranked, False, "no_known_label")["flag"] == Flag.NO_KNOWN_LABEL  # no author label either
+    # the author's label on top still matches; an author label the model never saw stays out_of_vocabulary
+    assert _calibrated(ranked, False, "no_known_label", "H3K27ac")["flag"] == Flag.MATCH
+    assert _calibrated(ranked, False, "no_known_label", "H3K18ac")["flag"] == Flag.OUT_OF_VOCABULARY
+
+
+def test_calibrated_decision_replaces_the_margin_rule() -> None:
+    ranked = [("H3K27ac", 0.7), ("H3K4me1", 0.3), ("H3K4me3", 0.2)]
+    low = _calibrated(ranked, False, "low_probability", "H3K4me3")
+    assert (low["flag"], low["confident"]) == (Flag.LOW_CONFIDENCE, False)  # margin 0.4, but p says no
+    close = [("H3K27ac", 0.50), ("H3K27me3", 0.45), ("H3K4me3", 0.2)]
+    sure = _calibrated(close, True, None, "H3K4me3")
+    assert (sure["flag"], sure["confident"]) == (Flag.CONFIDENT_MISMATCH, True)  # margin 0.05, p says yes
 
 
 def test_evidence_holds_thresholds_extraction_and_top_labels() -> None:
@@ -291,3 +330,12 @@ def test_unselected_samples_are_ignored() -> None:
     samples = to_table("samples", [_sample(selected=False, title="H3K4me3")])
     table = reconcile(samples, to_table("predictions", []), GROUPS, Config())
     assert table.num_rows == 0 and isinstance(table, pa.Table)
+
+
+def test_a_model_group_without_author_labels_is_not_reconciled() -> None:
+    groups = {**GROUPS, "assay": ["ChIP-seq", "DNase-seq"]}
+    predictions = _ranks("GSM1/a.bed", "antibody", [("H3K4me3", 0.8), ("H3K27ac", 0.6)])
+    predictions += _ranks("GSM1/a.bed", "assay", [("ChIP-seq", 0.9), ("DNase-seq", 0.1)])
+    table = reconcile(to_table("samples", [_sample(title="K562 H3K4me3")]), to_table("predictions", predictions),
+                      groups, Config())  # fmt: skip
+    assert sorted(table["group"].to_pylist()) == ["antibody", "cell_type"]  # no row of missing assay labels

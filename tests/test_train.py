@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import re
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +26,6 @@ ANTIBODIES = ["H3K4me3", "H3K27me3", "H3K36me3"]
 CELL_TYPES = ["K562", "CD14+ monocytes", "fibroblast, lung"]
 UNIVERSE = TileUniverse(1000)
 POOL = 300  # tokens owned by each label
-MODELS = Path(__file__).resolve().parents[1] / "models"
 
 
 def _planted(seed: int = 0, reps: int = 4) -> tuple[sp.csr_matrix, dict[str, np.ndarray]]:
@@ -214,17 +212,6 @@ def test_cli_reports_bad_input_with_exit_code_2(tmp_path: Path) -> None:
                                       "--out", str(tmp_path / "m"), "--workers", "1"])  # fmt: skip
     assert result.exit_code == 2
     assert "no column 'tissue'" in result.output
-
-
-def test_bundled_model_card_shows_the_stored_held_out_metrics() -> None:
-    model = load_model(MODELS / "encode-broad-hg19")
-    card = (MODELS / "encode-broad-hg19" / "README.md").read_text()
-    for group in ("antibody", "cell_type"):
-        metrics = model.metrics["groups"][group]
-        for key in ("mrr", "top1"):
-            assert re.search(rf"\b{metrics[key]:.3f}\b", card), (group, key)
-    assert model.training["split"]["n_test"] == len(model.metrics["split"]["test_files"])
-    assert not set(model.training["train_files"]) & set(model.metrics["split"]["test_files"])
 
 
 def test_fewer_dimensions_than_labels_share_them_per_group() -> None:

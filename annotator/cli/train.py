@@ -13,6 +13,7 @@ from rich.table import Table
 
 from annotator.cli.app import app, handle_errors, print_table, progress, say
 from annotator.errors import InputError
+from annotator.model.condeval import evaluate_conditions
 from annotator.model.corpus import metadata_columns, read_corpus, train_and_evaluate
 from annotator.model.evaluate import DEFAULT_TEST_FRACTION, evaluate_model
 from annotator.model.format import check_model_destination, load_model, save_model
@@ -127,9 +128,19 @@ def evaluate(
     store: bool = typer.Option(False, "--store", help="Store the metrics in the model's model.json."),
     json_out: Path | None = typer.Option(None, "--json", help="Write the metrics to this JSON file."),
     workers: int | None = typer.Option(None, "--workers", "-j", min=1, help="Processes reading files."),
+    conditions: bool = typer.Option(
+        False, "--conditions", help="Score every listed file under GEO-like conditions (strongest N, random N, "
+        "summit windows) with calibrated confidence, instead of the paper's scenarios."
+    ),
 ) -> None:
     """Score a model on labelled files it was not trained on: the BEDspace paper's three scenarios."""
     loaded = load_model(model)
+    if conditions:
+        rows = evaluate_conditions(loaded, beds, metadata, workers=workers)
+        print_table(conditions_table(rows, f"{loaded.name}: GEO-like conditions"))
+        if json_out is not None:
+            _write_json(json_out, {"model": loaded.name, "digest": loaded.digest, "conditions": rows})
+        return
     columns = [g for g in loaded.groups if g in metadata_columns(metadata)]
     if not columns:
         raise InputError(f"{metadata}: no column for any label group of the model ({', '.join(loaded.groups)})")
@@ -144,6 +155,16 @@ def evaluate(
         dtype = json.loads((loaded.path / "model.json").read_text()).get("token_dtype", "float16")
         save_model(dataclasses.replace(loaded, metrics=result), loaded.path, dtype=dtype)
         say(f"metrics stored in {loaded.path / 'model.json'}")
+
+
+def conditions_table(rows: list[dict[str, Any]], title: str) -> Table:
+    """Rich table: one row per condition x group."""
+    keys = ("condition", "group", "n", "top1", "mrr", "confident_share", "confident_precision", "n_oov",
+            "oov_confident_rate")  # fmt: skip
+    table = Table(*keys, title=title)
+    for r in rows:
+        table.add_row(*("-" if r[k] is None else f"{r[k]:.3f}" if isinstance(r[k], float) else str(r[k]) for k in keys))
+    return table
 
 
 def metrics_table(groups: dict[str, dict[str, Any]], title: str) -> Table:

@@ -37,7 +37,7 @@ class DemoSample:
     organism: str = "Homo sapiens"
     file_name: str = "peaks.bed.gz"
     build: str = "hg19"
-    tune: str | None = None  # "near_miss" or "low_confidence": calibrate the mixture on the model (see _calibrated)
+    tune: str | None = None  # "near_miss", "low_confidence" or "no_known_label": fit the story to the model
 
 
 SAMPLES: tuple[DemoSample, ...] = (
@@ -72,6 +72,9 @@ SAMPLES: tuple[DemoSample, ...] = (
                {}, "mouse sample: never hg19", organism="Mus musculus", build="mm10"),
     DemoSample("GSM9990014", "A549 H3K4me3 signal", ("cell line: A549", "chip antibody: H3K4me3"),
                {}, "bigWig only: skipped", file_name="signal.bw"),
+    DemoSample("GSM9990015", "K562 CTCF ChIP-seq rep2", ("cell line: K562", "chip antibody: CTCF"),
+               {"antibody": {"": 1}, "cell_type": {"K562": 1}},
+               "data fit no known target (failed enrichment): no known label", tune="no_known_label"),
 )  # fmt: skip
 
 
@@ -153,6 +156,12 @@ def _write_calibrated(path: Path, sample: DemoSample, sampler: _TileSampler, see
     """Write the sample's file; for a tuned story, search the share of the first two antibody labels outwards from
     the declared mixture (±2.5 % steps) until the model shows the story (a close runner-up, or no confident label),
     so the demo holds for whatever model it runs with."""
+    if sample.tune == "no_known_label":  # only a calibrated model abstains: try a few draws, keep the last
+        for attempt in range(8):
+            _write_supplementary(path, sample, sample.truth, sampler, np.random.default_rng([seed, attempt]))
+            if _story_holds(sample.tune, sampler.model, path, sample.truth):
+                return
+        return
     offsets = [0.0] + [sign * 0.025 * k for k in range(1, 13) for sign in (1, -1)] if sample.tune else [0.0]
     for offset in offsets:
         mix = _shift(sample.truth, offset) if offset else sample.truth
@@ -175,11 +184,13 @@ def _story_holds(tune: str, model: BedspaceModel, path: Path, mix: dict[str, dic
     ranking = project_file(model, path).rankings.get("antibody")
     if ranking is None:
         return False
+    if tune == "no_known_label":
+        return ranking.reason == "no_known_label"
     close = ranking.margin < DEFAULT_MARGIN_THRESHOLD
     first, second = list(mix["antibody"])[:2]
     if tune == "near_miss":  # the data's first label on top, the author's (second) label a close runner-up
         return close and ranking.labels[:2] == (first, second)
-    return close and ranking.labels[0] != first  # no confident label, and the author's mark not on top
+    return not ranking.confident and ranking.labels[0] != first  # no confident label, the author's mark not on top
 
 
 def _write_supplementary(

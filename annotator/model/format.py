@@ -34,8 +34,10 @@ from annotator.regions.universe import BedUniverse, KnownTokens, Universe, unive
 log = logging.getLogger(__name__)
 
 FORMAT_NAME = "annotator-bedspace"
-FORMAT_VERSION = 1
-BUNDLED_MODEL_NAME = "encode-broad-hg19"
+FORMAT_VERSION = 2
+#: Versions this code reads: version 1 has no calibration (confidence falls back to the margin rule).
+READABLE_VERSIONS = (1, 2)
+BUNDLED_MODEL_NAME = "encode-hg19-v2"
 MODEL_CARD = "README.md"
 _WEIGHT_FILES = ("token_ids.npy", "token_vectors.npy", "label_vectors.npy")
 
@@ -52,6 +54,7 @@ class BedspaceModel:
     label_vectors: dict[str, np.ndarray]
     training: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
+    calibration: dict[str, Any] = field(default_factory=dict)  # group -> calibrated confidence (calibrate.py)
     digest: str = ""
     path: Path | None = None
 
@@ -86,6 +89,32 @@ class BedspaceModel:
     def known_tokens(self) -> KnownTokens:
         """Tokens the model has a vector for, as a mask over the universe with prefix counts."""
         return KnownTokens.from_mask(self.row_of_token >= 0)
+
+    @cached_property
+    def group_blocks(self) -> dict[str, np.ndarray]:
+        """Per group, the dimensions its label vectors use (all dimensions for a model without blocks)."""
+        return {g: np.flatnonzero(np.abs(v).sum(axis=0) > 0) for g, v in self.label_vectors.items()}
+
+    @cached_property
+    def token_blocks(self) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """The token vectors split by the groups' disjoint blocks of dimensions, for summing only non-zero parts.
+
+        A trained model writes each group's block only for the tokens that group kept, so a token is zero outside
+        one or two blocks. Per block: (dims, compact vectors of the tokens non-zero there, token row -> compact
+        row or -1). Groups whose blocks overlap (imported models) give one block of every dimension.
+        """
+        blocks = list(self.group_blocks.values())
+        used = np.concatenate(blocks) if blocks else np.zeros(0, np.int64)
+        if np.unique(used).shape[0] != used.shape[0] or used.shape[0] != self.dim:
+            blocks = [np.arange(self.dim)]
+        out = []
+        for dims in blocks:
+            part = np.ascontiguousarray(self.token_vectors[:, dims])
+            rows = np.flatnonzero(np.any(part != 0, axis=1))
+            index = np.full(self.token_vectors.shape[0], -1, dtype=np.int32)
+            index[rows] = np.arange(rows.shape[0], dtype=np.int32)
+            out.append((dims, part[rows], index))
+        return out
 
     @cached_property
     def unit_label_vectors(self) -> dict[str, np.ndarray]:
@@ -127,10 +156,10 @@ def load_model(path: str | os.PathLike[str] | None = None) -> BedspaceModel:
         raise ModelError(f"{meta_path}: not valid JSON: {exc}") from exc
     if meta.get("format") != FORMAT_NAME:
         raise ModelError(f"{meta_path}: not an annotator BEDspace model (format {meta.get('format')!r})")
-    if meta.get("format_version") != FORMAT_VERSION:
+    if meta.get("format_version") not in READABLE_VERSIONS:
         raise ModelError(
-            f"{meta_path}: format version {meta.get('format_version')!r}, this annotator reads version "
-            f"{FORMAT_VERSION}: upgrade annotator or re-export the model"
+            f"{meta_path}: format version {meta.get('format_version')!r}, this annotator reads versions "
+            f"{', '.join(map(str, READABLE_VERSIONS))}: upgrade annotator or re-export the model"
         )
     for fname, expected in meta.get("files", {}).items():
         fpath = directory / fname
@@ -166,6 +195,7 @@ def load_model(path: str | os.PathLike[str] | None = None) -> BedspaceModel:
         label_vectors=label_vectors,
         training=meta.get("training", {}),
         metrics=meta.get("metrics", {}),
+        calibration=meta.get("calibration") or {},
         digest=meta["digest"],
         path=directory,
     )
@@ -210,6 +240,7 @@ def save_model(model: BedspaceModel, path: str | os.PathLike[str], *, dtype: str
             "groups": model.groups,
             "training": model.training,
             "metrics": model.metrics,
+            "calibration": model.calibration,
             "files": files,
         }
         meta["digest"] = _model_digest(meta)
@@ -274,8 +305,11 @@ def _swap_in(new: Path, directory: Path) -> None:
 
 
 def _model_digest(meta: dict[str, Any]) -> str:
-    """Digest of what determines predictions: universe, groups and weights (not the card's prose or metrics)."""
-    core = {k: meta.get(k) for k in ("format_version", "universe_digest", "groups", "dim", "files")}
+    """Digest of what determines predictions: universe, groups, weights and (version 2) the calibration."""
+    keys = ["format_version", "universe_digest", "groups", "dim", "files"]
+    if meta.get("format_version", 1) >= 2:
+        keys.append("calibration")
+    core = {k: meta.get(k) for k in keys}
     return hashlib.sha256(json.dumps(core, sort_keys=True).encode()).hexdigest()
 
 

@@ -1,0 +1,89 @@
+"""The model's stored rankings as reconcile reads them back from the long predictions table.
+
+One `Prediction` per sample (status, reason, model digest) holding one `Ranking` per group: the stored ranks best
+first, the margin, and for calibrated models the stored `confident` decision, the rank-1 probability and the
+`confidence_reason` (`annotator.project`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+_STATUS_OK = "ok"
+NO_KNOWN_LABEL_REASON = "no_known_label"  # annotator.model.calibrate.REASON_NO_KNOWN_LABEL
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """The stored ranks of one sample x group, best first."""
+
+    labels: tuple[str, ...]
+    scores: tuple[float, ...]
+    margin: float
+    calibrated_confident: bool | None = None  # the stored calibrated decision; None for uncalibrated models
+    probability: float | None = None
+    confidence_reason: str | None = None
+
+    def confident(self, margin_threshold: float) -> bool:
+        """The calibrated decision when there is one, else the margin rule."""
+        if self.calibrated_confident is not None:
+            return self.calibrated_confident
+        return self.margin >= margin_threshold
+
+    @property
+    def no_known_label(self) -> bool:
+        return self.confidence_reason == NO_KNOWN_LABEL_REASON
+
+    def rank_of(self, label: str) -> int | None:
+        """1-based rank of `label`, None when it is not among the stored ranks."""
+        return self.labels.index(label) + 1 if label in self.labels else None
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Everything the predictions table says about one sample."""
+
+    status: str
+    reason: str | None
+    rankings: dict[str, Ranking]
+    model_digest: str | None
+
+
+def predictions_by_sample(predictions: pa.Table) -> dict[str, Prediction]:
+    """Group the long predictions table by sample, each group's ranks sorted best first."""
+    names = ("sample_id", "group", "rank", "label", "score", "margin", "status", "reason", "model_digest")
+    columns = {name: predictions[name].to_pylist() for name in names}
+    n = predictions.num_rows
+    extra = {  # calibration columns (absent from tables written before they existed)
+        name: predictions[name].to_pylist() if name in predictions.column_names else [None] * n
+        for name in ("confident", "probability", "confidence_reason")
+    }
+    ranks: dict[str, dict[str, list[tuple[int, str, float, float]]]] = {}
+    calls: dict[tuple[str, str], tuple[bool | None, float | None, str | None]] = {}
+    heads: dict[str, tuple[str, str | None, str | None]] = {}
+    rows = zip(*columns.values(), *extra.values(), strict=True)
+    for sid, group, rank, label, score, margin, status, reason, digest, confident, prob, why in rows:
+        if sid not in heads or status != _STATUS_OK:  # a failed row wins over ok rows of the same sample
+            heads[sid] = (status, reason, digest)
+        if status == _STATUS_OK and group is not None and label is not None and rank is not None:
+            ranks.setdefault(sid, {}).setdefault(group, []).append((rank, label, score, margin or 0.0))
+            if rank == 1 and prob is not None:
+                calls[(sid, group)] = (bool(confident), float(prob), why)
+    out = {}
+    for sid, (status, reason, digest) in heads.items():
+        rankings = {}
+        for group, items in ranks.get(sid, {}).items():
+            items.sort()
+            calibrated, prob, why = calls.get((sid, group), (None, None, None))
+            rankings[group] = Ranking(
+                labels=tuple(label for _, label, _, _ in items),
+                scores=tuple(float(score) for _, _, score, _ in items),
+                margin=float(items[0][3]),
+                calibrated_confident=calibrated,
+                probability=prob,
+                confidence_reason=why,
+            )
+        out[sid] = Prediction(status, reason, rankings, digest)
+    return out
