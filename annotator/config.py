@@ -34,6 +34,10 @@ class Config:
     download_retries: int = 4
     download_backoff_s: float = 2.0
     max_file_bytes: int = 2 * 1024**3
+    download_workers: int = 4  # supplementary files in flight at once
+    download_per_host: int = 4  # of which at most this many on one host
+    geo_base_url: str | None = None  # None: the real GEO; else http(s)://host[:port] serving GEO's paths
+    max_hours: float | None = None  # stop starting downloads after this long; the next night continues
 
     # projection
     top_k: int = 5

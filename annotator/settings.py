@@ -18,6 +18,7 @@ from typing import Any
 
 from annotator.config import Config
 from annotator.errors import ConfigError
+from annotator.geo.endpoint import check_base_url
 
 ENV_PREFIX = "ANNOTATOR_"
 _FIELDS = {f.name: f for f in dataclasses.fields(Config) if f.name != "extra"}
@@ -105,5 +106,10 @@ def _check(config: Config) -> None:
         raise ConfigError(f"workers must be >= 1, got {config.workers}")
     if config.log_format not in ("text", "json"):
         raise ConfigError(f"log_format must be 'text' or 'json', got {config.log_format!r}")
+    if config.download_workers < 1 or config.download_per_host < 1:
+        raise ConfigError("download_workers and download_per_host must be >= 1")
+    if config.max_hours is not None and not config.max_hours > 0:
+        raise ConfigError(f"max_hours must be > 0, got {config.max_hours}")
+    check_base_url(config.geo_base_url)
     if config.since_days is not None and config.since_days < 1:
         raise ConfigError(f"since_days must be >= 1, got {config.since_days}")

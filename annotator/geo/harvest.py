@@ -10,23 +10,27 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pyarrow as pa
 
 from annotator.config import Config
-from annotator.errors import AnnotatorError, DownloadError, InputError
+from annotator.errors import AnnotatorError, InputError
+from annotator.geo.backlog import Backlog
 from annotator.geo.build import organism_of_build
-from annotator.geo.download import download
+from annotator.geo.download import Downloaded, download
+from annotator.geo.endpoint import SEARCH_URL, SOFT_URL, check_base_url, geofetch_at, probe, rebase
 from annotator.geo.fetch import find_recent_series, load_series
 from annotator.geo.files import local_file_name
 from annotator.geo.ledger import DOWNLOADED, FAILED, NOT_BED_LIKE, Ledger, LedgerEntry
+from annotator.geo.pool import DownloadPool, Outcome, read_ahead
 from annotator.geo.select import CONTENT_NOT_BED_LIKE, missing_sample_row, sample_rows
-from annotator.geo.soft import is_series_accession
+from annotator.geo.soft import Series, is_series_accession
 from annotator.progress import NULL_PROGRESS, Progress
 from annotator.regions.bed import sniff_bed
 from annotator.tables import to_table, write_table
@@ -61,11 +65,12 @@ class HarvestResult:
     skipped_by_reason: dict[str, int]
     series: tuple[SeriesCounts, ...] = ()  # per series read, in the order given
     failed_series: dict[str, str] = field(default_factory=dict)  # accession -> why it could not be read
+    deferred_series: tuple[str, ...] = ()  # not read: the time budget ran out (the next night reads them)
 
     @property
     def ok(self) -> bool:
         """True when every series was read and no selected file failed to download."""
-        return not self.failed_series and self.counts.get("failed", 0) == 0
+        return not self.failed_series and not self.counts.get("failed", 0) and not self.counts.get("deferred", 0)
 
 
 def harvest(
@@ -74,19 +79,29 @@ def harvest(
     *,
     progress: Progress = NULL_PROGRESS,
     gse_file: Path | None = None,
+    stream: FileSink | None = None,
+    deadline: float | None = None,
 ) -> HarvestResult:
     """Harvest GEO series into `config.workdir`: the samples table and the selected BED-like files.
 
     Parameters
     ----------
     config
-        Uses workdir, soft_dir, genome, strategies, since_days, metadata_only, download_* and max_file_bytes.
+        Uses workdir, soft_dir, genome, strategies, since_days, metadata_only, download_*, max_file_bytes and
+        geo_base_url.
     accessions
-        GSE accessions; more come from `gse_file` and from `config.since_days` (a GEO search).
+        GSE accessions; more come from `gse_file`, from `config.since_days` (a GEO search) and from the backlog of
+        series an earlier night could not finish (`WORKDIR/backlog.json`).
     progress
         Progress reporter for reading series and downloading files.
     gse_file
         Text file of GSE accessions (whitespace- or comma-separated; `#` starts a comment).
+    stream
+        Told, on this thread, of each selected file when it is queued and as soon as it is settled (on disk, failed
+        or not BED-like), so projection can start while later files download (`annotator.batch.StreamingProjector`).
+    deadline
+        `time.monotonic()` after which no series is read and no download starts; what is left is deferred to the
+        next night through the backlog.
 
     Returns
     -------
@@ -99,31 +114,50 @@ def harvest(
     InputError
         A malformed accession, an unreadable `gse_file`, or no series to harvest at all.
     DownloadError
-        The `--since-days` search could not reach GEO.
+        GEO cannot be reached at all, or the `--since-days` search failed.
     """
     workdir = Path(config.workdir)
-    gses = resolve_accessions(accessions, gse_file=gse_file, since_days=config.since_days, genome=config.genome)
-    by_id, members, failed_series = _read_series(config, gses, workdir, progress)
-    rows = list(by_id.values())
-    reused = 0 if config.metadata_only else _download_selected(config, rows, workdir, progress)
+    base = check_base_url(config.geo_base_url)
+    backlog = Backlog(workdir)
+    with geofetch_at(base, timeout_s=config.download_timeout_s):
+        if config.soft_dir is None:
+            probe([SOFT_URL] + ([SEARCH_URL] if config.since_days else []), base)
+        gses = resolve_accessions(accessions, gse_file=gse_file, since_days=config.since_days, genome=config.genome)
+        gses = list(dict.fromkeys(gses + backlog.series()))
+        night = _Night(config, workdir, progress, stream, deadline)
+        night.run(gses)
+    rows = list(night.rows.values())
     table = to_table("samples", rows)
     path = write_table("samples", table, workdir / SAMPLES_FILE)
     skipped = Counter(r["skip_reason"] for r in rows if not r["selected"])
     status = Counter(r["download_status"] for r in rows)
+    failed_series = night.failed_series
     counts = {
-        "series": len(gses) - len(failed_series),
+        "series": len(night.members),
         "series_failed": len(failed_series),
+        "series_deferred": len(night.deferred_series),
         "samples": len({r["gsm"] for r in rows}),
         "files": sum(r.get("file_url") is not None for r in rows),
         "selected": sum(bool(r["selected"]) for r in rows),
         "skipped": sum(skipped.values()),
         "downloaded": status[DOWNLOADED],
-        "cached": reused,  # reused from an earlier run; their rows read "downloaded" as on the first run
+        "cached": night.reused,  # reused from an earlier run; their rows read "downloaded" as on the first run
         "not_bed_like": status[NOT_BED_LIKE],
         "failed": status[FAILED],
+        "deferred": night.deferred_files,
     }
+    unfinished = {**failed_series, **dict.fromkeys(night.deferred_series, "deferred")}
+    unfinished.update({r["gse"]: "files left" for r in rows if r["selected"] and r["download_status"] != DOWNLOADED
+                       and r["download_status"] != NOT_BED_LIKE and not config.metadata_only})  # fmt: skip
+    backlog.save(list(unfinished), done=[g for g in night.members if g not in unfinished])
     return HarvestResult(
-        table, path, counts, dict(skipped.most_common()), _series_counts(by_id, members), failed_series
+        table,
+        path,
+        counts,
+        dict(skipped.most_common()),
+        _series_counts(night.rows, night.members),
+        failed_series,
+        tuple(night.deferred_series),
     )
 
 
@@ -159,37 +193,143 @@ def read_gse_file(path: Path) -> list[str]:
     return [t.upper() for line in text.splitlines() for t in re.split(r"[\s,]+", line.split("#", 1)[0]) if t]
 
 
-def _read_series(
-    config: Config, gses: list[str], workdir: Path, progress: Progress
-) -> tuple[dict[str, dict[str, Any]], dict[str, list[str]], dict[str, str]]:
-    rows: dict[str, dict[str, Any]] = {}
-    members: dict[str, list[str]] = {}
-    failed: dict[str, str] = {}
-    with progress.task("Reading GEO series", total=len(gses)) as task:
-        for gse in gses:
-            try:
-                series = load_series(
-                    gse,
-                    soft_dir=config.soft_dir,
-                    cache_dir=workdir / SOFT_CACHE_DIR,
-                    retries=config.download_retries,
-                    backoff_s=config.download_backoff_s,
-                )
-            except AnnotatorError as exc:
-                _LOG.error("series %s skipped: %s", gse, exc)
-                failed[gse] = str(exc)
+class FileSink(Protocol):
+    """What the harvest tells a streamed projection (see `harvest`'s `stream`)."""
+
+    def expect(self, sample_id: str) -> None: ...
+
+    def arrived(self, sample_id: str, path: Path | None, sha256: str | None) -> None: ...
+
+
+class _Night:
+    """Reads series (a few ahead, on threads) and fetches their selected files (a `DownloadPool`) at once.
+
+    Rows, the ledger and `stream` are only touched on the calling thread.
+    """
+
+    def __init__(self, config: Config, workdir: Path, progress: Progress,
+                 stream: FileSink | None, deadline: float | None) -> None:  # fmt: skip
+        self.config, self.workdir, self.progress, self.stream = config, workdir, progress, stream
+        self.base = check_base_url(config.geo_base_url)
+        self.deadline = deadline
+        self.rows: dict[str, dict[str, Any]] = {}
+        self.members: dict[str, list[str]] = {}
+        self.failed_series: dict[str, str] = {}
+        self.deferred_series: list[str] = []
+        self.reused = self.deferred_files = 0
+        self.ledger = Ledger(workdir)
+        self.pool: DownloadPool[tuple[Downloaded, bool, str]] = DownloadPool(
+            workers=config.download_workers,
+            per_host=config.download_per_host,
+            deadline=deadline,
+            is_reachable=_reachable,
+        )
+
+    def over_time(self) -> bool:
+        return self.deadline is not None and time.monotonic() >= self.deadline
+
+    def run(self, gses: list[str]) -> None:
+        with self.progress.task("Reading GEO series and downloading peak files", total=len(gses)) as task:
+            for gse, series, error in read_ahead(gses, self._load, stop=self.over_time):
+                if series is None and error is None:
+                    _LOG.warning("series %s deferred to the next night: the time budget ran out", gse)
+                    self.deferred_series.append(gse)
+                elif error is not None:
+                    if not isinstance(error, AnnotatorError):
+                        raise error
+                    _LOG.error("series %s skipped: %s", gse, error)
+                    self.failed_series[gse] = str(error)
+                else:
+                    assert series is not None
+                    self._add_series(gse, series)
                 task.advance()
+                self._handle(self.pool.poll())
+            self._handle(self.pool.drain())
+        self.ledger.compact()
+
+    def _load(self, gse: str) -> Series:
+        return load_series(
+            gse,
+            soft_dir=self.config.soft_dir,
+            cache_dir=self.workdir / SOFT_CACHE_DIR,
+            retries=self.config.download_retries,
+            backoff_s=self.config.download_backoff_s,
+        )
+
+    def _add_series(self, gse: str, series: Series) -> None:
+        config = self.config
+        new = [r for sample in series.samples for r in sample_rows(sample, gse, config.genome, config.strategies)]
+        listed = {s.gsm for s in series.samples}
+        new += [missing_sample_row(gsm, gse) for gsm in series.sample_ids if gsm not in listed]
+        self.members[gse] = [row["sample_id"] for row in new]
+        _LOG.info("%s: %d sample(s), %d row(s)", gse, len(series.samples), len(new))
+        for row in new:
+            # a SuperSeries repeats its SubSeries' samples: keep the first series that brought each file
+            if row["sample_id"] in self.rows:
                 continue
-            new = [r for sample in series.samples for r in sample_rows(sample, gse, config.genome, config.strategies)]
-            listed = {s.gsm for s in series.samples}
-            new += [missing_sample_row(gsm, gse) for gsm in series.sample_ids if gsm not in listed]
-            for row in new:
-                # a SuperSeries repeats its SubSeries' samples: keep the first series that brought each file
-                rows.setdefault(row["sample_id"], row)
-            members[gse] = [row["sample_id"] for row in new]
-            _LOG.info("%s: %d sample(s), %d row(s)", gse, len(series.samples), len(new))
-            task.advance()
-    return rows, members, failed
+            self.rows[row["sample_id"]] = row
+            if row["selected"] and not config.metadata_only:
+                self._handle(self._start(row))
+
+    def _start(self, row: dict[str, Any]) -> Iterator[Outcome[tuple[Downloaded, bool, str]]]:
+        url = row["file_url"]
+        if self.stream is not None:
+            self.stream.expect(row["sample_id"])
+        entry = self.ledger.get(url)
+        if entry is not None and self.ledger.intact(entry):
+            _fill(row, entry)
+            self.reused += 1
+            self._arrived(row)
+            return iter(())
+        local = f"{BEDS_DIR}/{local_file_name(row['gsm'], row['file_name'])}"
+        config, workdir = self.config, self.workdir
+
+        def fetch() -> tuple[Downloaded, bool, str]:
+            got = download(
+                rebase(url, self.base),
+                workdir / local,
+                timeout_s=config.download_timeout_s,
+                retries=config.download_retries,
+                backoff_s=config.download_backoff_s,
+                max_bytes=config.max_file_bytes,
+                partial_dir=workdir / BEDS_DIR / ".partial",
+            )
+            is_bed, detail = sniff_bed(got.path)
+            return got, is_bed, detail
+
+        return self.pool.submit((row, local), rebase(url, self.base), fetch)
+
+    def _handle(self, outcomes: Iterable[Outcome[tuple[Downloaded, bool, str]]]) -> None:
+        for outcome in outcomes:
+            row, local = outcome.tag
+            url = row["file_url"]
+            if outcome.deferred:
+                self.deferred_files += 1
+                row.update(download_error=f"deferred to the next night: {outcome.error}")
+            elif outcome.error is not None or outcome.value is None:
+                _LOG.warning("download failed for %s: %s", row["sample_id"], outcome.error)
+                self.ledger.record(LedgerEntry(url, FAILED, detail=outcome.error))
+                row.update(download_status=FAILED, download_error=outcome.error)
+                self._arrived(row)
+            else:
+                got, is_bed, detail = outcome.value
+                status = DOWNLOADED if is_bed else NOT_BED_LIKE
+                _fill(row, self.ledger.record(LedgerEntry(url, status, local, got.size, got.sha256, detail)))
+                self._arrived(row)
+
+    def _arrived(self, row: dict[str, Any]) -> None:
+        if self.stream is None:
+            return
+        ok = row["download_status"] == DOWNLOADED and row["selected"] and row.get("local_path")
+        self.stream.arrived(row["sample_id"], self.workdir / row["local_path"] if ok else None, row.get("sha256"))
+
+
+def _reachable(host_url: str) -> bool:
+    try:
+        probe([host_url], None, timeout_s=10.0, attempts=1)
+    except AnnotatorError:
+        return False
+    return True
 
 
 def _series_counts(rows: dict[str, dict[str, Any]], members: dict[str, list[str]]) -> tuple[SeriesCounts, ...]:
@@ -207,52 +347,6 @@ def _series_counts(rows: dict[str, dict[str, Any]], members: dict[str, list[str]
             )
         )
     return tuple(out)
-
-
-def _download_selected(config: Config, rows: list[dict[str, Any]], workdir: Path, progress: Progress) -> int:
-    """Fetch (or re-use) every selected file, filling the download columns of its row in place.
-
-    Returns how many files were reused from earlier runs. A reused file's row reads exactly as when it was first
-    downloaded, so that running the same night twice writes the same samples table.
-    """
-    ledger = Ledger(workdir)
-    selected = [r for r in rows if r["selected"]]
-    reused = 0
-    with progress.task("Downloading peak files", total=len(selected)) as task:
-        for row in selected:
-            reused += _settle(config, row, ledger, workdir)
-            task.advance(file=row["file_name"])
-    ledger.compact()
-    return reused
-
-
-def _settle(config: Config, row: dict[str, Any], ledger: Ledger, workdir: Path) -> bool:
-    """Bring one selected row's file to a settled state (downloaded, not_bed_like or failed); True if reused."""
-    url = row["file_url"]
-    entry = ledger.get(url)
-    if entry is not None and ledger.intact(entry):
-        _fill(row, entry)
-        return True
-    local = f"{BEDS_DIR}/{local_file_name(row['gsm'], row['file_name'])}"
-    try:
-        got = download(
-            url,
-            workdir / local,
-            timeout_s=config.download_timeout_s,
-            retries=config.download_retries,
-            backoff_s=config.download_backoff_s,
-            max_bytes=config.max_file_bytes,
-            partial_dir=workdir / BEDS_DIR / ".partial",
-        )
-    except DownloadError as exc:
-        _LOG.warning("download failed for %s: %s", row["sample_id"], exc)
-        ledger.record(LedgerEntry(url, FAILED, detail=str(exc)))
-        row.update(download_status=FAILED, download_error=str(exc))
-        return False
-    is_bed, detail = sniff_bed(got.path)
-    entry = ledger.record(LedgerEntry(url, DOWNLOADED if is_bed else NOT_BED_LIKE, local, got.size, got.sha256, detail))
-    _fill(row, entry)
-    return False
 
 
 def _fill(row: dict[str, Any], entry: LedgerEntry) -> None:
