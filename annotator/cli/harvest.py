@@ -46,6 +46,9 @@ def harvest_command(
     soft_dir: Path | None = typer.Option(
         None, "--soft-dir", help="Read saved SOFT files (<GSE>/<GSE>_GSE.soft, _GSM.soft) instead of GEO."
     ),
+    download_workers: int | None = typer.Option(
+        None, "--download-workers", min=1, help="Files downloaded at once (4; at most download_per_host per host)."
+    ),
     config_file: Path | None = typer.Option(
         None, "--config", dir_okay=False, envvar="ANNOTATOR_CONFIG", help="TOML file with settings."
     ),
@@ -61,6 +64,7 @@ def harvest_command(
         "strategies": tuple(strategy) if strategy else None,
         "since_days": since_days,
         "metadata_only": metadata_only,
+        "download_workers": download_workers,
     }
     config = resolve_config(flags, config_file)
     # the nightly `run` holds this lock around its own harvest; a standalone harvest must not write beside it

@@ -31,6 +31,12 @@ def run(
     scheduler: str | None = typer.Option(None, "--scheduler", help="Dask scheduler address (tcp://host:port)."),
     margin_threshold: float | None = typer.Option(None, help="Top-1 minus top-2 score to be confident (0.1)."),
     metadata_only: bool | None = typer.Option(None, "--metadata-only/--download", help="Skip file downloads."),
+    download_workers: int | None = typer.Option(
+        None, "--download-workers", min=1, help="Files downloaded at once (4; at most download_per_host per host)."
+    ),
+    max_hours: float | None = typer.Option(
+        None, "--max-hours", min=0.0, help="Start no download after this many hours; the next night continues."
+    ),
     config_file: Path | None = typer.Option(
         None,
         "--config",
@@ -56,6 +62,8 @@ def run(
         "metadata_only": metadata_only,
         "since_days": since_days,
         "log_format": log_format,
+        "download_workers": download_workers,
+        "max_hours": max_hours,
     }
     config = resolve_config(flags, config_file)
     if log_format or config.log_format != "text":

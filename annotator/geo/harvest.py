@@ -122,8 +122,9 @@ def harvest(
     with geofetch_at(base, timeout_s=config.download_timeout_s):
         if config.soft_dir is None:
             probe([SOFT_URL] + ([SEARCH_URL] if config.since_days else []), base)
-        gses = resolve_accessions(accessions, gse_file=gse_file, since_days=config.since_days, genome=config.genome)
-        gses = list(dict.fromkeys(gses + backlog.series()))
+        gses = resolve_accessions(
+            accessions, gse_file=gse_file, since_days=config.since_days, genome=config.genome, also=backlog.series()
+        )
         night = _Night(config, workdir, progress, stream, deadline)
         night.run(gses)
     rows = list(night.rows.values())
@@ -167,8 +168,10 @@ def resolve_accessions(
     gse_file: Path | None = None,
     since_days: int | None = None,
     genome: str = "hg19",
+    also: Sequence[str] = (),
 ) -> list[str]:
-    """The series to harvest, in the order given, each once: arguments, then `gse_file`, then the GEO search."""
+    """The series to harvest, in the order given, each once: arguments, `gse_file`, the GEO search, then `also`
+    (the backlog of earlier nights)."""
     given = [a.strip().upper() for a in accessions if a.strip()]
     if gse_file is not None:
         given += read_gse_file(gse_file)
@@ -179,6 +182,7 @@ def resolve_accessions(
         if since_days < 1:
             raise InputError(f"--since-days must be at least 1, got {since_days}")
         given += find_recent_series(since_days, organism_of_build(genome))
+    given += also
     if not given:
         raise InputError("nothing to harvest: give GSE accessions, --gse-file or --since-days")
     return list(dict.fromkeys(given))

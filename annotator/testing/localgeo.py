@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
 GEO_FTP = "ftp://ftp.ncbi.nlm.nih.gov"
 FAULTS = ("404", "500", "429", "reset", "drip")
-_CHUNK = 16 * 1024
+_CHUNK = 8 * 1024
 
 
 @dataclass(frozen=True)
@@ -275,13 +275,15 @@ class _Handler(BaseHTTPRequestHandler):
             geo._leave_body()
 
     def _stream(self, body: bytes, rate: float | None) -> None:
+        # small chunks under a bandwidth cap, each sent no earlier than its share allows: ~len(body)/rate in all
+        step = _CHUNK if not rate else max(64, min(_CHUNK, int(rate / 50)))
         began = time.monotonic()
-        for i in range(0, len(body), _CHUNK):
-            self.wfile.write(body[i : i + _CHUNK])
+        for i in range(0, len(body), step):
             if rate:
-                ahead = (i + _CHUNK) / rate - (time.monotonic() - began)
+                ahead = i / rate - (time.monotonic() - began)
                 if ahead > 0:
                     time.sleep(ahead)
+            self.wfile.write(body[i : i + step])
         self.wfile.flush()
 
     def _headers(self, status: int, ctype: str, length: int, extra: dict[str, str] | None = None) -> None:
