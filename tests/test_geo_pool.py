@@ -38,9 +38,10 @@ class _Gauge:
 
 def _run_all(pool: DownloadPool, jobs: list[tuple[str, str, object]]) -> list[Outcome]:
     out: list[Outcome] = []
-    for tag, url, fetch in jobs:
-        out += pool.submit(tag, url, fetch)  # type: ignore[arg-type]
-    return out + list(pool.drain())
+    with pool:
+        for tag, url, fetch in jobs:
+            out += pool.submit(tag, url, fetch)  # type: ignore[arg-type]
+        return out + list(pool.drain())
 
 
 def test_workers_and_per_host_cap_bound_what_is_in_flight() -> None:

@@ -21,6 +21,7 @@ from annotator import pipeline
 from annotator.cli import app
 from annotator.config import Config
 from annotator.geo.backlog import BACKLOG_FILE
+from annotator.geo.harvest import harvest
 from annotator.tables import read_table
 from annotator.testing.localgeo import Faults, GeoSample, LocalGeo, demo_samples, sample_dir
 
@@ -193,8 +194,8 @@ def test_a_harvest_killed_mid_download_loses_and_duplicates_nothing(model, demo,
         proc.wait()
         assert 3 <= ledger.read_text().count("\n") < 10  # killed half-way, files in flight
         rerun = subprocess.run([*cmd, "--workdir", str(killed)], env=env, capture_output=True, text=True)
-        clean = subprocess.run([*cmd, "--workdir", str(tmp_path / "clean")], env=env, capture_output=True, text=True)
-    assert rerun.returncode == clean.returncode == 0, rerun.stderr
+        clean = harvest(_config(tmp_path / "clean", model, geo.url), [gse])
+    assert rerun.returncode == 0 and clean.ok, rerun.stderr
     a = read_table("samples", killed / "samples.parquet")
     assert a.equals(read_table("samples", tmp_path / "clean" / "samples.parquet"))
     lines = [json.loads(x) for x in ledger.read_text().splitlines()]

@@ -8,12 +8,13 @@ that cannot be read, or a file that cannot be fetched, is reported and the harve
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import time
-from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -29,11 +30,11 @@ from annotator.geo.fetch import find_recent_series, load_series
 from annotator.geo.files import local_file_name
 from annotator.geo.ledger import DOWNLOADED, FAILED, NOT_BED_LIKE, Ledger, LedgerEntry
 from annotator.geo.pool import DownloadPool, Outcome, read_ahead
-from annotator.geo.select import CONTENT_NOT_BED_LIKE, missing_sample_row, sample_rows
+from annotator.geo.select import CONTENT_NOT_BED_LIKE, NOT_ATTEMPTED, missing_sample_row, sample_rows
 from annotator.geo.soft import Series, is_series_accession
 from annotator.progress import NULL_PROGRESS, Progress
 from annotator.regions.bed import sniff_bed
-from annotator.tables import to_table, write_table
+from annotator.tables import TableWriter, read_table, to_table
 
 _LOG = logging.getLogger(__name__)
 
@@ -58,7 +59,6 @@ class SeriesCounts:
 class HarvestResult:
     """What a harvest produced: the samples table (also written to `path`) and its counts."""
 
-    samples: pa.Table
     path: Path
     #: series, series_failed, samples, files, selected, skipped, downloaded, cached, not_bed_like, failed
     counts: dict[str, int]
@@ -66,6 +66,11 @@ class HarvestResult:
     series: tuple[SeriesCounts, ...] = ()  # per series read, in the order given
     failed_series: dict[str, str] = field(default_factory=dict)  # accession -> why it could not be read
     deferred_series: tuple[str, ...] = ()  # not read: the time budget ran out (the next night reads them)
+
+    @property
+    def samples(self) -> pa.Table:
+        """The samples table, read from `path` (a night's table is not kept in memory)."""
+        return read_table("samples", self.path)
 
     @property
     def ok(self) -> bool:
@@ -120,46 +125,35 @@ def harvest(
     base = check_base_url(config.geo_base_url)
     backlog = Backlog(workdir)
     with geofetch_at(base, timeout_s=config.download_timeout_s):
+        reach = None
         if config.soft_dir is None:
-            probe([SOFT_URL] + ([SEARCH_URL] if config.since_days else []), base)
-        gses = resolve_accessions(
-            accessions, gse_file=gse_file, since_days=config.since_days, genome=config.genome, also=backlog.series()
-        )
-        night = _Night(config, workdir, progress, stream, deadline)
-        night.run(gses)
-    rows = list(night.rows.values())
-    table = to_table("samples", rows)
-    path = write_table("samples", table, workdir / SAMPLES_FILE)
-    skipped = Counter(r["skip_reason"] for r in rows if not r["selected"])
-    status = Counter(r["download_status"] for r in rows)
-    failed_series = night.failed_series
+            reach = functools.partial(probe, [SOFT_URL] + ([SEARCH_URL] if config.since_days else []), base)
+        gses = resolve_accessions(accessions, gse_file=gse_file, since_days=config.since_days, genome=config.genome,
+                                  also=backlog.series(), before_search=reach)  # fmt: skip
+        with TableWriter("samples", workdir / SAMPLES_FILE) as writer:
+            night = _Night(config, workdir, progress, stream, deadline, writer)
+            night.run(gses)
     counts = {
-        "series": len(night.members),
-        "series_failed": len(failed_series),
+        "series": len(night.series_counts),
+        "series_failed": len(night.failed_series),
         "series_deferred": len(night.deferred_series),
-        "samples": len({r["gsm"] for r in rows}),
-        "files": sum(r.get("file_url") is not None for r in rows),
-        "selected": sum(bool(r["selected"]) for r in rows),
-        "skipped": sum(skipped.values()),
-        "downloaded": status[DOWNLOADED],
+        "samples": len(night.gsms),
+        "files": night.files,
+        "selected": night.selected,
+        "skipped": sum(night.skipped.values()),
+        "downloaded": night.status[DOWNLOADED],
         "cached": night.reused,  # reused from an earlier run; their rows read "downloaded" as on the first run
-        "not_bed_like": status[NOT_BED_LIKE],
-        "failed": status[FAILED],
+        "not_bed_like": night.status[NOT_BED_LIKE],
+        "failed": night.status[FAILED],
         "deferred": night.deferred_files,
     }
-    unfinished = {**failed_series, **dict.fromkeys(night.deferred_series, "deferred")}
-    unfinished.update({r["gse"]: "files left" for r in rows if r["selected"] and r["download_status"] != DOWNLOADED
-                       and r["download_status"] != NOT_BED_LIKE and not config.metadata_only})  # fmt: skip
-    backlog.save(list(unfinished), done=[g for g in night.members if g not in unfinished])
+    unfinished = {**night.failed_series, **dict.fromkeys(night.deferred_series, "deferred")}
+    unfinished.update(dict.fromkeys(night.unfinished, "files left"))  # dict.fromkeys: each series once
+    backlog.save(list(unfinished), done=[c.gse for c in night.series_counts if c.gse not in unfinished])
     return HarvestResult(
-        table,
-        path,
-        counts,
-        dict(skipped.most_common()),
-        _series_counts(night.rows, night.members),
-        failed_series,
-        tuple(night.deferred_series),
-    )
+        workdir / SAMPLES_FILE, counts, dict(night.skipped.most_common()), night.final_series_counts(),
+        night.failed_series, tuple(night.deferred_series),
+    )  # fmt: skip
 
 
 def resolve_accessions(
@@ -169,15 +163,19 @@ def resolve_accessions(
     since_days: int | None = None,
     genome: str = "hg19",
     also: Sequence[str] = (),
+    before_search: Callable[[], None] | None = None,
 ) -> list[str]:
     """The series to harvest, in the order given, each once: arguments, `gse_file`, the GEO search, then `also`
-    (the backlog of earlier nights)."""
+    (the backlog of earlier nights). `before_search` runs once what was given is checked (the reachability
+    probe), so a typo is reported as such even without a network."""
     given = [a.strip().upper() for a in accessions if a.strip()]
     if gse_file is not None:
         given += read_gse_file(gse_file)
     bad = [a for a in given if not is_series_accession(a)]
     if bad:
         raise InputError(f"not GEO series accessions: {', '.join(bad)} (expected GSE followed by digits)")
+    if before_search is not None:
+        before_search()
     if since_days is not None:
         if since_days < 1:
             raise InputError(f"--since-days must be at least 1, got {since_days}")
@@ -205,22 +203,43 @@ class FileSink(Protocol):
     def arrived(self, sample_id: str, path: Path | None, sha256: str | None) -> None: ...
 
 
+class _Series:
+    """One series' rows while some of its files are still being fetched (rows leave memory once it is written)."""
+
+    def __init__(self, gse: str, rows: list[dict[str, Any]], counts: SeriesCounts, shared: list[str]) -> None:
+        self.gse, self.rows, self.counts, self.shared = gse, rows, counts, shared
+        self.pending = 0
+
+
 class _Night:
     """Reads series (a few ahead, on threads) and fetches their selected files (a `DownloadPool`) at once.
 
-    Rows, the ledger and `stream` are only touched on the calling thread.
+    Rows, the ledger and `stream` are only touched on the calling thread. A series' rows are Python dicts only
+    until its files are settled; then, in series order, they go to the samples Parquet file in batches, so the
+    parent's memory does not grow with the night (what stays per file: its sample id and accession, for
+    de-duplication across SuperSeries and for the counts).
     """
 
-    def __init__(self, config: Config, workdir: Path, progress: Progress,
-                 stream: FileSink | None, deadline: float | None) -> None:  # fmt: skip
+    _BATCH = 1024  # rows per Parquet write
+
+    def __init__(self, config: Config, workdir: Path, progress: Progress, stream: FileSink | None,
+                 deadline: float | None, writer: TableWriter) -> None:  # fmt: skip
         self.config, self.workdir, self.progress, self.stream = config, workdir, progress, stream
         self.base = check_base_url(config.geo_base_url)
-        self.deadline = deadline
-        self.rows: dict[str, dict[str, Any]] = {}
-        self.members: dict[str, list[str]] = {}
+        self.deadline, self.writer = deadline, writer
+        self.seen: set[str] = set()  # sample ids already given a row tonight
+        self.gsms: set[str] = set()
+        self.failed_ids: set[str] = set()
+        self.open: deque[_Series] = deque()
+        self.ready: list[dict[str, Any]] = []
+        self.series_counts: list[SeriesCounts] = []
+        self.shared_of: dict[str, list[str]] = {}
         self.failed_series: dict[str, str] = {}
         self.deferred_series: list[str] = []
-        self.reused = self.deferred_files = 0
+        self.unfinished: list[str] = []
+        self.status: Counter[str] = Counter()
+        self.skipped: Counter[str] = Counter()
+        self.files = self.selected = self.reused = self.deferred_files = 0
         self.ledger = Ledger(workdir)
         self.pool: DownloadPool[tuple[Downloaded, bool, str]] = DownloadPool(
             workers=config.download_workers,
@@ -233,7 +252,7 @@ class _Night:
         return self.deadline is not None and time.monotonic() >= self.deadline
 
     def run(self, gses: list[str]) -> None:
-        with self.progress.task("Reading GEO series and downloading peak files", total=len(gses)) as task:
+        with self.pool, self.progress.task("Reading GEO series and downloading peak files", total=len(gses)) as task:
             for gse, series, error in read_ahead(gses, self._load, stop=self.over_time):
                 if series is None and error is None:
                     _LOG.warning("series %s deferred to the next night: the time budget ran out", gse)
@@ -249,7 +268,15 @@ class _Night:
                 task.advance()
                 self._handle(self.pool.poll())
             self._handle(self.pool.drain())
+        self._write(final=True)
         self.ledger.compact()
+
+    def final_series_counts(self) -> tuple[SeriesCounts, ...]:
+        """Per series; a shared row's failure counts for every series that lists it."""
+        return tuple(
+            replace(c, failed=c.failed + sum(i in self.failed_ids for i in self.shared_of.get(c.gse, ())))
+            for c in self.series_counts
+        )
 
     def _load(self, gse: str) -> Series:
         return load_series(
@@ -265,17 +292,32 @@ class _Night:
         new = [r for sample in series.samples for r in sample_rows(sample, gse, config.genome, config.strategies)]
         listed = {s.gsm for s in series.samples}
         new += [missing_sample_row(gsm, gse) for gsm in series.sample_ids if gsm not in listed]
-        self.members[gse] = [row["sample_id"] for row in new]
         _LOG.info("%s: %d sample(s), %d row(s)", gse, len(series.samples), len(new))
-        for row in new:
-            # a SuperSeries repeats its SubSeries' samples: keep the first series that brought each file
-            if row["sample_id"] in self.rows:
-                continue
-            self.rows[row["sample_id"]] = row
-            if row["selected"] and not config.metadata_only:
-                self._handle(self._start(row))
+        # a SuperSeries repeats its SubSeries' samples: keep the first series that brought each file
+        mine = [r for r in new if r["sample_id"] not in self.seen]
+        shared = [r["sample_id"] for r in new if r["sample_id"] in self.seen]
+        counts = SeriesCounts(
+            gse=gse,
+            samples=len({r["gsm"] for r in new}),
+            files=sum(r.get("file_url") is not None for r in new),
+            selected=sum(bool(r["selected"]) for r in new),
+            failed=0,
+            shared=len(shared),
+        )
+        if shared:
+            self.shared_of[gse] = shared
+        entry = _Series(gse, mine, counts, shared)
+        self.open.append(entry)
+        fetch = [r for r in mine if r["selected"] and not config.metadata_only]
+        entry.pending = len(fetch)  # all counted before any settles, so the series is not written half-way
+        for row in mine:
+            self.seen.add(row["sample_id"])
+            self.gsms.add(row["gsm"])
+        for row in fetch:
+            self._handle(self._start(row, entry))
+        self._write()
 
-    def _start(self, row: dict[str, Any]) -> Iterator[Outcome[tuple[Downloaded, bool, str]]]:
+    def _start(self, row: dict[str, Any], series: _Series) -> Iterator[Outcome[tuple[Downloaded, bool, str]]]:
         url = row["file_url"]
         if self.stream is not None:
             self.stream.expect(row["sample_id"])
@@ -283,7 +325,7 @@ class _Night:
         if entry is not None and self.ledger.intact(entry):
             _fill(row, entry)
             self.reused += 1
-            self._arrived(row)
+            self._settled(row, series)
             return iter(())
         local = f"{BEDS_DIR}/{local_file_name(row['gsm'], row['file_name'])}"
         config, workdir = self.config, self.workdir
@@ -301,11 +343,11 @@ class _Night:
             is_bed, detail = sniff_bed(got.path)
             return got, is_bed, detail
 
-        return self.pool.submit((row, local), rebase(url, self.base), fetch)
+        return self.pool.submit((row, local, series), rebase(url, self.base), fetch)
 
     def _handle(self, outcomes: Iterable[Outcome[tuple[Downloaded, bool, str]]]) -> None:
         for outcome in outcomes:
-            row, local = outcome.tag
+            row, local, series = outcome.tag
             url = row["file_url"]
             if outcome.deferred:
                 self.deferred_files += 1
@@ -314,18 +356,41 @@ class _Night:
                 _LOG.warning("download failed for %s: %s", row["sample_id"], outcome.error)
                 self.ledger.record(LedgerEntry(url, FAILED, detail=outcome.error))
                 row.update(download_status=FAILED, download_error=outcome.error)
-                self._arrived(row)
             else:
                 got, is_bed, detail = outcome.value
                 status = DOWNLOADED if is_bed else NOT_BED_LIKE
                 _fill(row, self.ledger.record(LedgerEntry(url, status, local, got.size, got.sha256, detail)))
-                self._arrived(row)
+            self._settled(row, series)
+        self._write()
 
-    def _arrived(self, row: dict[str, Any]) -> None:
-        if self.stream is None:
-            return
-        ok = row["download_status"] == DOWNLOADED and row["selected"] and row.get("local_path")
-        self.stream.arrived(row["sample_id"], self.workdir / row["local_path"] if ok else None, row.get("sha256"))
+    def _settled(self, row: dict[str, Any], series: _Series) -> None:
+        if row["download_status"] == FAILED:
+            self.failed_ids.add(row["sample_id"])
+        if self.stream is not None:
+            ok = row["download_status"] == DOWNLOADED and row["selected"] and row.get("local_path")
+            self.stream.arrived(row["sample_id"], self.workdir / row["local_path"] if ok else None, row.get("sha256"))
+        series.pending -= 1
+
+    def _write(self, final: bool = False) -> None:
+        """Move the rows of settled series, in series order, to the samples file (in batches)."""
+        while self.open and self.open[0].pending <= 0:
+            done = self.open.popleft()
+            own_failed = 0
+            for row in done.rows:
+                status = row.get("download_status") or NOT_ATTEMPTED
+                self.status[status] += 1
+                own_failed += status == FAILED
+                self.files += row.get("file_url") is not None
+                self.selected += bool(row["selected"])
+                if not row["selected"]:
+                    self.skipped[row["skip_reason"]] += 1
+                elif status not in (DOWNLOADED, NOT_BED_LIKE) and not self.config.metadata_only:
+                    self.unfinished.append(done.gse)
+            self.series_counts.append(replace(done.counts, failed=own_failed))
+            self.ready += done.rows
+        if self.ready and (final or len(self.ready) >= self._BATCH):
+            self.writer.write(to_table("samples", self.ready))
+            self.ready = []
 
 
 def _reachable(host_url: str) -> bool:
@@ -334,23 +399,6 @@ def _reachable(host_url: str) -> bool:
     except AnnotatorError:
         return False
     return True
-
-
-def _series_counts(rows: dict[str, dict[str, Any]], members: dict[str, list[str]]) -> tuple[SeriesCounts, ...]:
-    out = []
-    for gse, ids in members.items():
-        mine = [rows[i] for i in ids]
-        out.append(
-            SeriesCounts(
-                gse=gse,
-                samples=len({r["gsm"] for r in mine}),
-                files=sum(r.get("file_url") is not None for r in mine),
-                selected=sum(bool(r["selected"]) for r in mine),
-                failed=sum(r["download_status"] == FAILED for r in mine),
-                shared=sum(r["gse"] != gse for r in mine),
-            )
-        )
-    return tuple(out)
 
 
 def _fill(row: dict[str, Any], entry: LedgerEntry) -> None:

@@ -92,6 +92,8 @@ class DownloadPool(Generic[T]):
         self._hosts: dict[str, _Host] = {}
         self._waiting: deque[tuple[Any, str, Callable[[], T]]] = deque()
         self._done: queue.Queue[tuple[str, Outcome[T]]] = queue.Queue()
+        self._todo: queue.Queue[tuple[Any, str, Callable[[], T]] | None] = queue.Queue()
+        self._threads: list[threading.Thread] = []
         self._in_flight = 0
         self._urls_in_flight: set[str] = set()
 
@@ -147,8 +149,29 @@ class DownloadPool(Generic[T]):
             host.last_start = time.monotonic()
             self._in_flight += 1
             self._urls_in_flight.add(url)
-            threading.Thread(target=self._run, args=(tag, url, fetch), daemon=True, name="download").start()
+            self._todo.put((tag, url, fetch))
+            if len(self._threads) < min(self.workers, self._in_flight):
+                thread = threading.Thread(target=self._serve, daemon=True, name=f"download-{len(self._threads)}")
+                thread.start()
+                self._threads.append(thread)
         self._waiting.extendleft(reversed(skipped))
+
+    def _serve(self) -> None:
+        """A download thread: runs the files handed to it until the pool closes (a None on the queue)."""
+        while (item := self._todo.get()) is not None:
+            self._run(*item)
+
+    def close(self) -> None:
+        """Stop the download threads once they finish what they hold (the caller drains first)."""
+        for _ in self._threads:
+            self._todo.put(None)
+        self._threads.clear()
+
+    def __enter__(self) -> DownloadPool[T]:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def _run(self, tag: Any, url: str, fetch: Callable[[], T]) -> None:
         try:

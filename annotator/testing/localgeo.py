@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
 GEO_FTP = "ftp://ftp.ncbi.nlm.nih.gov"
 FAULTS = ("404", "500", "429", "reset", "drip")
-_CHUNK = 8 * 1024
+_CHUNK = 64 * 1024
 
 
 @dataclass(frozen=True)
