@@ -181,7 +181,8 @@ def main() -> int:
     print(f"speedup over the baseline at N={large}: {speedup:.2f}x; 32,174 files at {rate:.1f} files/s "
           f"≈ {GEO_SCALE / rate / 60:.1f} min; parent peak {night[small]['parent_peak_mb']:.0f} -> "
           f"{night[large]['parent_peak_mb']:.0f} MB from {small} to {large} files")  # fmt: skip
-    print(f"speedup={speedup:.2f} night_32174_min={GEO_SCALE / rate / 60:.1f} memory_growth_kb_per_file={growth_kb:.1f}")
+    minutes = GEO_SCALE / rate / 60
+    print(f"speedup={speedup:.2f} night_32174_min={minutes:.1f} memory_growth_kb_per_file={growth_kb:.1f}")
     return 0
 
 

@@ -68,7 +68,9 @@ def test_requests_to_one_host_are_spaced() -> None:
     def fetch() -> None:
         starts.append(time.monotonic())
 
-    _run_all(DownloadPool(workers=4, per_host=4, host_interval_s=0.05), [(i, "http://a/x%d" % i, fetch) for i in range(5)])
+    _run_all(
+        DownloadPool(workers=4, per_host=4, host_interval_s=0.05), [(i, f"http://a/x{i}", fetch) for i in range(5)]
+    )
     gaps = [b - a for a, b in zip(sorted(starts), sorted(starts)[1:], strict=False)]
     assert min(gaps) >= 0.045
 

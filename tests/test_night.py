@@ -148,9 +148,7 @@ def test_no_network_fails_fast_with_one_message_and_exit_2(model, tmp_path: Path
 
 
 @pytest.mark.slow
-def test_max_hours_stops_cleanly_records_the_night_and_the_next_night_continues(
-    model, demo, tmp_path: Path
-) -> None:
+def test_max_hours_stops_cleanly_records_the_night_and_the_next_night_continues(model, demo, tmp_path: Path) -> None:
     gse, samples = demo
     work = tmp_path / "work"
     size = min(len(b) for s in samples for b in s.files.values() if len(b) > 200)  # the peak files

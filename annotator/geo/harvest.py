@@ -21,16 +21,18 @@ from typing import Any, Protocol
 import pyarrow as pa
 
 from annotator.config import Config
-from annotator.errors import AnnotatorError, InputError
+from annotator.errors import AnnotatorError, BedFormatError, InputError
 from annotator.geo.backlog import Backlog
+from annotator.geo.bigbed import bigbed_to_bed_gz
 from annotator.geo.build import organism_of_build
-from annotator.geo.download import Downloaded, download
+from annotator.geo.download import Downloaded, download, sha256_of
 from annotator.geo.endpoint import SEARCH_URL, SOFT_URL, check_base_url, geofetch_at, probe, rebase
 from annotator.geo.fetch import find_recent_series, load_series
 from annotator.geo.files import local_file_name
 from annotator.geo.ledger import DOWNLOADED, FAILED, NOT_BED_LIKE, Ledger, LedgerEntry
 from annotator.geo.pool import DownloadPool, Outcome, read_ahead
-from annotator.geo.select import CONTENT_NOT_BED_LIKE, NOT_ATTEMPTED, missing_sample_row, sample_rows
+from annotator.geo.select import CONTENT_NOT_BED_LIKE, NO_FILE, NOT_ATTEMPTED, missing_sample_row, sample_rows
+from annotator.geo.series_files import series_file_rows
 from annotator.geo.soft import Series, is_series_accession
 from annotator.progress import NULL_PROGRESS, Progress
 from annotator.regions.bed import sniff_bed
@@ -292,13 +294,17 @@ class _Night:
         new = [r for sample in series.samples for r in sample_rows(sample, gse, config.genome, config.strategies)]
         listed = {s.gsm for s in series.samples}
         new += [missing_sample_row(gsm, gse) for gsm in series.sample_ids if gsm not in listed]
+        extra = series_file_rows(series, gse, config.genome, config.strategies)
+        attached = {r["gsm"] for r in extra if r["gsm"] != gse}
+        # a sample given a series-level file no longer needs its "no file of its own" row
+        new = [r for r in new if not (r["gsm"] in attached and r["skip_reason"] == NO_FILE)] + extra
         _LOG.info("%s: %d sample(s), %d row(s)", gse, len(series.samples), len(new))
         # a SuperSeries repeats its SubSeries' samples: keep the first series that brought each file
         mine = [r for r in new if r["sample_id"] not in self.seen]
         shared = [r["sample_id"] for r in new if r["sample_id"] in self.seen]
         counts = SeriesCounts(
             gse=gse,
-            samples=len({r["gsm"] for r in new}),
+            samples=len({r["gsm"] for r in new if r["gsm"] != gse}),  # series-level files have no sample
             files=sum(r.get("file_url") is not None for r in new),
             selected=sum(bool(r["selected"]) for r in new),
             failed=0,
@@ -312,7 +318,8 @@ class _Night:
         entry.pending = len(fetch)  # all counted before any settles, so the series is not written half-way
         for row in mine:
             self.seen.add(row["sample_id"])
-            self.gsms.add(row["gsm"])
+            if row["gsm"] != gse:
+                self.gsms.add(row["gsm"])
         for row in fetch:
             self._handle(self._start(row, entry))
         self._write()
@@ -329,17 +336,29 @@ class _Night:
             return iter(())
         local = f"{BEDS_DIR}/{local_file_name(row['gsm'], row['file_name'])}"
         config, workdir = self.config, self.workdir
+        bigbed = row["file_kind"] == "bigbed"
+        if bigbed:  # fetched beside the partial files, converted to BED text under beds/
+            raw, local = f"{BEDS_DIR}/.partial/{Path(local).name}.raw", f"{local}.bed.gz"
 
         def fetch() -> tuple[Downloaded, bool, str]:
             got = download(
                 rebase(url, self.base),
-                workdir / local,
+                workdir / (raw if bigbed else local),
                 timeout_s=config.download_timeout_s,
                 retries=config.download_retries,
                 backoff_s=config.download_backoff_s,
                 max_bytes=config.max_file_bytes,
                 partial_dir=workdir / BEDS_DIR / ".partial",
             )
+            if bigbed:
+                try:
+                    bigbed_to_bed_gz(got.path, workdir / local)
+                except BedFormatError as exc:
+                    return got, False, str(exc)
+                finally:
+                    got.path.unlink(missing_ok=True)
+                path = workdir / local
+                got = replace(got, path=path, size=path.stat().st_size, sha256=sha256_of(path))
             is_bed, detail = sniff_bed(got.path)
             return got, is_bed, detail
 
@@ -359,7 +378,9 @@ class _Night:
             else:
                 got, is_bed, detail = outcome.value
                 status = DOWNLOADED if is_bed else NOT_BED_LIKE
-                _fill(row, self.ledger.record(LedgerEntry(url, status, local, got.size, got.sha256, detail)))
+                kept = local if got.path.exists() else None  # a bigBed that could not be read leaves no file
+                entry = LedgerEntry(url, status, kept, got.size if kept else None, got.sha256 if kept else None, detail)
+                _fill(row, self.ledger.record(entry))
             self._settled(row, series)
         self._write()
 

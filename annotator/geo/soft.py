@@ -74,6 +74,7 @@ class Series:
     title: str | None
     sample_ids: tuple[str, ...]  # as listed by `!Series_sample_id`
     samples: tuple[Sample, ...]
+    supplementary_files: tuple[str, ...] = ()  # `!Series_supplementary_file` URLs, "NONE" left out
 
 
 def parse_soft(lines: Iterable[str], source: str = "<soft>") -> list[SoftRecord]:
@@ -186,6 +187,9 @@ def to_series(accession: str, records: Iterable[SoftRecord], source: str = "<sof
         title=series.first("Series_title"),
         sample_ids=tuple(series.fields.get("Series_sample_id", ())),
         samples=tuple(samples.values()),
+        supplementary_files=tuple(
+            u.strip() for u in series.fields.get("Series_supplementary_file", ()) if u.strip().upper() != "NONE"
+        ),
     )
 
 
