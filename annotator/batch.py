@@ -178,6 +178,7 @@ class StreamingProjector:
         self._pool.submit(int)
         self._queue: deque[str] = deque()
         self._state: dict[str, tuple[Job, Future[Projection]] | None] = {}  # absent key: not settled yet
+        self._window = 4 * workers
         self.projected = 0
 
     def expect(self, sample_id: str) -> None:
@@ -190,6 +191,10 @@ class StreamingProjector:
         else:
             self._state[sample_id] = (job, self._pool.submit(_worker_project, job, self._margin))
         self._emit(wait=False)
+        # back-pressure: while the oldest file is being projected and too many wait behind it, wait for it (never
+        # for a file still downloading: the harvest settles it on this very thread)
+        while len(self._state) > self._window and self._queue and self._state.get(self._queue[0]) is not None:
+            self._emit(wait=True, one=True)
 
     def close(self) -> None:
         """Hand over every projection still in flight, then stop the workers."""
@@ -207,7 +212,7 @@ class StreamingProjector:
         else:
             self._pool.shutdown(wait=True, cancel_futures=True)
 
-    def _emit(self, *, wait: bool) -> None:
+    def _emit(self, *, wait: bool, one: bool = False) -> None:
         while self._queue:
             head = self._queue[0]
             if head not in self._state:
@@ -223,3 +228,5 @@ class StreamingProjector:
             if entry is not None:
                 self._sink(_result(*entry))
                 self.projected += 1
+            if one:
+                return

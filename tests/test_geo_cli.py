@@ -19,7 +19,7 @@ def test_metadata_only_harvest_prints_the_summary(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "GSE900001" in result.stdout and "genome_build_ambiguous" in result.stdout
     assert "4 selected" in result.stderr
-    assert len(read_table("samples", tmp_path / "samples.parquet")) == 14
+    assert len(read_table("samples", tmp_path / "samples.parquet")) == 15  # 14 sample rows + the series' RAW.tar
 
 
 def test_repeated_strategy_option(tmp_path: Path) -> None:
