@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gzip
+import io
+import tarfile
 from pathlib import Path
 
 import pybigtools
@@ -51,7 +53,8 @@ def test_series_files_attach_to_the_sample_they_name_or_stay_series_rows_with_a_
         False,
         "series_file_names_no_sample",
     )
-    assert rows["GSE77/GSE77_RAW.tar"]["skip_reason"] == "series_archive_of_sample_files"
+    raw = rows["GSE77/GSE77_RAW.tar"]  # GSM7703 lists no file and no series file names it: the archive may hold it
+    assert raw["selected"] and raw["skip_reason"] is None and raw["file_kind"] == "tar"
 
 
 def test_a_gsm_inside_a_longer_number_does_not_match() -> None:
@@ -96,3 +99,53 @@ def test_a_bigbed_peak_file_is_downloaded_converted_and_selected(tmp_path: Path)
     assert row["local_path"] == "beds/GSM7801_CTCF_peaks.bb.bed.gz"
     assert len(read_bed(tmp_path / "work" / row["local_path"])) == 79
     assert not list((tmp_path / "work" / "beds" / ".partial").glob("*"))  # the raw bigBed is not kept
+
+
+def _tar(members: list[tuple[str, bytes | None]]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            if data is None:  # a symbolic link pointing out of any workdir
+                info.type, info.linkname = tarfile.SYMTYPE, "/etc/passwd"
+                tar.addfile(info)
+                continue
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def test_a_series_archive_is_read_member_by_member_for_samples_without_files(tmp_path: Path) -> None:
+    peaks = gzip.compress(b"".join(b"chr1\t%d\t%d\n" % (1000 * i, 1000 * i + 200) for i in range(1, 40)))
+    archive = _tar([
+        ("GSE79_RAW/GSM7902_H3K4me3_peaks.bed.gz", peaks),  # the sample that lists no file: read
+        ("../../../GSM7902_escape.narrowPeak", b"chr2\t10\t500\n"),  # a path out of the archive: base name only
+        ("GSM7902_link.bed", None),  # a link: skipped
+        ("GSM7901_peaks.bed.gz", peaks),  # a sample with its own file: not served from the archive
+        ("GSM7902_signal.bw", b"\x00" * 10),  # not BED-like
+        ("GSM7902_big.bed", b"chr1\t1\t2\n" * 5000),  # over the size cap
+    ])  # fmt: skip
+    own = GeoSample("GSM7901", "K562 CTCF", ("cell line: K562",), {"GSM7901_CTCF.bed.gz": peaks})
+    bare = GeoSample("GSM7902", "K562 H3K4me3", ("cell line: K562",), {})
+    url = "ftp://ftp.ncbi.nlm.nih.gov/geo/series/GSE79nnn/GSE79/suppl/GSE79_RAW.tar.gz"
+    with LocalGeo() as geo:
+        geo.add_series("GSE79", [own, bare], extra=[f"!Series_supplementary_file = {url}"])
+        geo.add_file("/geo/series/GSE79nnn/GSE79/suppl/GSE79_RAW.tar.gz", archive)
+        config = _config(tmp_path, soft_dir=None, metadata_only=False, geo_base_url=geo.url, max_file_bytes=20_000)
+        result = harvest(config, ["GSE79"])
+        again = harvest(config, ["GSE79"])  # the archive is not fetched again: read from the copy kept
+        assert geo.requests["/geo/series/GSE79nnn/GSE79/suppl/GSE79_RAW.tar.gz"] == 1
+    rows = {r["sample_id"]: r for r in result.samples.to_pylist()}
+    member = rows["GSM7902/GSM7902_H3K4me3_peaks.bed.gz"]
+    assert member["selected"] and member["download_status"] == "downloaded" and member["gse"] == "GSE79"
+    assert member["file_url"] == f"{url}/GSM7902_H3K4me3_peaks.bed.gz"
+    assert len(read_bed(tmp_path / "work" / member["local_path"])) == 39
+    escaped = rows["GSM7902/GSM7902_escape.narrowPeak"]
+    assert escaped["local_path"] == "beds/GSM7902_escape.narrowPeak"
+    assert rows["GSE79/GSE79_RAW.tar.gz"]["skip_reason"] == "archive_read_member_by_member"
+    assert not rows["GSE79/GSE79_RAW.tar.gz"]["selected"]  # the archive itself is never projected
+    assert {s for s in rows if "link" in s or "signal" in s or "big" in s or "GSM7901_peaks" in s} == set()
+    assert not (tmp_path / "GSM7902_escape.narrowPeak").exists() and not (tmp_path.parent / "etc").exists()
+    assert sorted(p.name for p in (tmp_path / "work" / "beds").iterdir() if p.is_file()) == [
+        "GSM7901_CTCF.bed.gz", "GSM7902_H3K4me3_peaks.bed.gz", "GSM7902_escape.narrowPeak"]  # fmt: skip
+    assert again.samples.equals(result.samples) and again.counts["cached"] == 2

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from annotator.config import Config
 from annotator.errors import AnnotatorError, BedFormatError
+from annotator.geo.archive import ARCHIVE_READ, Member, archive_plans, member_row, read_members
 from annotator.geo.bigbed import bigbed_to_bed_gz
 from annotator.geo.download import Downloaded, download, sha256_of
 from annotator.geo.endpoint import check_base_url, probe, rebase
@@ -25,7 +26,7 @@ from annotator.geo.ledger import DOWNLOADED, FAILED, NOT_BED_LIKE, Ledger, Ledge
 from annotator.geo.pool import DownloadPool, Outcome, read_ahead
 from annotator.geo.select import CONTENT_NOT_BED_LIKE, NO_FILE, NOT_ATTEMPTED, missing_sample_row, sample_rows
 from annotator.geo.series_files import series_file_rows
-from annotator.geo.soft import Series
+from annotator.geo.soft import Sample, Series
 from annotator.progress import Progress
 from annotator.regions.bed import sniff_bed
 from annotator.tables import TableWriter, to_table
@@ -33,6 +34,8 @@ from annotator.tables import TableWriter, to_table
 _LOG = logging.getLogger("annotator.geo.harvest")
 
 BEDS_DIR = "beds"
+#: What a download thread hands back: the file, BED-like?, why (or the format), the members read from an archive.
+Fetched = tuple[Downloaded, bool, str, list[tuple[Member, bool, str]]]
 SOFT_CACHE_DIR = "soft"
 
 
@@ -62,6 +65,8 @@ class _Series:
     def __init__(self, gse: str, rows: list[dict[str, Any]], counts: SeriesCounts, shared: list[str]) -> None:
         self.gse, self.rows, self.counts, self.shared = gse, rows, counts, shared
         self.pending = 0
+        self.archives: dict[str, dict[str, bool]] = {}  # archive row's sample id -> samples it may serve
+        self.samples: dict[str, Sample] = {}  # the samples an archive may serve
 
 
 class Night:
@@ -94,7 +99,7 @@ class Night:
         self.skipped: Counter[str] = Counter()
         self.files = self.selected = self.reused = self.deferred_files = 0
         self.ledger = Ledger(workdir)
-        self.pool: DownloadPool[tuple[Downloaded, bool, str]] = DownloadPool(
+        self.pool: DownloadPool[Fetched] = DownloadPool(
             workers=config.download_workers,
             per_host=config.download_per_host,
             deadline=deadline,
@@ -164,6 +169,9 @@ class Night:
         if shared:
             self.shared_of[gse] = shared
         entry = _Series(gse, mine, counts, shared)
+        entry.archives = archive_plans(mine, series.samples, gse)
+        served = {g for plan in entry.archives.values() for g in plan}
+        entry.samples = {s.gsm: s for s in series.samples if s.gsm in served}
         self.open.append(entry)
         fetch = [r for r in mine if r["selected"] and not config.metadata_only]
         entry.pending = len(fetch)  # all counted before any settles, so the series is not written half-way
@@ -175,14 +183,17 @@ class Night:
             self._handle(self._start(row, entry))
         self._write()
 
-    def _start(self, row: dict[str, Any], series: _Series) -> Iterator[Outcome[tuple[Downloaded, bool, str]]]:
+    def _start(self, row: dict[str, Any], series: _Series) -> Iterator[Outcome[Fetched]]:
         url = row["file_url"]
         if self.stream is not None:
             self.stream.expect(row["sample_id"])
+        plan = series.archives.get(row["sample_id"])
         entry = self.ledger.get(url)
         if entry is not None and self.ledger.intact(entry):
             _fill(row, entry)
             self.reused += 1
+            if plan is not None and entry.local_path:
+                self._archive_read(row, series, self._members(self.workdir / entry.local_path, plan))
             self._settled(row, series)
             return iter(())
         local = f"{BEDS_DIR}/{local_file_name(row['gsm'], row['file_name'])}"
@@ -190,8 +201,10 @@ class Night:
         bigbed = row["file_kind"] == "bigbed"
         if bigbed:  # fetched beside the partial files, converted to BED text under beds/
             raw, local = f"{BEDS_DIR}/.partial/{Path(local).name}.raw", f"{local}.bed.gz"
+        if plan is not None:  # kept (so a re-run reads it again without fetching), away from the peak files
+            local = f"{BEDS_DIR}/.archives/{Path(local).name}"
 
-        def fetch() -> tuple[Downloaded, bool, str]:
+        def fetch() -> Fetched:
             got = download(
                 rebase(url, self.base),
                 workdir / (raw if bigbed else local),
@@ -205,17 +218,20 @@ class Night:
                 try:
                     bigbed_to_bed_gz(got.path, workdir / local)
                 except BedFormatError as exc:
-                    return got, False, str(exc)
+                    return got, False, str(exc), []
                 finally:
                     got.path.unlink(missing_ok=True)
                 path = workdir / local
                 got = replace(got, path=path, size=path.stat().st_size, sha256=sha256_of(path))
+            if plan is not None:
+                members = self._members(got.path, plan)
+                return got, True, f"archive: {len(members)} BED-like member(s) read", members
             is_bed, detail = sniff_bed(got.path)
-            return got, is_bed, detail
+            return got, is_bed, detail, []
 
         return self.pool.submit((row, local, series), rebase(url, self.base), fetch)
 
-    def _handle(self, outcomes: Iterable[Outcome[tuple[Downloaded, bool, str]]]) -> None:
+    def _handle(self, outcomes: Iterable[Outcome[Fetched]]) -> None:
         for outcome in outcomes:
             row, local, series = outcome.tag
             url = row["file_url"]
@@ -227,13 +243,44 @@ class Night:
                 self.ledger.record(LedgerEntry(url, FAILED, detail=outcome.error))
                 row.update(download_status=FAILED, download_error=outcome.error)
             else:
-                got, is_bed, detail = outcome.value
+                got, is_bed, detail, members = outcome.value
                 status = DOWNLOADED if is_bed else NOT_BED_LIKE
                 kept = local if got.path.exists() else None  # a bigBed that could not be read leaves no file
                 entry = LedgerEntry(url, status, kept, got.size if kept else None, got.sha256 if kept else None, detail)
                 _fill(row, self.ledger.record(entry))
+                if row["sample_id"] in series.archives:
+                    self._archive_read(row, series, members)
             self._settled(row, series)
         self._write()
+
+    def _members(self, archive: Path, plan: dict[str, bool]) -> list[tuple[Member, bool, str]]:
+        """Read an archive's BED-like members into beds/ (any thread); an unreadable archive yields none."""
+        cap = self.config.max_file_bytes
+        try:
+            members = read_members(archive, plan, self.workdir / BEDS_DIR, max_member=cap, max_total=cap)
+        except BedFormatError as exc:
+            _LOG.warning("%s", exc)
+            return []
+        return [(m, *sniff_bed(m.local_path)) for m in members]
+
+    def _archive_read(self, row: dict[str, Any], series: _Series, members: list[tuple[Member, bool, str]]) -> None:
+        """The archive row is settled as read; each member becomes a row of its sample, projected like any file."""
+        row.update(selected=False, skip_reason=ARCHIVE_READ)
+        config = self.config
+        for member, is_bed, detail in members:
+            new = member_row(row, member, series.samples.get(member.gsm), series.gse, config.genome,
+                             config.strategies)  # fmt: skip
+            if new["sample_id"] in self.seen:
+                continue
+            self.seen.add(new["sample_id"])
+            local = member.local_path.relative_to(self.workdir).as_posix()
+            status = DOWNLOADED if is_bed else NOT_BED_LIKE
+            _fill(new, LedgerEntry(new["file_url"], status, local, member.size, member.sha256, detail))
+            series.rows.append(new)
+            if self.stream is not None and new["selected"]:
+                self.stream.expect(new["sample_id"])
+                series.pending += 1
+                self._settled(new, series)
 
     def _settled(self, row: dict[str, Any], series: _Series) -> None:
         if row["download_status"] == FAILED:
