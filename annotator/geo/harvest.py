@@ -3,7 +3,9 @@
 Every sample and supplementary file of every series becomes a row that says whether it was selected and why not
 (see `annotator.geo.select`). Selected files are downloaded once: the ledger (`annotator.geo.ledger`) remembers
 what is on disk, so a re-run re-uses intact files, retries failed ones and writes the same rows again. A series
-that cannot be read, or a file that cannot be fetched, is reported and the harvest goes on.
+that cannot be read, or a file that cannot be fetched, is reported and the harvest goes on. The loop itself —
+series read ahead, files fetched concurrently, rows streamed to Parquet — is `annotator.geo.night.Night`; GEO's
+address is `annotator.geo.endpoint`; unfinished series go to the backlog (`annotator.geo.backlog`).
 """
 
 from __future__ import annotations
