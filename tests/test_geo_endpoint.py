@@ -66,13 +66,22 @@ def _closed_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_probe_fails_fast_with_one_message_when_nothing_answers() -> None:
+def test_probe_fails_fast_with_one_message_when_nothing_answers(monkeypatch: pytest.MonkeyPatch) -> None:
     base = f"http://127.0.0.1:{_closed_port()}"
     began = time.monotonic()
     with pytest.raises(DownloadError, match=r"cannot reach GEO \(127\.0\.0\.1:\d+: .*refused.*nothing was harvested"):
         probe(["https://www.ncbi.nlm.nih.gov/geo/query/acc.cgi"], base, attempts=2)
     assert time.monotonic() - began < 5
-    with pytest.raises(DownloadError, match="name lookup failed"):
-        probe(["http://no-such-host.invalid/x"], None)
     with LocalGeo() as geo:
         probe(["https://www.ncbi.nlm.nih.gov/geo/query/acc.cgi"], geo.url)  # answers: no error
+
+    def no_dns(*args: object, **kwargs: object) -> None:  # a resolver that cannot answer (no query is sent)
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    for var in ("https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(var, raising=False)  # with a proxy, the proxy is what is probed
+    monkeypatch.setattr(socket, "getaddrinfo", no_dns)
+    began = time.monotonic()
+    with pytest.raises(DownloadError, match=r"www\.ncbi\.nlm\.nih\.gov: name lookup failed"):
+        probe(["https://www.ncbi.nlm.nih.gov/geo/query/acc.cgi"], None, attempts=3)
+    assert time.monotonic() - began < 1  # a resolver's "no" is not retried
