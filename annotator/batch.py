@@ -151,3 +151,85 @@ def _on_dask(jobs: Sequence[Job], model_path: Path | None, address: str, margin:
             return client.submit(_dask_project, job, model_path, margin, pure=False)
 
         yield from _ordered_window(submit, jobs, window=4 * n)
+
+
+class StreamingProjector:
+    """Projects files while the harvest is still downloading later ones, on local worker processes.
+
+    The harvest calls `expect(sample_id)` for each selected file in table order when it queues it, and
+    `arrived(sample_id, path, sha256)` (path None: no file to project) when the file is settled, in whatever order
+    downloads finish. Projections are handed to `sink` in the order files were expected, exactly as
+    `project_many` would yield them after the harvest, so the journal and the tables come out the same; the
+    reordering buffer holds only the files between the oldest unsettled one and the newest.
+    """
+
+    def __init__(
+        self,
+        sink: Callable[[Projection], None],
+        model_path: Path | None,
+        *,
+        workers: int,
+        margin_threshold: float = DEFAULT_MARGIN_THRESHOLD,
+        skip: Callable[[str, str], bool] = lambda sample_id, sha256: False,
+        limits: BedLimits = DEFAULT_LIMITS,
+    ) -> None:
+        self._sink, self._skip, self._limits = sink, skip, limits
+        self._margin = margin_threshold
+        self._pool = ProcessPoolExecutor(max_workers=workers, initializer=_worker_init, initargs=(model_path,))
+        # With the fork start method the first submit forks every worker at once: do it now, before the harvest
+        # starts its download threads (forking a process while other threads hold locks can deadlock the child).
+        self._pool.submit(int)
+        self._queue: deque[str] = deque()
+        self._state: dict[str, tuple[Job, Future[Projection]] | None] = {}  # absent key: not settled yet
+        self._window = 4 * workers
+        self.projected = 0
+
+    def expect(self, sample_id: str) -> None:
+        self._queue.append(sample_id)
+
+    def arrived(self, sample_id: str, path: Path | None, sha256: str | None) -> None:
+        job = Job(sample_id, path, sha256, self._limits) if path is not None else None
+        if job is None or self._skip(sample_id, sha256 or ""):
+            self._state[sample_id] = None
+        else:
+            self._state[sample_id] = (job, self._pool.submit(_worker_project, job, self._margin))
+        self._emit(wait=False)
+        # back-pressure: while the oldest file is being projected and too many wait behind it, wait for it (never
+        # for a file still downloading: the harvest settles it on this very thread)
+        while len(self._state) > self._window and self._queue and self._state.get(self._queue[0]) is not None:
+            self._emit(wait=True, one=True)
+
+    def close(self) -> None:
+        """Hand over every projection still in flight, then stop the workers."""
+        try:
+            self._emit(wait=True)
+        finally:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> StreamingProjector:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if exc[0] is None:
+            self.close()
+        else:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def _emit(self, *, wait: bool, one: bool = False) -> None:
+        while self._queue:
+            head = self._queue[0]
+            if head not in self._state:
+                if wait:  # the harvest finished without settling it (it was deferred): nothing to project
+                    self._queue.popleft()
+                    continue
+                return
+            entry = self._state[head]
+            if entry is not None and not (wait or entry[1].done()):
+                return
+            self._queue.popleft()
+            del self._state[head]
+            if entry is not None:
+                self._sink(_result(*entry))
+                self.projected += 1
+            if one:
+                return

@@ -41,6 +41,10 @@ class Config:
     download_deadline_s: float = 900.0  # the most one file may take, retries and waits included
     download_max_runs: int = 5  # runs in a row a failing file is tried before the harvest gives up on it
     allow_local_urls: bool = False  # fetch file: URLs from SOFT (the offline demo, a local mirror)
+    download_workers: int = 4  # supplementary files in flight at once
+    download_per_host: int = 4  # of which at most this many on one host
+    geo_base_url: str | None = None  # None: the real GEO; else http(s)://host[:port] serving GEO's paths
+    max_hours: float | None = None  # stop starting downloads after this long; the next night continues
 
     # projection
     top_k: int = 5

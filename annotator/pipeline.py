@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import secrets
-from collections.abc import Sequence
+import time
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,7 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from annotator import __version__
-from annotator.batch import Job, project_many
+from annotator.batch import Job, StreamingProjector, project_many
 from annotator.config import Config
 from annotator.embeddings import EmbeddingArchive, record_author_labels
 from annotator.errors import AnnotatorError
@@ -31,6 +35,7 @@ from annotator.lock import workdir_lock
 from annotator.model.format import BedspaceModel, load_model
 from annotator.paths import inside_relative
 from annotator.progress import NULL_PROGRESS, Progress
+from annotator.project import Projection
 from annotator.reconcile import reconcile_workdir
 from annotator.regions.bed import BedLimits
 from annotator.report.html import render_report
@@ -47,6 +52,7 @@ SAMPLES_FILE, PREDICTIONS_FILE, ANNOTATIONS_FILE, RUNS_FILE = (
 REPORT_FILE = "report.html"
 EXIT_OK, EXIT_FAILED_SAMPLES, EXIT_CANNOT_RUN = 0, 1, 2
 _PROJECTABLE = ("downloaded", "cached")
+_STREAM_PART = 64  # projections per journal part while streaming
 
 
 @dataclass(frozen=True)
@@ -70,11 +76,14 @@ class RunResult:
     tables: dict[str, Path] = field(default_factory=dict)
 
 
-def project_workdir(config: Config, model: BedspaceModel, *, progress: Progress = NULL_PROGRESS) -> ProjectResult:
+def project_workdir(
+    config: Config, model: BedspaceModel, *, progress: Progress = NULL_PROGRESS, streamed: Counter[str] | None = None
+) -> ProjectResult:
     """Project the selected, downloaded samples of `WORKDIR/samples.parquet` into `WORKDIR/predictions.parquet`.
 
     Files already projected by the same model (same sample id and sha256) are reused from the journal, so a re-run
-    after a crash continues where it stopped and a re-run after success projects nothing.
+    after a crash continues where it stopped and a re-run after success projects nothing. `streamed` counts the
+    projections made during the harvest (`StreamingProjector`); they are reported as projected, not reused.
     """
     workdir = Path(config.workdir)
     samples = read_table("samples", workdir / SAMPLES_FILE)
@@ -114,11 +123,16 @@ def project_workdir(config: Config, model: BedspaceModel, *, progress: Progress 
             writer.add(p)
             counts["projected"] += 1
             counts[f"status_{p.status}"] = counts.get(f"status_{p.status}", 0) + 1
+    if streamed:
+        for status, n in streamed.items():
+            counts[f"status_{status}"] = counts.get(f"status_{status}", 0) + n
+        counts["projected"] += sum(streamed.values())
+        counts["reused"] -= sum(streamed.values())
     path = workdir / PREDICTIONS_FILE
     keys = [(j.sample_id, j.sha256 or "") for j in jobs]
     latest = journal.latest()  # key columns only: statuses without reading the whole table back
     journal.assemble(keys, path, latest)
-    for name in ("ok", "no_overlap", "failed"):
+    for name in ("ok", "no_overlap", "wrong_build", "failed"):
         counts[name] = sum(latest[k][1] == name for k in keys if k in latest)
     return ProjectResult(path, counts)
 
@@ -152,8 +166,12 @@ def run(
         model: BedspaceModel | None = None
         try:
             model = load_model(config.model)
-            harvested = harvest(config, accessions, progress=progress, gse_file=gse_file)
-            projected = project_workdir(config, model, progress=progress)
+            deadline = time.monotonic() + config.max_hours * 3600 if config.max_hours else None
+            streamed: Counter[str] = Counter()
+            with _streaming(config, model, streamed) as stream:
+                harvested = harvest(config, accessions, progress=progress, gse_file=gse_file, stream=stream,
+                                    deadline=deadline)  # fmt: skip
+            projected = project_workdir(config, model, progress=progress, streamed=streamed)
             annotations = reconcile_workdir(workdir, model, config)
             labelled = read_columns("annotations", annotations.path, ["sample_id", "gsm", "group", "author_label"])
             record_author_labels(workdir, labelled)  # search shows the archive's author labels across nights
@@ -163,6 +181,7 @@ def run(
         flags = annotations.flags
         failed = harvested.counts.get("failed", 0) + projected.counts.get("failed", 0)
         failed += harvested.counts.get("series_failed", 0)
+        failed += harvested.counts.get("deferred", 0) + harvested.counts.get("series_deferred", 0)
         counts = {
             **{f"harvest_{k}": v for k, v in harvested.counts.items()},
             **{f"project_{k}": v for k, v in projected.counts.items()},
@@ -196,6 +215,33 @@ def _record_failure(
         _record_run(config, run_id, started, inputs, model, {**(counts or {}), "error": error}, {}, EXIT_CANNOT_RUN)
     except OSError as record_exc:
         log.warning("could not record the failed run in %s: %s", RUNS_FILE, record_exc)
+
+
+@contextmanager
+def _streaming(config: Config, model: BedspaceModel, streamed: Counter[str]) -> Iterator[StreamingProjector | None]:
+    """A projector fed by the harvest as files arrive, writing into the journal; None when projection must wait
+    (a Dask scheduler, one worker, or nothing to download)."""
+    workers = config.workers if config.workers is not None else (os.cpu_count() or 1)
+    if config.scheduler or config.metadata_only or workers < 2:
+        yield None
+        return
+    workdir = Path(config.workdir)
+    archive = EmbeddingArchive.for_model(workdir, model)  # streamed projections keep their vectors too
+    journal = ProjectionJournal(workdir, model.digest, config.margin_threshold, archive=archive)
+    done = journal.reusable()
+    with journal.writer() as writer:
+
+        def sink(projection: Projection) -> None:
+            writer.add(projection)
+            streamed[projection.status] += 1
+            if streamed.total() % _STREAM_PART == 0:  # a projection holds every label's score: keep few in memory
+                writer.flush()
+
+        skip = lambda sample_id, sha256: (sample_id, sha256) in done  # noqa: E731
+        limits = BedLimits(config.max_bed_bytes, config.max_bed_lines)
+        with StreamingProjector(sink, config.model, workers=workers, margin_threshold=config.margin_threshold,
+                                skip=skip, limits=limits) as stream:  # fmt: skip
+            yield stream
 
 
 def _record_run(

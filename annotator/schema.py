@@ -24,7 +24,7 @@ def _f(name: str, type_: pa.DataType, doc: str, nullable: bool = True) -> pa.Fie
 
 SAMPLES = pa.schema(
     [
-        _f("gsm", pa.string(), "GEO sample accession (GSM…).", False),
+        _f("gsm", pa.string(), "GEO sample accession (GSM…); the series (GSE…) for a series file of no sample.", False),
         _f("gse", pa.string(), "GEO series accession the sample was harvested through.", False),
         _f("title", pa.string(), "!Sample_title as the authors wrote it."),
         _f("source_name", pa.string(), "!Sample_source_name_ch1."),
@@ -43,7 +43,12 @@ SAMPLES = pa.schema(
         _f("local_path", pa.string(), "Downloaded file path relative to the workdir; null if not downloaded."),
         _f("file_size", pa.int64(), "Size in bytes of the downloaded file."),
         _f("sha256", pa.string(), "SHA-256 of the downloaded file."),
-        _f("download_status", pa.string(), "not_attempted, downloaded (tonight or earlier), failed or not_bed_like."),
+        _f(
+            "download_status",
+            pa.string(),
+            "not_attempted (download_error says when deferred to the next night), downloaded (tonight or earlier), "
+            "failed or not_bed_like.",
+        ),
         _f("download_error", pa.string(), "Reason of the last failed download or content check."),
         _f("sample_id", pa.string(), "Key of the region set downstream: '<gsm>/<file_name>'.", False),
     ]

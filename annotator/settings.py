@@ -19,6 +19,7 @@ from typing import Any
 
 from annotator.config import Config
 from annotator.errors import ConfigError
+from annotator.geo.endpoint import check_base_url
 
 ENV_PREFIX = "ANNOTATOR_"
 _SCHEDULER = re.compile(r"^((tcp|tls|ucx|ws|wss)://)?[^\s/:]+:\d{1,5}$")
@@ -111,6 +112,11 @@ def _check(config: Config) -> None:
         raise ConfigError("download_retries must be >= 0 and download_max_runs >= 1")
     if config.download_deadline_s <= 0 or config.download_timeout_s <= 0:
         raise ConfigError("download_deadline_s and download_timeout_s must be > 0 seconds")
+    if config.download_workers < 1 or config.download_per_host < 1:
+        raise ConfigError("download_workers and download_per_host must be >= 1")
+    if config.max_hours is not None and not config.max_hours > 0:
+        raise ConfigError(f"max_hours must be > 0, got {config.max_hours}")
+    check_base_url(config.geo_base_url)
     if config.since_days is not None and config.since_days < 1:
         raise ConfigError(f"since_days must be >= 1, got {config.since_days}")
     if config.workdir.exists() and not config.workdir.is_dir():

@@ -215,7 +215,11 @@ class TableWriter:
         self.n_rows += table.num_rows
 
     def close(self) -> Path:
-        self._writer.close()
+        try:
+            self._writer.close()  # the footer: a full disk often shows here, after every batch was accepted
+        except BaseException:
+            self._tmp.unlink(missing_ok=True)
+            raise
         self._atomic.__exit__(None, None, None)
         return self.path
 

@@ -58,6 +58,9 @@ def harvest_command(
     soft_dir: Path | None = typer.Option(
         None, "--soft-dir", help="Read saved SOFT files (<GSE>/<GSE>_GSE.soft, _GSM.soft) instead of GEO."
     ),
+    download_workers: int | None = typer.Option(
+        None, "--download-workers", min=1, help="Files downloaded at once (4; at most download_per_host per host)."
+    ),
     config_file: Path | None = typer.Option(
         None, "--config", dir_okay=False, envvar="ANNOTATOR_CONFIG", help="TOML file with settings."
     ),
@@ -75,6 +78,7 @@ def harvest_command(
         "since_days": since_days,
         "metadata_only": metadata_only,
         "allow_local_urls": allow_local_urls,
+        "download_workers": download_workers,
     }
     set_table_format(fmt)
     config = resolve_config(flags, config_file)

@@ -44,6 +44,12 @@ def run(
         None, "--allow-local-urls", help="Also fetch file: URLs named in SOFT (a local mirror); off by default."
     ),
     metadata_only: bool | None = typer.Option(None, "--metadata-only/--download", help="Skip file downloads."),
+    download_workers: int | None = typer.Option(
+        None, "--download-workers", min=1, help="Files downloaded at once (4; at most download_per_host per host)."
+    ),
+    max_hours: float | None = typer.Option(
+        None, "--max-hours", min=0.0, help="Start no download after this many hours; the next night continues."
+    ),
     config_file: Path | None = typer.Option(
         None,
         "--config",
@@ -71,6 +77,8 @@ def run(
         "allow_local_urls": allow_local_urls,
         "since_days": since_days,
         "log_format": log_format,
+        "download_workers": download_workers,
+        "max_hours": max_hours,
     }
     set_table_format(fmt)
     config = resolve_config(flags, config_file)

@@ -11,8 +11,8 @@ import posixpath
 import re
 from urllib.parse import unquote, urlsplit
 
-#: Kinds that may hold genomic regions; everything else is skipped by name.
-BED_LIKE_KINDS = frozenset({"bed", "narrowPeak", "broadPeak", "peaks_table"})
+#: Kinds that may hold genomic regions; everything else is skipped by name (bigBed is converted to BED on arrival).
+BED_LIKE_KINDS = frozenset({"bed", "narrowPeak", "broadPeak", "peaks_table", "bigbed"})
 
 #: Why a file of each non-BED-like kind is skipped (the `skip_reason` of its row).
 SKIP_REASON_OF_KIND = {

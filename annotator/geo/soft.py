@@ -77,6 +77,7 @@ class Series:
     sample_ids: tuple[str, ...]  # as listed by `!Series_sample_id` (well-formed accessions only)
     samples: tuple[Sample, ...]
     rejected: tuple[str, ...] = ()  # why each malformed sample accession of the text was left out
+    supplementary_files: tuple[str, ...] = ()  # `!Series_supplementary_file` URLs, "NONE" left out
 
 
 def parse_soft(lines: Iterable[str], source: str = "<soft>") -> list[SoftRecord]:
@@ -201,6 +202,9 @@ def to_series(accession: str, records: Iterable[SoftRecord], source: str = "<sof
         sample_ids=tuple(listed),
         samples=tuple(samples.values()),
         rejected=tuple(rejected),
+        supplementary_files=tuple(
+            u.strip() for u in series.fields.get("Series_supplementary_file", ()) if u.strip().upper() != "NONE"
+        ),
     )
 
 
