@@ -107,7 +107,9 @@ def project_workdir(
         log.warning("none of the %d selected files was downloaded (harvested with --metadata-only?): "
                     "nothing to project", n_selected)  # fmt: skip
     else:
-        log.info("projecting %d of %d selected files (%d reused)", len(todo), len(jobs), len(jobs) - len(todo))
+        n_streamed = sum(streamed.values()) if streamed else 0  # projected while the harvest was still downloading
+        log.info("projecting %d of %d selected files (%d projected during the download, %d reused)", len(todo),
+                 len(jobs), n_streamed, len(jobs) - len(todo) - n_streamed)  # fmt: skip
     counts = {"selected_files": len(jobs), "reused": len(jobs) - len(todo), "projected": 0}
     counts["not_downloaded"] = n_selected - len(jobs)
     with journal.writer() as writer:
