@@ -208,9 +208,11 @@ def model_info(model: Path | None = MODEL_OPTION) -> None:
     else:
         console.print(f"training samples: {n_samples:,} shipped (for `annotator search` and similar samples)")
     if calibration:
-        console.print("calibrated confidence: " + " · ".join(
-            f"{group} p >= {c['threshold']:.2f} ({c['n_calls']:,} held-out calls)" if c["n_calls"] is not None
-            else f"{group} p >= {c['threshold']:.2f}" for group, c in calibration.items()), highlight=False)  # fmt: skip
+        parts = [
+            f"{group} p >= {c['threshold']:.2f}" + (f" ({c['n_calls']:,} held-out calls)" if c["n_calls"] else "")
+            for group, c in calibration.items()
+        ]
+        console.print("calibrated confidence: " + " · ".join(parts), highlight=False)
     else:
         console.print(f"calibrated confidence: none (format version 1: confident means margin >= the "
                       f"margin threshold, {DEFAULT_MARGIN_THRESHOLD} by default)")  # fmt: skip
