@@ -33,6 +33,16 @@ def test_summary_counts_come_from_the_tables(tables: dict[str, pa.Table]) -> Non
     assert s["n_flagged"] == 6  # every sample but GSM1 has a flag other than match
 
 
+def test_summary_counts_files_on_another_genome_build_apart_from_failures(tables: dict[str, pa.Table]) -> None:
+    predictions = tables["predictions"]
+    status = pa.array([("wrong_build" if s == "failed" else s) for s in predictions["status"].to_pylist()])
+    index = predictions.schema.get_field_index("status")
+    tables["predictions"] = predictions.set_column(index, predictions.schema.field(index), status)
+    s = build_view(**tables)["summary"]
+    assert (s["n_projected"], s["n_wrong_build"], s["n_failed"], s["n_no_overlap"]) == (6, 1, 0, 0)
+    assert build_view(**report_tables())["summary"]["n_wrong_build"] == 0
+
+
 def test_flag_counts_list_every_flag_in_urgency_order(tables: dict[str, pa.Table]) -> None:
     flags = build_view(**tables)["flags"]
     assert [f["flag"] for f in flags] == [f.value for f in Flag]

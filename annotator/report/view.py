@@ -27,6 +27,7 @@ import pyarrow.compute as pc
 
 from annotator.demo import DEMO_GSE
 from annotator.flags import Flag
+from annotator.regions.build_check import STATUS_WRONG_BUILD
 from annotator.report.curate import CSV_COLUMNS, calibration, confusion_matrices, csv_row, top_probabilities
 from annotator.report.details import evidence_thresholds, group_title, parse_json, sample_details
 
@@ -180,11 +181,13 @@ def _summary(samples: pa.Table, ann: Sequence[Mapping[str, Any]], predictions: p
         "n_rows": len(ann),
         "n_projected": None,
         "n_no_overlap": None,
+        "n_wrong_build": None,
         "n_failed": None,
     }
     if predictions is not None:
         status = predictions.column("status")
-        for key, value in (("n_projected", "ok"), ("n_no_overlap", "no_overlap"), ("n_failed", "failed")):
+        for key, value in (("n_projected", "ok"), ("n_no_overlap", "no_overlap"), ("n_wrong_build", STATUS_WRONG_BUILD),
+                           ("n_failed", "failed")):  # fmt: skip
             out[key] = _distinct(predictions, "sample_id", pc.equal(status, value))
     return out
 
