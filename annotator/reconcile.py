@@ -57,9 +57,10 @@ from annotator.tables import TableWriter, read_rows_where, read_table, to_table
 __all__ = ["Flag", "LabelModel", "ReconcileResult", "decide", "reconcile", "reconcile_workdir"]
 
 _STATUS_OK = "ok"
-#: Groups whose author labels `extract_labels` reads. A model group outside them (the bundled model's `assay`) has
-#: nothing to reconcile against: every row would be `missing_author_label`, so it is left to the predictions table.
-AUTHOR_LABEL_GROUPS = frozenset({"antibody", "cell_type"})
+#: Groups whose author labels `extract_labels` reads (the assay from the library strategy or the text). A model group
+#: outside them has nothing to reconcile against: every row would be `missing_author_label`, so it is left to the
+#: predictions table.
+AUTHOR_LABEL_GROUPS = frozenset({"antibody", "assay", "cell_type"})
 _EVIDENCE_TOP = 5  # top labels written into the evidence, at least near_miss_top_k
 
 
@@ -223,7 +224,7 @@ def decide(author: AuthorLabel | None, ranking: Ranking, vocabulary: Sequence[st
         what = {
             HISTONE_MARK: "a histone mark",
             NON_HISTONE: "a non-histone target",
-            ASSAY: "an assay (not an antibody)",
+            ASSAY: "an assay" if author.group == "assay" else "an assay (not an antibody)",
             CONTROL: "a control",
         }.get(author.kind, "a cell type")
         if label in REPRESSIVE_MARKS:

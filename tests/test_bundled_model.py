@@ -5,8 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from typer.testing import CliRunner
 
+from annotator.cli import app
 from annotator.model.format import BUNDLED_MODEL_NAME, load_model
+from annotator.model.samples import read_training_samples
 from annotator.model.sources import MASKED_CHROMS
 
 MODELS = Path(__file__).resolve().parents[1] / "models"
@@ -47,3 +50,13 @@ def test_card_shows_the_stored_leave_one_source_out_numbers() -> None:
             assert line in card, line
     for label in model.groups["antibody"] + model.groups["cell_type"]:
         assert label in card, label
+
+
+def test_model_info_names_the_shipped_training_samples_and_the_calibration() -> None:
+    model = load_model()
+    samples = read_training_samples(model)
+    assert samples is not None
+    out = " ".join(CliRunner().invoke(app, ["model", "info"]).output.split())  # rich wraps long lines
+    assert f"training samples: {len(samples):,} shipped" in out
+    for group, cal in model.calibration.items():
+        assert f"{group} p >= {cal['threshold']:.2f} ({cal['n_calls']:,} held-out calls)" in out

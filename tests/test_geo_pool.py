@@ -8,7 +8,8 @@ import time
 import pytest
 
 from annotator.errors import DownloadError
-from annotator.geo.pool import DownloadPool, Outcome, is_connection_failure, read_ahead
+from annotator.geo.download import HostUnreachableError
+from annotator.geo.pool import DownloadPool, Outcome, read_ahead
 
 
 class _Gauge:
@@ -20,7 +21,7 @@ class _Gauge:
         self.peak: dict[str, int] = {}
         self.total_peak = 0
 
-    def fetch(self, host: str, seconds: float = 0.05, fail: str | None = None):
+    def fetch(self, host: str, seconds: float = 0.05, fail: str | None = None, unreachable: bool = False):
         def run() -> str:
             with self.lock:
                 self.now[host] = self.now.get(host, 0) + 1
@@ -30,7 +31,7 @@ class _Gauge:
             with self.lock:
                 self.now[host] -= 1
             if fail:
-                raise DownloadError(fail)
+                raise (HostUnreachableError if unreachable else DownloadError)(fail)
             return host
 
         return run
@@ -95,7 +96,7 @@ def test_an_unreachable_host_fails_its_remaining_files_at_once() -> None:
         asked.append(host)
         return host != "http://down.example"
 
-    jobs = [(i, f"http://down.example/f{i}", gauge.fetch("down", 0.01, fail="x: connection failed: refused")) for i in
+    jobs = [(i, f"http://down.example/f{i}", gauge.fetch("down", 0.01, fail="x: refused", unreachable=True)) for i in
             range(20)] + [(99, "http://up.example/f", gauge.fetch("up", 0.01))]  # fmt: skip
     began = time.monotonic()
     outcomes = _run_all(DownloadPool(workers=1, per_host=1, breaker_after=3, is_reachable=reachable), jobs)
@@ -112,8 +113,21 @@ def test_failures_that_are_not_connection_failures_never_trip_the_breaker() -> N
     jobs = [(i, f"http://a/f{i}", _Gauge().fetch("a", 0.0, fail="x: HTTP 404 Not Found (1 attempt)")) for i in range(6)]
     outcomes = _run_all(DownloadPool(workers=1, breaker_after=2, is_reachable=lambda h: asked.append(h) or False), jobs)
     assert not asked and all("404" in (o.error or "") for o in outcomes)
-    assert is_connection_failure("x: connection failed: ConnectionRefusedError(111)")
-    assert not is_connection_failure("x: truncated: got 5 of 10 bytes")
+
+
+def test_the_breaker_follows_the_error_type_not_its_words() -> None:
+    """A plain DownloadError whose text reads like a connection failure (the URL or a server message may say
+    anything) never trips the breaker; a HostUnreachableError does, whatever its text."""
+    asked: list[str] = []
+    wordy = "http://a/connection-refused-unreachable.bed: HTTP 500 cannot fetch: timed out (1 attempt)"
+    jobs = [(i, f"http://a/f{i}", _Gauge().fetch("a", 0.0, fail=wordy)) for i in range(6)]
+    outcomes = _run_all(DownloadPool(workers=1, breaker_after=2, is_reachable=lambda h: asked.append(h) or False), jobs)
+    assert not asked and not any(o.unreachable for o in outcomes) and len(outcomes) == 6
+
+    jobs = [(i, f"http://b/f{i}", _Gauge().fetch("b", 0.0, fail="x: errno 113", unreachable=True)) for i in range(6)]
+    outcomes = _run_all(DownloadPool(workers=1, breaker_after=2, is_reachable=lambda h: asked.append(h) or False), jobs)
+    assert asked == ["http://b"] and all(o.unreachable for o in outcomes)
+    assert sum("host unreachable" in (o.error or "") for o in outcomes) == 4
 
 
 def test_read_ahead_keeps_order_and_stops_loading_when_told() -> None:

@@ -3,6 +3,7 @@
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from annotator.cli import app
@@ -119,3 +120,15 @@ def test_labels_command_table_and_errors(tmp_path: Path) -> None:
     missing = runner.invoke(app, ["labels", "--file", str(tmp_path / "nope.txt")])
     assert missing.exit_code == 2 and "nope.txt" in missing.stderr
     assert runner.invoke(app, ["labels", "--format", "xml", "K562"]).exit_code == 2
+
+
+@pytest.mark.parametrize(
+    ("strategy", "assay"),
+    [("ChIP-Seq", "ChIP-seq"), ("chip-seq", "ChIP-seq"), ("DNase-Hypersensitivity", "DNase-seq"),
+     ("ATAC-seq", "ATAC-seq"), ("MNase-Seq", "MNase-seq"), ("OTHER", None), ("", None), (None, None),
+     ("ChIP-Seq" * 20, None), ("<script>", None)],
+)  # fmt: skip
+def test_the_library_strategy_names_the_assay_as_models_spell_it(strategy: str | None, assay: str | None) -> None:
+    label = extract_labels({"title": "K562 H3K4me3", "library_strategy": strategy}, {}).get("assay")
+    assert (label.canonical if label else None) == assay
+    assert label is None or (label.source, label.raw, label.kind) == ("library_strategy", strategy, "assay")

@@ -115,3 +115,5 @@ def test_cli_model_info_lists_groups_and_labels(model) -> None:
     result = CliRunner().invoke(app, ["model", "info", "--model", str(model.path)])
     assert result.exit_code == 0, result.output
     assert "antibody (2): H3K4me3, H3K27me3" in result.output
+    assert "training samples: none shipped" in result.output  # a version-1 model without samples says so
+    assert "calibrated confidence: none (format version 1" in result.output

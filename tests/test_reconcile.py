@@ -333,9 +333,46 @@ def test_unselected_samples_are_ignored() -> None:
 
 
 def test_a_model_group_without_author_labels_is_not_reconciled() -> None:
-    groups = {**GROUPS, "assay": ["ChIP-seq", "DNase-seq"]}
+    groups = {**GROUPS, "tissue": ["blood", "liver"]}
     predictions = _ranks("GSM1/a.bed", "antibody", [("H3K4me3", 0.8), ("H3K27ac", 0.6)])
-    predictions += _ranks("GSM1/a.bed", "assay", [("ChIP-seq", 0.9), ("DNase-seq", 0.1)])
+    predictions += _ranks("GSM1/a.bed", "tissue", [("blood", 0.9), ("liver", 0.1)])
     table = reconcile(to_table("samples", [_sample(title="K562 H3K4me3")]), to_table("predictions", predictions),
                       groups, Config())  # fmt: skip
-    assert sorted(table["group"].to_pylist()) == ["antibody", "cell_type"]  # no row of missing assay labels
+    assert sorted(table["group"].to_pylist()) == ["antibody", "cell_type"]  # no row of missing tissue labels
+
+
+ASSAY_GROUPS = {**GROUPS, "assay": ["ChIP-seq", "DNase-seq"]}
+
+
+def _assay_row(model_top: str, **sample: Any) -> dict:
+    """The assay row of one sample whose model confidently ranks `model_top` first in the assay group."""
+    other = "ChIP-seq" if model_top == "DNase-seq" else "DNase-seq"
+    predictions = _ranks("GSM1/a.bed", "assay", [(model_top, 0.9), (other, 0.2)])
+    table = reconcile(to_table("samples", [_sample(**sample)]), to_table("predictions", predictions),
+                      ASSAY_GROUPS, Config())  # fmt: skip
+    return next(row for row in table.to_pylist() if row["group"] == "assay")
+
+
+def test_the_assay_filed_in_the_library_strategy_is_compared_with_the_model() -> None:
+    row = _assay_row("ChIP-seq", title="K562 H3K4me3", library_strategy="ChIP-Seq")
+    assert (row["flag"], row["author_label"], row["author_source"]) == (Flag.MATCH, "ChIP-seq", "library_strategy")
+    # a DNase file filed as ChIP-Seq, and a ChIP file filed as DNase: both flagged
+    dnase = _assay_row("DNase-seq", title="K562 DNase-seq rep1", library_strategy="ChIP-Seq")
+    assert dnase["flag"] == Flag.CONFIDENT_MISMATCH and dnase["author_label_raw"] == "ChIP-Seq"
+    assert [r["source"] for r in json.loads(dnase["evidence"])["author"]["readings"]] == ["library_strategy", "title"]
+    chip = _assay_row("ChIP-seq", title="K562 CTCF", library_strategy="DNase-Hypersensitivity")
+    assert (chip["flag"], chip["author_label"]) == (Flag.CONFIDENT_MISMATCH, "DNase-seq")
+
+
+def test_an_assay_the_model_does_not_know_is_out_of_vocabulary_not_a_mismatch() -> None:
+    row = _assay_row("DNase-seq", title="K562 open chromatin", library_strategy="ATAC-seq")
+    assert (row["flag"], row["author_label"]) == (Flag.OUT_OF_VOCABULARY, "ATAC-seq")
+    assert "ATAC-seq is an assay the model was not trained on" in row["reason"]
+
+
+def test_the_assay_falls_back_to_the_text_when_the_strategy_names_none() -> None:
+    row = _assay_row("DNase-seq", title="K562 DNase-seq", library_strategy="OTHER")
+    assert (row["flag"], row["author_label"], row["author_source"]) == (Flag.MATCH, "DNase-seq", "title")
+    assert _assay_row("ChIP-seq", title="K562 H3K4me3")["flag"] == Flag.MISSING_AUTHOR_LABEL
+
+

@@ -10,6 +10,8 @@ from html.parser import HTMLParser
 from importlib.resources import files
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from conftest import RAW_XSS, XSS_LABEL, XSS_TITLE
 from typer.testing import CliRunner
@@ -107,6 +109,20 @@ def test_summary_and_rows_are_rendered(report_workdir: Path) -> None:
     assert re.search(r'data-stat="n_gsm">9<', html) and re.search(r'data-stat="n_projected">6<', html)
     assert html.count('<tbody class="item"') == 14
     assert "20240514T020000Z-ab12" in html and "tiny-model" in html
+
+
+def test_a_night_with_files_on_another_build_says_so_at_the_top(report_workdir: Path) -> None:
+    html = render_report(report_workdir).read_text(encoding="utf-8")
+    assert 'data-stat="wrong_build_notice"' not in html and re.search(r'data-stat="n_wrong_build">0<', html)
+    path = report_workdir / "predictions.parquet"
+    predictions = pq.read_table(path)
+    status = [("wrong_build" if s == "failed" else s) for s in predictions["status"].to_pylist()]
+    index = predictions.schema.get_field_index("status")
+    pq.write_table(predictions.set_column(index, predictions.schema.field(index), pa.array(status)), path)
+    html = render_report(report_workdir).read_text(encoding="utf-8")
+    header = " ".join(html[html.index("<header") : html.index("</header>")].split())
+    assert 'data-stat="wrong_build_notice"' in header and "1 peak file not on the model's genome build" in header
+    assert re.search(r'data-stat="n_wrong_build">1<', html) and re.search(r'data-stat="n_failed">0<', html)
 
 
 def test_report_without_predictions_or_runs_says_what_is_missing(tmp_path: Path, make_report_workdir) -> None:

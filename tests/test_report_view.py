@@ -33,6 +33,39 @@ def test_summary_counts_come_from_the_tables(tables: dict[str, pa.Table]) -> Non
     assert s["n_flagged"] == 6  # every sample but GSM1 has a flag other than match
 
 
+def test_summary_counts_files_on_another_genome_build_apart_from_failures(tables: dict[str, pa.Table]) -> None:
+    predictions = tables["predictions"]
+    status = pa.array([("wrong_build" if s == "failed" else s) for s in predictions["status"].to_pylist()])
+    index = predictions.schema.get_field_index("status")
+    tables["predictions"] = predictions.set_column(index, predictions.schema.field(index), status)
+    s = build_view(**tables)["summary"]
+    assert (s["n_projected"], s["n_wrong_build"], s["n_failed"], s["n_no_overlap"]) == (6, 1, 0, 0)
+    assert build_view(**report_tables())["summary"]["n_wrong_build"] == 0
+
+
+def test_assay_rows_reach_the_review_table_only_when_a_curator_has_something_to_do(
+    tables: dict[str, pa.Table],
+) -> None:
+    cell = [r for r in tables["annotations"].to_pylist() if r["group"] == "cell_type"]
+    flags = {0: "confident_mismatch", 1: "out_of_vocabulary"}  # the rest: match, or no_prediction when not projected
+    assay = [
+        {**r, "group": "assay", "flag": "no_prediction" if r["flag"] == "no_prediction" else flags.get(i, "match")}
+        for i, r in enumerate(cell)
+    ]
+    schema = tables["annotations"].schema
+    tables["annotations"] = pa.concat_tables([tables["annotations"], pa.Table.from_pylist(assay, schema)])
+    view = build_view(**tables)
+    listed = [(r["group"], r["flag"]) for r in view["rows"] if r["group"] == "assay"]
+    assert sorted(listed) == [("assay", "confident_mismatch"), ("assay", "out_of_vocabulary")]
+    s = view["summary"]
+    assert s["n_rows"] == 21 and s["n_rows_shown"] == 16 and s["n_rows_quiet"] == 5 and not s["rows_cut"]
+    assert {f["flag"]: f["by_group"]["assay"] for f in view["flags"]}["match"] == 4  # still counted
+    room = build_view(**tables, max_rows=16)  # room for every row to review: quiet rows do not take it
+    assert len(room["rows"]) == 16 and not room["summary"]["rows_cut"]
+    cut = build_view(**tables, max_rows=10)
+    assert len(cut["rows"]) == 10 and cut["summary"]["rows_cut"]
+
+
 def test_flag_counts_list_every_flag_in_urgency_order(tables: dict[str, pa.Table]) -> None:
     flags = build_view(**tables)["flags"]
     assert [f["flag"] for f in flags] == [f.value for f in Flag]

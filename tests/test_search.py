@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -140,6 +141,16 @@ def test_changed_or_foreign_training_vectors_are_refused(trained: Path, tmp_path
     (tmp_path / "f" / "model.json").write_text(json.dumps(meta))
     with pytest.raises(ModelError, match="another model"):
         read_training_samples(load_model(tmp_path / "f"))
+
+
+def test_model_info_counts_the_training_samples_or_says_why_they_are_unusable(trained: Path, tmp_path: Path) -> None:
+    info = CliRunner().invoke(app, ["model", "info", "--model", str(trained)])
+    assert info.exit_code == 0 and "training samples: 3 shipped" in info.output
+    copy = tmp_path / "m"
+    shutil.copytree(trained, copy)
+    np.save(copy / VECTORS_FILE, np.zeros((3, load_model(copy).dim), np.float16))
+    info = CliRunner().invoke(app, ["model", "info", "--model", str(copy)])
+    assert info.exit_code == 0 and "training samples: unusable" in " ".join(info.output.split())
 
 
 def test_search_needs_exactly_one_known_query(model, night: Config, tmp_path: Path) -> None:

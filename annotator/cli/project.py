@@ -26,8 +26,9 @@ from annotator.cli.app import (
     set_table_format,
 )
 from annotator.config import DEFAULT_MARGIN_THRESHOLD
-from annotator.errors import InputError
-from annotator.model.format import check_model_destination, load_model, save_model
+from annotator.errors import InputError, ModelError
+from annotator.model.format import BedspaceModel, check_model_destination, load_model, save_model
+from annotator.model.samples import read_training_samples
 from annotator.model.starspace import export_starspace, import_starspace, read_label_groups
 from annotator.project import STATUS_OK, sample_id_for, to_predictions_table
 from annotator.regions.bed import DEFAULT_LIMITS, BedLimits
@@ -174,8 +175,12 @@ def _project_workdir(workdir: Path, model: Path | None, margin_threshold: float,
 @model_app.command("info")
 @handle_errors
 def model_info(model: Path | None = MODEL_OPTION) -> None:
-    """Print the model card: genome, universe, dimension, label groups and metrics."""
+    """Print the model card: genome, universe, dimension, label groups, training samples, calibration and metrics."""
     m = load_model(model)
+    n_samples, samples_problem = _training_sample_count(m)
+    calibration = {
+        group: {"threshold": c.get("threshold"), "n_calls": c.get("n_calls")} for group, c in m.calibration.items()
+    }
     if json_output():
         card = {
             "name": m.name,
@@ -186,6 +191,8 @@ def model_info(model: Path | None = MODEL_OPTION) -> None:
             "n_tokens": int(m.token_ids.shape[0]),
             "digest": m.digest,
             "groups": m.groups,
+            "training_samples": n_samples,
+            "calibration": calibration,
         }
         emit("model_info", **card, metrics=m.metrics)
         return
@@ -194,6 +201,21 @@ def model_info(model: Path | None = MODEL_OPTION) -> None:
                   f"{m.token_ids.shape[0]:,} tokens · digest {m.digest[:16]}")  # fmt: skip
     for group, labels in m.groups.items():
         console.print(f"[bold]{group}[/] ({len(labels)}): {', '.join(labels)}", highlight=False)
+    if samples_problem:
+        console.print(f"training samples: unusable ({samples_problem})", highlight=False)
+    elif n_samples is None:
+        console.print("training samples: none shipped (`annotator search` and similar samples need them)")
+    else:
+        console.print(f"training samples: {n_samples:,} shipped (for `annotator search` and similar samples)")
+    if calibration:
+        parts = [
+            f"{group} p >= {c['threshold']:.2f}" + (f" ({c['n_calls']:,} held-out calls)" if c["n_calls"] else "")
+            for group, c in calibration.items()
+        ]
+        console.print("calibrated confidence: " + " · ".join(parts), highlight=False)
+    else:
+        console.print(f"calibrated confidence: none (format version 1: confident means margin >= the "
+                      f"margin threshold, {DEFAULT_MARGIN_THRESHOLD} by default)")  # fmt: skip
     for group, metrics in (m.metrics.get("groups") or m.metrics).items():
         if isinstance(metrics, dict):
             table = Table("metric", "value", title=f"held-out metrics: {group}")
@@ -208,6 +230,15 @@ def model_info(model: Path | None = MODEL_OPTION) -> None:
     if m.training:
         console.print("training: " + ", ".join(f"{k}={v}" for k, v in m.training.items()
                                                if isinstance(v, str | int | float)), highlight=False)  # fmt: skip
+
+
+def _training_sample_count(model: BedspaceModel) -> tuple[int | None, str | None]:
+    """How many training samples the model ships (None: none), or why they cannot be used."""
+    try:
+        samples = read_training_samples(model)
+    except ModelError as exc:
+        return None, str(exc)
+    return (len(samples) if samples is not None else None), None
 
 
 def _universe_from_option(universe: str) -> Universe:

@@ -3,8 +3,8 @@
 geofetch shells out to wget and only logs a failed download, so we keep our own: a file either lands complete at
 its destination (streamed to a `.part` file, checked against the announced length — or, when no length was
 announced, a gzip checked to decompress whole — and renamed atomically) or the call raises `DownloadError` saying
-why: `HostUnreachableError` when the host could not be reached at all (name not resolved, connection refused), so
-a night can stop early when nothing is reachable.
+why: `HostUnreachableError` when the host could not be reached at all (name not resolved, connection refused or
+timed out), so a night can stop early when nothing is reachable.
 
 Attempts: `retries` counts every attempt after the first, whatever URL it uses, so a file costs at most
 `retries + 1` requests. A GEO `ftp://ftp.ncbi.nlm.nih.gov/...` URL is fetched over https; only the last attempt
@@ -303,8 +303,12 @@ def _http_failure(exc: urllib.error.HTTPError) -> _Failure:
 
 
 def _unreachable(reason: object) -> bool:
-    """True for failures that say the host cannot be reached at all, as opposed to a failing transfer."""
-    if isinstance(reason, socket.gaierror | ConnectionRefusedError):
+    """True for failures that say the host cannot be reached at all, as opposed to a failing transfer.
+
+    urllib wraps only errors of connecting and sending the request in URLError, so a `TimeoutError` reason is a
+    connection that never opened (a host that drops packets), not a stalled transfer.
+    """
+    if isinstance(reason, socket.gaierror | ConnectionRefusedError | TimeoutError):
         return True
     return isinstance(reason, OSError) and reason.errno in _UNREACHABLE_ERRNOS
 

@@ -5,9 +5,10 @@ sha256 and the size cap for one file) on threads. Everything else stays on the c
 from `submit`/`drain` to be recorded in the ledger there, so the ledger has one writer. At most `workers` files are
 in flight, at most `per_host` of them on one host, and consecutive request starts on one host are at least
 `host_interval_s` apart. After `deadline` nothing new starts: later files come back `Deferred`. A host that failed
-`breaker_after` files in a row on connection-level errors is probed once more; if it does not even accept a TCP
+`breaker_after` files in a row with `HostUnreachableError` (the downloader's verdict that the host was not reached:
+name not resolved, connection refused or timed out) is probed once more; if it does not even accept a TCP
 connection, its remaining files come back failed at once ("host unreachable"), instead of each spending minutes on
-retries.
+retries. The verdict travels as `Outcome.unreachable`, never read back out of the error's words.
 """
 
 from __future__ import annotations
@@ -23,12 +24,10 @@ from typing import Any, Generic, TypeVar
 from urllib.parse import urlsplit
 
 from annotator.errors import DownloadError
+from annotator.geo.download import HostUnreachableError
 
 _LOG = logging.getLogger(__name__)
 T = TypeVar("T")
-
-#: Words in a DownloadError that mean the host was not reached at all (not a 404, not a truncated body).
-_CONNECTION_WORDS = ("connection failed", "cannot fetch", "timed out", "unreachable", "refused", "name resolution")
 
 
 @dataclass(frozen=True)
@@ -40,12 +39,14 @@ class Deferred:
 
 @dataclass(frozen=True)
 class Outcome(Generic[T]):
-    """How one submitted file ended: `value` (what `fetch` returned), `error` (why not) or `deferred`."""
+    """How one submitted file ended: `value` (what `fetch` returned), `error` (why not) or `deferred`;
+    `unreachable` when `fetch` raised `HostUnreachableError` (the host was not reached at all)."""
 
     tag: Any
     value: T | None = None
     error: str | None = None
     deferred: bool = False
+    unreachable: bool = False
 
 
 class _Host:
@@ -137,7 +138,7 @@ class DownloadPool(Generic[T]):
                 yield Outcome(tag, deferred=True, error="the night's time budget (--max-hours) ran out first")
                 continue
             if host.unreachable:
-                yield Outcome(tag, error=host.unreachable)
+                yield Outcome(tag, error=host.unreachable, unreachable=True)
                 continue
             if host.in_flight >= self.per_host or url in self._urls_in_flight:
                 skipped.append((tag, url, fetch))
@@ -176,6 +177,8 @@ class DownloadPool(Generic[T]):
     def _run(self, tag: Any, url: str, fetch: Callable[[], T]) -> None:
         try:
             outcome: Outcome[T] = Outcome(tag, value=fetch())
+        except HostUnreachableError as exc:
+            outcome = Outcome(tag, error=str(exc), unreachable=True)
         except DownloadError as exc:
             outcome = Outcome(tag, error=str(exc))
         except Exception as exc:  # a bug or resource error on one file must not hang the pool
@@ -189,7 +192,7 @@ class DownloadPool(Generic[T]):
         host.in_flight -= 1
         self._in_flight -= 1
         self._urls_in_flight.discard(url)
-        if outcome.error is None or not is_connection_failure(outcome.error):
+        if not outcome.unreachable:
             host.failures_in_row = 0
             return outcome
         host.failures_in_row += 1
@@ -215,12 +218,6 @@ class DownloadPool(Generic[T]):
 def _host_key(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}".lower()
-
-
-def is_connection_failure(reason: str) -> bool:
-    """True when a download failure says the host was not reached (rather than a refusal or a bad file)."""
-    low = reason.lower()
-    return any(w in low for w in _CONNECTION_WORDS)
 
 
 def read_ahead(

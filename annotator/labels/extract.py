@@ -14,6 +14,11 @@ reading serves both ways a model may know the assay: it is the sample's ``antibo
 that lists ``DNase-seq`` among its antibody labels compares it directly, and one that does not reports it as out of
 vocabulary), and the same reading is also reported as the sample's ``assay`` label, for a model with a separate
 ``assay`` group. Controls and assays are not read from the description (prose names backgrounds and other assays).
+
+The ``assay`` label comes first from the library strategy (``ChIP-Seq``, ``DNase-Hypersensitivity``, ``ATAC-seq``;
+`annotator.labels.strategy`), GEO's own field for it, and only when that names no assay (``OTHER``, missing) from
+such an assay reading of the text; the text's assay readings stay as evidence either way, so a DNase-seq title on a
+sample filed as ChIP-Seq shows both.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from dataclasses import replace
 from typing import Any
 
 from annotator.config import Config
-from annotator.labels.antibody import parse_antibody
+from annotator.labels.antibody import ASSAYS, parse_antibody
 from annotator.labels.cell_types import normalise_cell_type, parse_cell_type
 from annotator.labels.records import (
     ASSAY,
@@ -40,8 +45,10 @@ from annotator.labels.records import (
     CellTypeLabel,
     Reading,
 )
+from annotator.labels.strategy import strategy_assay
 
 ANTIBODY, ASSAY_GROUP, CELL_TYPE_GROUP = "antibody", "assay", "cell_type"
+STRATEGY_SOURCE = "library_strategy"
 
 #: Characteristic keys (lower case) that hold each group's label.
 _KEYS: dict[str, re.Pattern[str]] = {
@@ -66,7 +73,8 @@ def extract_labels(
     ----------
     sample
         A row of the samples table as a dict: ``title``, ``source_name``, ``characteristics`` (list of
-        ``{"key", "value"}``), ``description``, ``file_name``; missing or null fields are skipped.
+        ``{"key", "value"}``), ``description``, ``file_name``, ``library_strategy``; missing or null fields are
+        skipped.
     vocabularies
         The model's label groups (group -> labels); ``antibody`` and ``cell_type`` are used.
     config
@@ -75,8 +83,8 @@ def extract_labels(
     Returns
     -------
     dict[str, AuthorLabel]
-        ``"antibody"``, ``"assay"`` (only for an assay reading, see the module docstring) and/or ``"cell_type"``
-        -> label; a group the author gave no label for is absent.
+        ``"antibody"``, ``"assay"`` (from the library strategy or an assay reading, see the module docstring)
+        and/or ``"cell_type"`` -> label; a group the author gave no label for is absent.
     """
     config = config or Config()
     antibody_vocab = tuple(vocabularies.get(ANTIBODY, ()))
@@ -98,12 +106,33 @@ def extract_labels(
     antibody = _first_reading(ANTIBODY, sample, read_antibody)
     if antibody is not None:
         out[ANTIBODY] = antibody
-        if antibody.kind == ASSAY:
-            out[ASSAY_GROUP] = replace(antibody, group=ASSAY_GROUP)
+    assay = _assay(sample, antibody)
+    if assay is not None:
+        out[ASSAY_GROUP] = assay
     cell_type = _first_reading(CELL_TYPE_GROUP, sample, read_cell_type) or _verbatim_cell_type(sample)
     if cell_type is not None:
         out[CELL_TYPE_GROUP] = cell_type
     return out
+
+
+def _assay(sample: Mapping[str, Any], antibody: AuthorLabel | None) -> AuthorLabel | None:
+    """The author's assay: the library strategy when it names one, else an assay the antibody fields read."""
+    from_text = replace(antibody, group=ASSAY_GROUP) if antibody is not None and antibody.kind == ASSAY else None
+    strategy = strategy_assay(sample.get(STRATEGY_SOURCE))
+    if strategy is None:
+        return from_text
+    reading = Reading(STRATEGY_SOURCE, strategy.canonical, strategy.raw, strategy.method, strategy.score)
+    text = tuple(r for r in antibody.readings if r.canonical in ASSAYS) if antibody is not None else ()
+    return AuthorLabel(
+        group=ASSAY_GROUP,
+        canonical=strategy.canonical,
+        raw=strategy.raw,
+        source=STRATEGY_SOURCE,
+        kind=ASSAY,
+        method=strategy.method,
+        score=strategy.score,
+        readings=(reading, *text),
+    )
 
 
 def _sources(group: str, sample: Mapping[str, Any]) -> Iterator[tuple[str, str]]:

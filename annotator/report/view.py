@@ -27,6 +27,7 @@ import pyarrow.compute as pc
 
 from annotator.demo import DEMO_GSE
 from annotator.flags import Flag
+from annotator.regions.build_check import STATUS_WRONG_BUILD
 from annotator.report.curate import CSV_COLUMNS, calibration, confusion_matrices, csv_row, top_probabilities
 from annotator.report.details import evidence_thresholds, group_title, parse_json, sample_details
 
@@ -37,6 +38,11 @@ SYNTHETIC_SERIES = frozenset({DEMO_GSE})
 
 #: Flags that say the author label is not (or cannot be) compared with the model vocabulary.
 NOT_MAPPABLE = frozenset({Flag.OUT_OF_VOCABULARY, Flag.MISSING_AUTHOR_LABEL, Flag.NO_PREDICTION})
+
+#: Review-table rows left out because nothing in them needs a curator: an assay that agrees with the model (nights
+#: harvest ChIP-Seq by default, so every sample would get one more `match` row) and the assay row of a sample without
+#: prediction (its other rows say why). Counts, charts and annotations.parquet keep them.
+QUIET_ROWS = frozenset({("assay", Flag.MATCH.value), ("assay", Flag.NO_PREDICTION.value)})
 
 #: Groups the curators know best come first; any other group follows alphabetically.
 _GROUP_ORDER = ("antibody", "cell_type")
@@ -95,7 +101,8 @@ def build_view(
     """
     light = annotations.select(["sample_id", "group", "flag", "author_label", "predicted_label", "margin"]).to_pylist()
     groups = _ordered_groups(r["group"] for r in light)
-    shown = most_urgent(annotations, max_rows).to_pylist()
+    shown = [r for r in most_urgent(annotations, max_rows).to_pylist() if (r["group"], r["flag"]) not in QUIET_ROWS]
+    n_quiet = sum((r["group"], r["flag"]) in QUIET_ROWS for r in light)
     run = _run_info(runs)
     synthetic = set(SYNTHETIC_SERIES) | ({r["gse"] for r in shown} if run and run["is_demo"] else set())
     rows = sorted((_review_row(r, synthetic) for r in shown), key=_urgency_key)
@@ -105,7 +112,7 @@ def build_view(
     else:
         detail_predictions = predictions
     summary = _summary(samples, light, predictions)
-    summary.update(n_rows_shown=len(rows), rows_cut=len(rows) < len(light))
+    summary.update(n_rows_shown=len(rows), n_rows_quiet=n_quiet, rows_cut=len(rows) < len(light) - n_quiet)
     details = sample_details(shown, detail_predictions, groups, top_k)
     for sample_id, detail in details.items():
         detail["similar"] = (similar or {}).get(sample_id)
@@ -130,13 +137,17 @@ def build_view(
 
 
 def most_urgent(annotations: pa.Table, max_rows: int | None) -> pa.Table:
-    """The `max_rows` most urgent rows, chosen in Arrow by the same order as `_urgency_key` (all when None)."""
+    """The `max_rows` most urgent rows, chosen in Arrow by the same order as `_urgency_key` (all when None);
+    `QUIET_ROWS` come after every other row."""
     if max_rows is None or annotations.num_rows <= max_rows:
         return annotations
     order = pa.array([f.value for f in Flag], pa.string())
     margin = pc.fill_null(pc.cast(annotations.column("margin"), pa.float64()), float("-inf"))
+    quiet = pc.is_in(pc.binary_join_element_wise(annotations.column("group"), annotations.column("flag"), "/"),
+                     value_set=pa.array(sorted(f"{g}/{f}" for g, f in QUIET_ROWS), pa.string()))  # fmt: skip
     keys = pa.table(
         {
+            "quiet": pc.fill_null(quiet, False),  # last, so they never take the place of a row to review
             "urgency": pc.index_in(annotations.column("flag"), value_set=order),
             "unconfident": pc.invert(pc.fill_null(annotations.column("confident"), False)),
             "neg_margin": pc.negate(margin),
@@ -180,11 +191,13 @@ def _summary(samples: pa.Table, ann: Sequence[Mapping[str, Any]], predictions: p
         "n_rows": len(ann),
         "n_projected": None,
         "n_no_overlap": None,
+        "n_wrong_build": None,
         "n_failed": None,
     }
     if predictions is not None:
         status = predictions.column("status")
-        for key, value in (("n_projected", "ok"), ("n_no_overlap", "no_overlap"), ("n_failed", "failed")):
+        for key, value in (("n_projected", "ok"), ("n_no_overlap", "no_overlap"), ("n_wrong_build", STATUS_WRONG_BUILD),
+                           ("n_failed", "failed")):  # fmt: skip
             out[key] = _distinct(predictions, "sample_id", pc.equal(status, value))
     return out
 

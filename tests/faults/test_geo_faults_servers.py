@@ -5,6 +5,7 @@ objects that change under a `.part`, drip feeds, rate limits, unreachable hosts,
 from __future__ import annotations
 
 import json
+import socket
 import time
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from geo_fault_servers import PEAKS, PEAKS_GZ, cut_after, drip, limited, redirect, refused_url, versioned, write_series
-from test_geo_download import GeoServer, etag, failing, ok, serving
+from test_geo_download import GeoServer, etag, failing, ok, serving, slow
 
 from annotator.config import Config
 from annotator.errors import DownloadError
@@ -283,6 +284,22 @@ def test_a_refused_connection_is_a_distinct_unreachable_error(tmp_path: Path) ->
     with pytest.raises(HostUnreachableError, match=r"\(1 attempt\)"):
         _get(url, tmp_path / "a.bed", retries=2, retry_unreachable=False)
     assert issubclass(HostUnreachableError, DownloadError)  # callers that catch DownloadError keep working
+
+
+def test_a_connection_that_never_opens_is_unreachable_but_a_stalled_body_is_not(
+    server: GeoServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server.routes["/slow.bed"] = slow(1.5, V1)
+    with pytest.raises(DownloadError, match="timed out") as stalled:  # the server answered, the body stalled
+        _get(server.url("/slow.bed"), tmp_path / "a.bed", timeout_s=0.2)
+    assert not isinstance(stalled.value, HostUnreachableError)
+
+    def blackholed(*args: object, **kwargs: object) -> socket.socket:
+        raise TimeoutError("timed out")  # what connect() raises when a host drops the packets
+
+    monkeypatch.setattr(socket, "create_connection", blackholed)
+    with pytest.raises(HostUnreachableError, match=r"timed out.*\(1 attempt\)"):
+        _get(server.url("/slow.bed"), tmp_path / "a.bed", retries=2, retry_unreachable=False)
 
 
 def test_a_server_error_is_not_called_unreachable(server: GeoServer, tmp_path: Path) -> None:
