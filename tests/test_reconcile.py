@@ -339,3 +339,39 @@ def test_a_model_group_without_author_labels_is_not_reconciled() -> None:
     table = reconcile(to_table("samples", [_sample(title="K562 H3K4me3")]), to_table("predictions", predictions),
                       groups, Config())  # fmt: skip
     assert sorted(table["group"].to_pylist()) == ["antibody", "cell_type"]  # no row of missing assay labels
+
+
+def test_reconcile_workdir_holds_one_chunk_at_a_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Memory stays flat in the night's size: each chunk sees only its own samples' predictions, read from the
+    row groups that hold them, and the output is that of reconciling everything at once."""
+    import annotator.reconcile as rec
+    from annotator.tables import TableWriter
+
+    ids = [f"GSM{i}/f.bed" for i in range(1, 13)]
+    samples = to_table("samples", [_sample(sid, f"K562 H3K{4 if i % 2 else 27}me3") for i, sid in enumerate(ids)])
+    write_table("samples", samples, tmp_path / "samples.parquet")
+    ranked = [("H3K4me3", 0.8), ("H3K27me3", 0.5), ("H3K27ac", 0.1)]
+    with TableWriter("predictions", tmp_path / "predictions.parquet") as writer:
+        for part in (ids[4:8], ids[:4], ids[8:]):  # one row group each, not in the samples' order
+            writer.write(to_table("predictions", [r for sid in part for r in _ranks(sid, "antibody", ranked)]))
+    seen: list[tuple[set[str], set[str], int]] = []
+    real = rec.reconcile
+
+    def spy(chunk: pa.Table, predictions: pa.Table, *args: Any, **kwargs: Any) -> pa.Table:
+        seen.append((set(chunk["sample_id"].to_pylist()), set(predictions["sample_id"].to_pylist()),
+                     predictions.num_rows))  # fmt: skip
+        return real(chunk, predictions, *args, **kwargs)
+
+    read_groups: list[list[int]] = []
+    real_chunk = rec.chunk_predictions
+    monkeypatch.setattr(rec, "reconcile", spy)
+    monkeypatch.setattr(
+        rec, "chunk_predictions", lambda pf, groups, *a: read_groups.append(groups) or real_chunk(pf, groups, *a)
+    )
+    result = reconcile_workdir(tmp_path, _FakeModel(), Config(), chunk_size=4)
+    assert len(seen) == 3 and all(len(chunk) == 4 for chunk, _, _ in seen)
+    assert all(got == chunk for chunk, got, _ in seen)  # its own samples' predictions, and only them
+    assert max(n for _, _, n in seen) == 4 * len(ranked)
+    assert read_groups == [[1], [0], [2]]  # each chunk reads only the row group holding its samples
+    whole = real(samples, read_table("predictions", tmp_path / "predictions.parquet"), GROUPS, Config(), DIGEST)
+    assert read_table("annotations", result.path).equals(whole)
