@@ -143,7 +143,8 @@ def reconcile_workdir(
 
     Samples are reconciled `chunk_size` at a time, each chunk reading only its own prediction rows (from the row
     groups that hold them: `row_group_spans`) and appending its annotations to the output, so memory does not
-    grow with the size of the night and a night costs about one pass over the predictions.
+    grow with the size of the night. Projection writes predictions in about the samples' order, so a night costs
+    about one pass over them; predictions in random order cost one pass per chunk, never more memory.
 
     Raises
     ------
