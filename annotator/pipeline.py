@@ -53,6 +53,7 @@ REPORT_FILE = "report.html"
 EXIT_OK, EXIT_FAILED_SAMPLES, EXIT_CANNOT_RUN = 0, 1, 2
 _PROJECTABLE = ("downloaded", "cached")
 _STREAM_PART = 64  # projections per journal part while streaming
+_JOB_COLUMNS = ("sample_id", "local_path", "sha256", "selected", "download_status")
 
 
 @dataclass(frozen=True)
@@ -86,22 +87,21 @@ def project_workdir(
     projections made during the harvest (`StreamingProjector`); they are reported as projected, not reused.
     """
     workdir = Path(config.workdir)
-    samples = read_table("samples", workdir / SAMPLES_FILE)
+    samples = read_columns("samples", workdir / SAMPLES_FILE, list(_JOB_COLUMNS))  # not the author text
     mask = pc.and_(
         pc.fill_null(samples.column("selected"), False),
         pc.fill_null(pc.is_in(samples.column("download_status"), pa.array(_PROJECTABLE)), False),
     )
-    chosen = samples.filter(mask).select(["sample_id", "local_path", "sha256"]).to_pylist()
+    chosen = samples.filter(mask)
     limits = BedLimits(config.max_bed_bytes, config.max_bed_lines)
-    jobs = [
-        Job(r["sample_id"], inside_relative(workdir, r["local_path"]), r["sha256"], limits)
-        for r in chosen
-        if r["local_path"]
-    ]
+    columns = (chosen.column(c).to_pylist() for c in ("sample_id", "local_path", "sha256"))
+    jobs = [Job(sid, inside_relative(workdir, lp), sha, limits) for sid, lp, sha in zip(*columns, strict=True) if lp]
+    del chosen, columns
     archive = EmbeddingArchive.for_model(workdir, model)
     journal = ProjectionJournal(workdir, model.digest, config.margin_threshold, archive=archive)
     done = journal.reusable()
     todo = [j for j in jobs if (j.sample_id, j.sha256 or "") not in done]
+    del done  # one key set at a time: `latest` below holds the same keys again
     n_selected = int(pc.sum(pc.fill_null(samples.column("selected"), False)).as_py() or 0)
     if n_selected and not jobs:
         log.warning("none of the %d selected files was downloaded (harvested with --metadata-only?): "
@@ -132,6 +132,7 @@ def project_workdir(
         counts["reused"] -= sum(streamed.values())
     path = workdir / PREDICTIONS_FILE
     keys = [(j.sample_id, j.sha256 or "") for j in jobs]
+    del jobs, todo
     latest = journal.latest()  # key columns only: statuses without reading the whole table back
     journal.assemble(keys, path, latest)
     for name in ("ok", "no_overlap", "wrong_build", "failed"):

@@ -2,14 +2,20 @@
 
 One `Prediction` per sample (status, reason, model digest) holding one `Ranking` per group: the stored ranks best
 first, the margin, and for calibrated models the stored `confident` decision, the rank-1 probability and the
-`confidence_reason` (`annotator.project`).
+`confidence_reason` (`annotator.project`). `row_group_spans` and `chunk_predictions` read the rows of a chunk of
+samples from the row groups that hold them, so reconcile never holds a whole night's predictions.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from annotator.schema import TABLES
 
 _STATUS_OK = "ok"
 NO_KNOWN_LABEL_REASON = "no_known_label"  # annotator.model.calibrate.REASON_NO_KNOWN_LABEL
@@ -87,3 +93,38 @@ def predictions_by_sample(predictions: pa.Table) -> dict[str, Prediction]:
             )
         out[sid] = Prediction(status, reason, rankings, digest)
     return out
+
+
+#: The predictions columns reconcile reads (`annotator.rankings.predictions_by_sample`).
+_PREDICTION_COLUMNS = [
+    "sample_id", "group", "rank", "label", "score", "margin", "status", "reason", "model_digest", "confident",
+    "probability", "confidence_reason",
+]  # fmt: skip
+
+
+def row_group_spans(path: Path, ids: pa.Array) -> list[tuple[int, int]]:
+    """Per row group of the predictions file, the lowest and highest position in `ids` of the samples it holds
+    ((len, -1) when none): one pass over the sample ids, two integers per row group whatever the night's size."""
+    spans = []
+    with pq.ParquetFile(path) as pf:
+        for i in range(pf.num_row_groups):
+            where = pc.index_in(pf.read_row_group(i, columns=["sample_id"]).column(0), value_set=ids).drop_null()
+            if len(where):
+                bounds = pc.min_max(where).as_py()
+                spans.append((int(bounds["min"]), int(bounds["max"])))
+            else:
+                spans.append((len(ids), -1))
+    return spans
+
+
+def chunk_predictions(pf: pq.ParquetFile, row_groups: list[int], ids: pa.Array, start: int, stop: int) -> pa.Table:
+    """The prediction rows of the samples at positions [start, stop) of `ids`, read from `row_groups` only."""
+    schema = TABLES["predictions"]
+    target = pa.schema([schema.field(c) for c in _PREDICTION_COLUMNS])
+    parts = []
+    for i in row_groups:
+        part = pf.read_row_group(i, columns=_PREDICTION_COLUMNS, use_threads=False)
+        where = pc.index_in(part.column("sample_id"), value_set=ids)
+        keep = pc.fill_null(pc.and_(pc.greater_equal(where, start), pc.less(where, stop)), False)
+        parts.append(part.filter(keep).cast(target))
+    return pa.concat_tables(parts) if parts else target.empty_table()

@@ -51,8 +51,8 @@ from annotator.flags import Flag
 from annotator.labels import REPRESSIVE_MARKS, AuthorLabel, extract_labels
 from annotator.labels.records import ASSAY, CONTROL, FUZZY, HISTONE_MARK, NON_HISTONE
 from annotator.progress import NULL_PROGRESS, Progress
-from annotator.rankings import Prediction, Ranking, predictions_by_sample
-from annotator.tables import TableWriter, read_rows_where, read_table, to_table
+from annotator.rankings import Prediction, Ranking, chunk_predictions, predictions_by_sample, row_group_spans
+from annotator.tables import TableWriter, read_columns, read_table, to_table
 
 __all__ = ["Flag", "LabelModel", "ReconcileResult", "decide", "reconcile", "reconcile_workdir"]
 
@@ -136,14 +136,25 @@ class ReconcileResult:
     flags: dict[str, int]
 
 
+def callable_groups(model: LabelModel) -> dict[str, Sequence[str]]:
+    """The model's groups that reconcile compares: a group whose calibrated threshold is 1.0 can never be called
+    confidently (no threshold kept its held-out calls right often enough: the bundled model's `assay` group ranks
+    ChIP-seq first even for DNase files), so comparing it would only produce rows that say nothing true."""
+    calibration = getattr(model, "calibration", None) or {}
+    never = {g for g, c in calibration.items() if isinstance(c, dict) and (c.get("threshold") or 0.0) >= 1.0}
+    return {g: labels for g, labels in model.groups.items() if g not in never}
+
+
 def reconcile_workdir(
-    workdir: Path, model: LabelModel, config: Config, progress: Progress = NULL_PROGRESS, chunk_size: int = 2000
+    workdir: Path, model: LabelModel, config: Config, progress: Progress = NULL_PROGRESS, chunk_size: int = 256
 ) -> ReconcileResult:
     """Reconcile ``WORKDIR/samples.parquet`` with ``WORKDIR/predictions.parquet`` into
     ``WORKDIR/annotations.parquet``.
 
-    Samples are reconciled `chunk_size` at a time, each chunk reading only its own prediction rows and appending
-    its annotations to the output, so memory does not grow with the size of the night.
+    Samples are reconciled `chunk_size` at a time, each chunk reading only its own prediction rows (from the row
+    groups that hold them: `row_group_spans`) and appending its annotations to the output, so memory does not
+    grow with the size of the night. Projection writes predictions in about the samples' order, so a night costs
+    about one pass over them; predictions in random order cost one pass per chunk, never more memory.
 
     Raises
     ------
@@ -155,6 +166,7 @@ def reconcile_workdir(
     workdir = Path(workdir)
     pred_path = workdir / "predictions.parquet"
     samples = read_table("samples", workdir / "samples.parquet")
+    read_columns("predictions", pred_path, [])  # schema version check and a clear error when missing
     made_by = _model_digests(pred_path)
     if model.digest and made_by - {model.digest}:
         raise ModelError(
@@ -162,15 +174,23 @@ def reconcile_workdir(
             f"{model.digest[:12]}…: pass the model that made it with --model, or re-run `annotator project`"
         )
     selected = samples.filter(pc.fill_null(samples["selected"], False))
+    del samples
+    groups = callable_groups(model)
+    ids = selected.column("sample_id").combine_chunks()
+    spans = row_group_spans(pred_path, ids)
     flags: Counter[str] = Counter()
     out = workdir / "annotations.parquet"
-    with TableWriter("annotations", out) as writer, progress.task("reconcile", total=selected.num_rows) as task:
+    with (
+        TableWriter("annotations", out) as writer,
+        pq.ParquetFile(pred_path) as pf,
+        progress.task("reconcile", total=selected.num_rows) as task,
+    ):
         for start in range(0, selected.num_rows, chunk_size):
             chunk = selected.slice(start, chunk_size)
-            predictions = read_rows_where(
-                "predictions", pred_path, "sample_id", chunk.column("sample_id").combine_chunks()
-            )
-            table = reconcile(chunk, predictions, model.groups, config, model.digest or None)
+            stop = start + chunk.num_rows
+            groups_needed = [i for i, (lo, hi) in enumerate(spans) if lo < stop and hi >= start]
+            predictions = chunk_predictions(pf, groups_needed, ids, start, stop)
+            table = reconcile(chunk, predictions, groups, config, model.digest or None)
             writer.write(table)
             flags.update(table.column("flag").to_pylist())
             task.advance(chunk.num_rows)

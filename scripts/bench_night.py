@@ -16,7 +16,7 @@ Both see the same kind of server in the same run. Reported: wall time of the nig
 interpreter start left out), files/s, the 32,174-file night extrapolated on the line through the two sizes (the
 night's fixed cost plus a marginal time per file; the plain N/wall extrapolation is printed beside it), the
 parent's and the workers' peak RSS at each size, and the parent's growth per file between the two sizes (at the
-`--quick` sizes this includes the report and reconciliation filling their bounded buffers: use sizes above 1,500
+`--quick` sizes, and up to 3,000 files, this includes the report filling its bounded review rows: use sizes above 3,000
 files for the slope). The last line is
 `speedup=<x.xx> night_32174_min=<m.m> memory_growth_kb_per_file=<k.k>`. The machine is shared: numbers move with load.
 """

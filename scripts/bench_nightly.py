@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -78,6 +79,10 @@ def _child(workdir: Path, model: str | None, workers: int) -> None:
 def _samples_table(workdir: Path, files: list[tuple[Path, str]], n: int) -> None:
     from annotator.tables import to_table, write_table
 
+    beds = workdir / "beds"  # stored paths are workdir-relative: hard links keep the disk use of one copy
+    beds.mkdir(parents=True, exist_ok=True)
+    for path, _ in files:
+        os.link(path, beds / path.name)
     rows = []
     for i in range(n):
         path, sha = files[i % len(files)]
@@ -86,7 +91,7 @@ def _samples_table(workdir: Path, files: list[tuple[Path, str]], n: int) -> None
             "gsm": gsm, "gse": f"GSE{900_000 + i // 12}", "title": f"bench sample {i} H3K4me3 K562",
             "characteristics": [{"key": "cell line", "value": "K562"}], "organism": "Homo sapiens",
             "library_strategy": "ChIP-Seq", "genome_build": "hg19", "file_name": path.name,
-            "file_kind": "narrowPeak", "selected": True, "local_path": str(path), "sha256": sha,
+            "file_kind": "narrowPeak", "selected": True, "local_path": f"beds/{path.name}", "sha256": sha,
             "download_status": "downloaded", "sample_id": f"{gsm}/{path.name}",
         })  # fmt: skip
     write_table("samples", to_table("samples", rows), workdir / "samples.parquet")

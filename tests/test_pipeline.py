@@ -185,3 +185,5 @@ def test_readme_demo_on_the_bundled_model_shows_every_story(tmp_path: Path) -> N
     assert expected <= flags, f"missing: {expected - flags}"
     html = (tmp_path / "demo" / "report.html").read_text()
     assert "no known label" in html and "no label the model knows fits this file" in html  # flag and its legend
+    assert "calibrated probability that its top label is right" in html  # not the margin rule of format-1 models
+    assert "when its margin is at least" not in html

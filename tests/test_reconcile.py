@@ -376,3 +376,58 @@ def test_the_assay_falls_back_to_the_text_when_the_strategy_names_none() -> None
     assert _assay_row("ChIP-seq", title="K562 H3K4me3")["flag"] == Flag.MISSING_AUTHOR_LABEL
 
 
+def test_reconcile_workdir_holds_one_chunk_at_a_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Memory stays flat in the night's size: each chunk sees only its own samples' predictions, read from the
+    row groups that hold them, and the output is that of reconciling everything at once."""
+    import annotator.reconcile as rec
+    from annotator.tables import TableWriter
+
+    ids = [f"GSM{i}/f.bed" for i in range(1, 13)]
+    samples = to_table("samples", [_sample(sid, f"K562 H3K{4 if i % 2 else 27}me3") for i, sid in enumerate(ids)])
+    write_table("samples", samples, tmp_path / "samples.parquet")
+    ranked = [("H3K4me3", 0.8), ("H3K27me3", 0.5), ("H3K27ac", 0.1)]
+    with TableWriter("predictions", tmp_path / "predictions.parquet") as writer:
+        for part in (ids[4:8], ids[:4], ids[8:]):  # one row group each, not in the samples' order
+            writer.write(to_table("predictions", [r for sid in part for r in _ranks(sid, "antibody", ranked)]))
+    seen: list[tuple[set[str], set[str], int]] = []
+    real = rec.reconcile
+
+    def spy(chunk: pa.Table, predictions: pa.Table, *args: Any, **kwargs: Any) -> pa.Table:
+        seen.append((set(chunk["sample_id"].to_pylist()), set(predictions["sample_id"].to_pylist()),
+                     predictions.num_rows))  # fmt: skip
+        return real(chunk, predictions, *args, **kwargs)
+
+    read_groups: list[list[int]] = []
+    real_chunk = rec.chunk_predictions
+    monkeypatch.setattr(rec, "reconcile", spy)
+    monkeypatch.setattr(
+        rec, "chunk_predictions", lambda pf, groups, *a: read_groups.append(groups) or real_chunk(pf, groups, *a)
+    )
+    result = reconcile_workdir(tmp_path, _FakeModel(), Config(), chunk_size=4)
+    assert len(seen) == 3 and all(len(chunk) == 4 for chunk, _, _ in seen)
+    assert all(got == chunk for chunk, got, _ in seen)  # its own samples' predictions, and only them
+    assert max(n for _, _, n in seen) == 4 * len(ranked)
+    assert read_groups == [[1], [0], [2]]  # each chunk reads only the row group holding its samples
+    whole = real(samples, read_table("predictions", tmp_path / "predictions.parquet"), GROUPS, Config(), DIGEST)
+    assert read_table("annotations", result.path).equals(whole)
+
+
+def test_a_group_the_model_can_never_call_confidently_is_not_compared(tmp_path: Path) -> None:
+    """A calibrated threshold of 1.0 (the bundled model's assay group) means no held-out threshold was right often
+    enough: its rows would only say things that are not true ('match' on a DNase file the model calls ChIP-seq)."""
+    assay = {**GROUPS, "assay": ["ChIP-seq", "DNase-seq"]}
+    work = _workdir(tmp_path)
+    rows = read_table("predictions", work / "predictions.parquet").to_pylist()
+    rows += _ranks("GSM1/a.bed", "assay", [("ChIP-seq", 0.9), ("DNase-seq", 0.2)])
+    write_table("predictions", to_table("predictions", rows), work / "predictions.parquet")
+
+    @dataclass
+    class Calibrated(_FakeModel):
+        calibration: dict[str, Any] = field(default_factory=dict)
+
+    callable_assay = Calibrated(groups=assay, calibration={"assay": {"threshold": 0.95}})
+    groups = read_table("annotations", reconcile_workdir(work, callable_assay, Config()).path).column("group")
+    assert "assay" in groups.to_pylist()
+    never = Calibrated(groups=assay, calibration={"assay": {"threshold": 1.0}, "antibody": {"threshold": 0.8}})
+    groups = read_table("annotations", reconcile_workdir(work, never, Config()).path).column("group")
+    assert sorted(set(groups.to_pylist())) == ["antibody", "cell_type"]

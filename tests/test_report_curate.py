@@ -108,3 +108,26 @@ def test_similar_samples_are_the_exact_nearest_others_per_group_block(tmp_path: 
     assert all(h["sample_id"] != ids[0] for h in got[ids[0]]["cell_type"])
     assert Counter(h["source"] for h in got[ids[1]]["antibody"]) == {"archive": 5}
     assert set(got[ids[2]]["antibody"][0]["predicted"]) == {"antibody", "cell_type"}
+
+
+def test_matrices_from_pair_counts_equal_those_from_every_row() -> None:
+    """The report counts label pairs in Arrow (one row per distinct pair): the matrices must not change."""
+    from annotator.report.curate import pair_counts
+
+    labels = [f"L{i:02d}" for i in range(MAX_MATRIX_LABELS + 6)]
+    rows = [_row("g", a, labels[(i * 7) % len(labels)]) for i, a in enumerate(labels) for _ in range(1 + i % 4)]
+    rows += [_row("h", "A", "B"), _row("h", None, "B"), _row("h", "A", None)]
+    table = pa.Table.from_pylist(rows)
+    counted = pair_counts(table)
+    assert len(counted) < len(rows) and sum(r["n"] for r in counted) == len(rows) - 2
+    assert confusion_matrices(counted, ["g", "h"]) == confusion_matrices(rows, ["g", "h"])
+
+
+def test_probability_table_keeps_the_last_probability_of_a_key() -> None:
+    from annotator.report.curate import probability_table
+
+    ann = pa.table({"sample_id": ["a", "a", "b", "c"], "group": ["g", "g", "g", None],
+                    "probability": [0.2, 0.9, None, 0.5]})  # fmt: skip
+    table = probability_table(ann, None)
+    assert table is not None and table.to_pylist() == [{"sample_id": "a", "group": "g", "probability": 0.9}]
+    assert top_probabilities(ann, None) == {("a", "g"): 0.9}

@@ -203,3 +203,18 @@ def test_partial_prediction_reads_give_the_same_report(tmp_path) -> None:
     partial = build_view(**partial_tables, max_rows=4)
     assert partial["summary"] == full["summary"] and partial["details"] == full["details"]
     assert partial_tables["predictions"].num_rows < read_report_tables(workdir)["predictions"].num_rows
+
+
+def test_a_cut_report_reads_light_columns_and_gives_the_same_view(tmp_path) -> None:
+    """With more rows than the page shows, only the shown rows are read whole (their evidence JSON, titles);
+    every count comes from the light columns, and the view is the one made from the whole tables."""
+    from conftest import write_report_workdir
+
+    from annotator.report.html import read_report_tables
+    from annotator.report.view import LIGHT_COLUMNS
+
+    workdir = write_report_workdir(tmp_path / "w")
+    cut = read_report_tables(workdir, max_rows=4)
+    assert cut["annotations"].column_names == list(LIGHT_COLUMNS) and cut["review"].num_rows == 4
+    assert cut["annotations"].num_rows > 4
+    assert build_view(**cut, max_rows=4) == build_view(**read_report_tables(workdir), max_rows=4)

@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -39,24 +40,31 @@ CSV_COLUMNS = (
 def confusion_matrices(rows: Sequence[Mapping[str, Any]], groups: Sequence[str]) -> list[dict[str, Any]]:
     """One matrix per group that has rows with both an author and a predicted label.
 
-    Each matrix: ``group``, ``title``, ``authors`` and ``predicted`` (axis labels, most frequent first, ``other``
-    last when labels were folded), ``cells`` ({author, predicted, count, x, y, opacity, diagonal, clickable}),
-    ``n`` (rows counted), ``width`` and ``height`` (SVG size).
+    A row may stand for ``n`` rows (`pair_counts`: one row per distinct pair), so a night of any size costs a
+    matrix its vocabulary, not its samples. Each matrix: ``group``, ``title``, ``authors`` and ``predicted``
+    (axis labels, most frequent first, ``other`` last when labels were folded), ``cells`` ({author, predicted,
+    count, x, y, opacity, diagonal, clickable}), ``n`` (rows counted), ``width`` and ``height`` (SVG size).
     """
     out = []
     for group in groups:
-        pairs = [
-            (r["author_label"], r["predicted_label"])
-            for r in rows
-            if r["group"] == group and r["author_label"] is not None and r["predicted_label"] is not None
-        ]
+        pairs: Counter[tuple[str, str]] = Counter()
+        for r in rows:
+            if r["group"] == group and r["author_label"] is not None and r["predicted_label"] is not None:
+                pairs[(r["author_label"], r["predicted_label"])] += r.get("n", 1)
         if not pairs:
             continue
         # both axes follow one order (most frequent label first, counting both sides), so agreement is a diagonal
-        both = Counter(a for a, _ in pairs) + Counter(p for _, p in pairs)
-        authors, authors_folded = _axis(Counter(a for a, _ in pairs), both)
-        predicted, predicted_folded = _axis(Counter(p for _, p in pairs), both)
-        counts = Counter((_fold(a, authors, authors_folded), _fold(p, predicted, predicted_folded)) for a, p in pairs)
+        by_author: Counter[str] = Counter()
+        by_predicted: Counter[str] = Counter()
+        counts: Counter[tuple[str, str]] = Counter()
+        for (a, p), n in pairs.items():
+            by_author[a] += n
+            by_predicted[p] += n
+        both = by_author + by_predicted
+        authors, authors_folded = _axis(by_author, both)
+        predicted, predicted_folded = _axis(by_predicted, both)
+        for (a, p), n in pairs.items():
+            counts[(_fold(a, authors, authors_folded), _fold(p, predicted, predicted_folded))] += n
         biggest = max(counts.values())
         cells = []
         for (a, p), n in sorted(counts.items(), key=lambda kv: (authors.index(kv[0][0]), predicted.index(kv[0][1]))):
@@ -79,8 +87,8 @@ def confusion_matrices(rows: Sequence[Mapping[str, Any]], groups: Sequence[str])
                 "authors": [{"label": a, "y": HEAD_H + CELL * i} for i, a in enumerate(authors)],
                 "predicted": [{"label": p, "x": LABEL_W + CELL * i} for i, p in enumerate(predicted)],
                 "cells": cells,
-                "n": len(pairs),
-                "n_agree": sum(a == p for a, p in pairs),
+                "n": pairs.total(),
+                "n_agree": sum(n for (a, p), n in pairs.items() if a == p),
                 "width": LABEL_W + CELL * len(predicted) + 90,  # room for the last rotated column label
                 "height": HEAD_H + CELL * len(authors) + 4,
                 "cell": CELL,
@@ -106,33 +114,72 @@ def _fold(label: str, axis: Sequence[str], folded: bool) -> str:
     return label if label in kept else OTHER
 
 
+def pair_counts(light: pa.Table) -> list[dict[str, Any]]:
+    """Rows {group, author_label, predicted_label, n}: the distinct label pairs of an annotations table and how
+    many rows have each, computed in Arrow (what `confusion_matrices` needs, whatever the number of rows)."""
+    both = pc.and_(pc.is_valid(light.column("author_label")), pc.is_valid(light.column("predicted_label")))
+    keys = ["group", "author_label", "predicted_label"]
+    counted = light.filter(both).select(keys).group_by(keys).aggregate([([], "count_all")])
+    return [{**r, "n": r.pop("count_all")} for r in counted.to_pylist()]
+
+
 def calibration(
     rows: Sequence[Mapping[str, Any]],
     groups: Sequence[str],
     margin_threshold: float | None,
     probabilities: Mapping[tuple[str, str], float] | None = None,
 ) -> dict[str, Any]:
-    """Agreement with the author by margin bucket (and probability bucket) per group.
+    """`calibration_of` for rows as dicts and probabilities keyed by (sample_id, group)."""
+    columns: dict[str, Any] = {
+        "group": pa.array([r["group"] for r in rows], pa.string()),
+        "flag": pa.array([r["flag"] for r in rows], pa.string()),
+        "author_label": pa.array([r["author_label"] for r in rows], pa.string()),
+        "predicted_label": pa.array([r["predicted_label"] for r in rows], pa.string()),
+        "margin": pa.array([r["margin"] for r in rows], pa.float64()),
+    }
+    if probabilities:
+        probs = [probabilities.get((r["sample_id"], r["group"])) for r in rows]
+        columns["probability"] = pa.array(probs, pa.float64())
+    return calibration_of(pa.table(columns), groups, margin_threshold, with_probability=bool(probabilities))
+
+
+def calibration_of(
+    light: pa.Table, groups: Sequence[str], margin_threshold: float | None, *, with_probability: bool = False
+) -> dict[str, Any]:
+    """Agreement with the author by margin bucket (and probability bucket) per group, from an annotations table's
+    ``group``, ``flag``, ``author_label``, ``predicted_label`` and ``margin`` columns (and ``probability``, the
+    rank-1 calibrated probability, when `with_probability`), vectorised: memory is a few bytes per row.
 
     Returns ``{"by_margin": [...], "by_probability": [...] or None}``, each a list of {group, title, buckets}; a
     bucket is {label, low, high, n, n_agree, share, confident, width}. Only rows whose author label maps to the
     vocabulary count (the same rows as the agreement view's denominator).
     """
-    mappable = [r for r in rows if r["author_label"] is not None and r["predicted_label"] is not None
-                and r["flag"] not in _NOT_MAPPABLE and r["margin"] is not None]  # fmt: skip
+    author, predicted = light.column("author_label"), light.column("predicted_label")
+    mappable = pc.and_(
+        pc.and_(pc.is_valid(author), pc.is_valid(predicted)),
+        pc.and_(pc.invert(pc.is_in(light.column("flag"), pa.array(sorted(_NOT_MAPPABLE), pa.string()))),
+                pc.is_valid(light.column("margin"))),
+    )  # fmt: skip
+    rows = light.filter(pc.fill_null(mappable, False))
+    group = rows.column("group").to_numpy(zero_copy_only=False)
+    agree = pc.fill_null(pc.equal(rows.column("author_label"), rows.column("predicted_label")), False)
+    agree_np = agree.to_numpy(zero_copy_only=False)
+    margin = pc.cast(rows.column("margin"), pa.float64()).to_numpy(zero_copy_only=False)
     threshold = margin_threshold if margin_threshold is not None else 0.1
     by_margin = [
-        {"group": g, "title": group_title(g),
-         "buckets": _buckets([(r["margin"], r) for r in mappable if r["group"] == g], MARGIN_EDGES, threshold)}
+        {"group": g, "title": group_title(g), "buckets": _buckets(margin[group == g], agree_np[group == g],
+                                                                   MARGIN_EDGES, threshold)}
         for g in groups
     ]  # fmt: skip
     by_probability = None
-    if probabilities:
+    if with_probability:
+        prob_col = pc.cast(rows.column("probability"), pa.float64())
+        scored = pc.is_valid(prob_col).to_numpy(zero_copy_only=False)
+        prob = pc.fill_null(prob_col, 0.0).to_numpy(zero_copy_only=False)
         by_probability = []
         for g in groups:
-            scored = [(probabilities[(r["sample_id"], g)], r) for r in mappable
-                      if r["group"] == g and (r["sample_id"], g) in probabilities]  # fmt: skip
-            buckets = _buckets(scored, PROBABILITY_EDGES, None)
+            keep = scored & (group == g)
+            buckets = _buckets(prob[keep], agree_np[keep], PROBABILITY_EDGES, None)
             for b in buckets:  # calibrated means: the share agreeing is close to the mean probability
                 b["mean_probability"] = b.pop("mean_value")
             by_probability.append({"group": g, "title": group_title(g), "buckets": buckets})
@@ -140,26 +187,26 @@ def calibration(
 
 
 def _buckets(
-    values: Sequence[tuple[float, Mapping[str, Any]]], edges: Sequence[float], threshold: float | None
+    values: np.ndarray, agree: np.ndarray, edges: Sequence[float], threshold: float | None
 ) -> list[dict[str, Any]]:
     out = []
     for i, low in enumerate(edges):
         high = edges[i + 1] if i + 1 < len(edges) else None
-        inside = [r for v, r in values if v >= low and (high is None or v < high)]
-        vals = [v for v, _ in values if v >= low and (high is None or v < high)]
-        n_agree = sum(r["author_label"] == r["predicted_label"] for r in inside)
-        share = n_agree / len(inside) if inside else None
+        inside = (values >= low) & (values < high) if high is not None else values >= low
+        n = int(inside.sum())
+        n_agree = int(agree[inside].sum())
+        share = n_agree / n if n else None
         out.append(
             {
                 "label": f"{low:g}–{high:g}" if high is not None else f"≥ {low:g}",
                 "low": low,
                 "high": high,
-                "n": len(inside),
+                "n": n,
                 "n_agree": n_agree,
                 "share": share,
                 "confident": threshold is not None and low >= threshold,
                 "width": round(100 * (share or 0.0), 1),
-                "mean_value": sum(vals) / len(vals) if vals else None,
+                "mean_value": sum(values[inside].tolist()) / n if n else None,
             }
         )
     return out
@@ -177,6 +224,16 @@ def probability_column(table: pa.Table | None) -> str | None:
 
 def top_probabilities(annotations: pa.Table, predictions: pa.Table | None) -> dict[tuple[str, str], float] | None:
     """(sample_id, group) -> calibrated probability of the top label, from annotations or rank-1 predictions."""
+    table = probability_table(annotations, predictions)
+    if table is None:
+        return None
+    keys = zip(*(table.column(c).to_pylist() for c in ("sample_id", "group", "probability")), strict=True)
+    return {(sid, group): float(p) for sid, group, p in keys} or None
+
+
+def probability_table(annotations: pa.Table, predictions: pa.Table | None) -> pa.Table | None:
+    """Columns sample_id, group, probability (float64): the calibrated probability of each row's top label, from
+    the annotations or the rank-1 predictions (the last one of a repeated key wins); None when there is none."""
     column = probability_column(annotations)
     table = annotations
     if column is None and predictions is not None:
@@ -185,11 +242,14 @@ def top_probabilities(annotations: pa.Table, predictions: pa.Table | None) -> di
             table = predictions.filter(pc.fill_null(pc.equal(predictions.column("rank"), 1), False))
     if column is None:
         return None
-    out = {}
-    for sid, group, p in zip(*(table.column(c).to_pylist() for c in ("sample_id", "group", column)), strict=True):
-        if group is not None and p is not None:
-            out[(sid, group)] = float(p)
-    return out or None
+    table = table.select(["sample_id", "group", column]).rename_columns(["sample_id", "group", "probability"])
+    table = table.filter(pc.and_(pc.is_valid(table.column("group")), pc.is_valid(table.column("probability"))))
+    if table.num_rows == 0:
+        return None
+    last = table.append_column("i", pa.array(np.arange(table.num_rows))).group_by(["sample_id", "group"])
+    return table.take(last.aggregate([("i", "max")]).column("i_max")).cast(
+        pa.schema([("sample_id", pa.string()), ("group", pa.string()), ("probability", pa.float64())])
+    )
 
 
 def csv_row(row: Mapping[str, Any]) -> list[Any]:

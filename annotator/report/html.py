@@ -24,14 +24,19 @@ from annotator.errors import InputError
 from annotator.model.format import BedspaceModel
 from annotator.report.display import DIGITS, clip, clip_columns, rounded
 from annotator.report.similar import model_of_run, similar_samples
-from annotator.report.view import build_view, most_urgent
-from annotator.tables import atomic_path, read_rows_matching, read_rows_where, read_table
+from annotator.report.view import LIGHT_COLUMNS, build_view, most_urgent, urgency_order
+from annotator.tables import atomic_path, read_columns, read_rows_matching, read_table
 
 REPORT_NAME = "report.html"
 
 
 #: Author text columns the page shows (clipped on reading; the tables keep everything).
 _AUTHOR_TEXT = ("title", "author_label_raw", "reason", "skip_reason", "source_name", "description")
+
+#: Samples columns the report counts (its summary and skip reasons).
+_SAMPLE_COLUMNS = ("gse", "gsm", "selected", "download_status", "skip_reason")
+#: Predictions columns kept for the samples the review table does not show (status counts, probabilities).
+_STATUS_COLUMNS = ("sample_id", "group", "rank", "status", "probability")
 
 #: Review-table rows in a report: about 6 MB of HTML that a laptop browser opens in a few seconds.
 DEFAULT_MAX_ROWS = 3000
@@ -75,27 +80,39 @@ def render_report(
     SchemaError
         A required table is missing, or a table has another schema version.
     """
-    tables = read_report_tables(workdir, max_rows=max_rows)
+    tables = read_report_tables(workdir, max_rows=max_rows, top_k=top_k)
     similar = _similar(Path(workdir), tables, model, max_rows)
     view = build_view(**tables, top_k=top_k, generated_at=datetime.now(UTC), max_rows=max_rows, similar=similar)
     return _write_atomic(out if out is not None else Path(workdir) / REPORT_NAME, to_html(view))
 
 
-def read_report_tables(workdir: Path, max_rows: int | None = None) -> dict[str, pa.Table | None]:
+def read_report_tables(workdir: Path, max_rows: int | None = None, top_k: int = 5) -> dict[str, pa.Table | None]:
     """The tables the report needs, keyed like `build_view`'s arguments; optional ones are None when absent.
 
-    With `max_rows`, predictions are read in full only for the samples the review table will show, and as one
-    row per sample (its status) for the rest: a night of any size costs the report the same memory.
+    With `max_rows` and more annotations than that, the annotations are read as their `LIGHT_COLUMNS` (every count
+    comes from them) plus the whole rows of the shown ones (``review``), the samples as the columns the summary
+    counts, and predictions only as the `top_k` ranks of the shown samples (their detail bars and projection
+    counts) and one row per sample and group (status and probability) for the rest: a night costs the report a
+    few bytes per row, not its evidence JSON nor every label's score.
     """
     workdir = Path(workdir)
     if not workdir.is_dir():
         raise InputError(f"workdir {workdir} does not exist: pass the --workdir of a finished run")
-    tables: dict[str, pa.Table | None] = {
-        name: clip_columns(read_table(name, workdir / f"{name}.parquet"), _AUTHOR_TEXT)
-        for name in ("samples", "annotations")
-    }
+    samples_path, annotations_path = workdir / "samples.parquet", workdir / "annotations.parquet"
     runs = workdir / "runs.parquet"
-    tables["runs"] = read_table("runs", runs) if runs.exists() else None
+    tables: dict[str, pa.Table | None] = {"runs": read_table("runs", runs) if runs.exists() else None}
+    light = read_columns("annotations", annotations_path, list(LIGHT_COLUMNS)) if max_rows is not None else None
+    if light is None or light.num_rows <= (max_rows or 0):
+        tables.update({name: clip_columns(read_table(name, workdir / f"{name}.parquet"), _AUTHOR_TEXT)
+                       for name in ("samples", "annotations")})  # fmt: skip
+        tables["review"] = None
+    else:
+        tables["samples"] = clip_columns(read_columns("samples", samples_path, list(_SAMPLE_COLUMNS)), _AUTHOR_TEXT)
+        tables["annotations"] = light
+        shown = most_urgent(light, max_rows)
+        wanted = _row_keys(shown)
+        review = read_rows_matching("annotations", annotations_path, lambda b: pc.is_in(_row_keys(b), wanted))
+        tables["review"] = clip_columns(review.take(urgency_order(review)), _AUTHOR_TEXT)
     predictions = workdir / "predictions.parquet"
     if not predictions.exists():
         tables["predictions"] = None
@@ -104,16 +121,31 @@ def read_report_tables(workdir: Path, max_rows: int | None = None) -> dict[str, 
     else:
         annotations = tables["annotations"]
         assert annotations is not None
-        shown = pc.unique(most_urgent(annotations, max_rows).column("sample_id"))
-        detail = read_rows_where("predictions", predictions, "sample_id", shown)
-        status_only = read_rows_matching(  # one row per sample: enough for the status counts
+        shown_ids = pc.unique(most_urgent(annotations, max_rows).column("sample_id"))
+        detail = read_rows_matching(  # what the detail bars and counts show: the top ranks, or the status row
             "predictions",
             predictions,
-            lambda b: pc.or_kleene(pc.equal(b.column("rank"), 1), pc.is_null(b.column("rank"))),
+            lambda b: pc.and_(
+                pc.is_in(b.column("sample_id"), value_set=shown_ids),
+                pc.or_kleene(pc.less_equal(b.column("rank"), top_k), pc.is_null(b.column("rank"))),
+            ),
         )
-        status_only = status_only.filter(pc.invert(pc.is_in(status_only.column("sample_id"), value_set=shown)))
-        tables["predictions"] = pa.concat_tables([detail, status_only])
+        status_only = read_rows_matching(  # one row per sample and group: enough for the counts
+            "predictions", predictions, _one_row_per_sample, list(_STATUS_COLUMNS)
+        )
+        status_only = status_only.filter(pc.invert(pc.is_in(status_only.column("sample_id"), value_set=shown_ids)))
+        nulls = {f.name: pa.nulls(status_only.num_rows, f.type) for f in detail.schema if f.name not in _STATUS_COLUMNS}
+        status_only = pa.table({**{c: status_only.column(c) for c in _STATUS_COLUMNS}, **nulls}).select(
+            detail.schema.names
+        )
+        loose = pa.schema([f.with_nullable(True) for f in detail.schema])  # nulls where only counts are needed
+        tables["predictions"] = pa.concat_tables([detail.cast(loose), status_only.cast(loose)])
     return tables
+
+
+def _row_keys(table: pa.Table | pa.RecordBatch) -> pa.Array:
+    """sample_id + group of each annotations row, as one string."""
+    return pc.binary_join_element_wise(table.column("sample_id"), table.column("group"), "\x1f")
 
 
 def _similar(
@@ -130,7 +162,9 @@ def _similar(
         model = model_of_run(tables["runs"], digest)
     if model is None:
         return None
-    shown = pc.unique(most_urgent(annotations, max_rows).column("sample_id")).to_pylist()
+    review = tables.get("review")
+    shown_rows = review if review is not None else most_urgent(annotations, max_rows)
+    shown = pc.unique(shown_rows.column("sample_id")).to_pylist()
     return similar_samples(workdir, model, shown)
 
 

@@ -26,7 +26,7 @@ from annotator.search import SOURCE_ARCHIVE, Candidates, load_candidates, predic
 log = logging.getLogger(__name__)
 
 ALL = "all"  # the space key when the model has no group blocks
-_BLOCK_CELLS = 1 << 24  # query block x candidates scored at once: 64 MB of float32
+_BLOCK_CELLS = 1 << 20  # query block x candidates scored at once: 4 MB of float32 (and its argpartition)
 
 
 def similar_samples(

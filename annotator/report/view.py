@@ -17,18 +17,25 @@ Counting conventions (also explained on the page):
 from __future__ import annotations
 
 import re
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from annotator.demo import DEMO_GSE
 from annotator.flags import Flag
 from annotator.regions.build_check import STATUS_WRONG_BUILD
-from annotator.report.curate import CSV_COLUMNS, calibration, confusion_matrices, csv_row, top_probabilities
+from annotator.report.curate import (
+    CSV_COLUMNS,
+    calibration_of,
+    confusion_matrices,
+    csv_row,
+    pair_counts,
+    probability_table,
+)
 from annotator.report.details import evidence_thresholds, group_title, parse_json, sample_details
 
 GEO_URL = "https://www.ncbi.nlm.nih.gov/geo/query/acc.cgi?acc={acc}"
@@ -43,6 +50,9 @@ NOT_MAPPABLE = frozenset({Flag.OUT_OF_VOCABULARY, Flag.MISSING_AUTHOR_LABEL, Fla
 #: harvest ChIP-Seq by default, so every sample would get one more `match` row) and the assay row of a sample without
 #: prediction (its other rows say why). Counts, charts and annotations.parquet keep them.
 QUIET_ROWS = frozenset({("assay", Flag.MATCH.value), ("assay", Flag.NO_PREDICTION.value)})
+#: The annotations columns every count of the report is computed from (`build_view`'s ``review`` holds the rest).
+LIGHT_COLUMNS = ("sample_id", "gsm", "group", "flag", "author_label", "predicted_label", "margin", "confident",
+                 "model_digest")  # fmt: skip
 
 #: Groups the curators know best come first; any other group follows alphabetically.
 _GROUP_ORDER = ("antibody", "cell_type")
@@ -65,6 +75,7 @@ def build_view(
     generated_at: datetime | None = None,
     max_rows: int | None = None,
     similar: dict[str, dict[str, list[dict[str, Any]]]] | None = None,
+    review: pa.Table | None = None,
 ) -> dict[str, Any]:
     """Turn the pipeline's tables into the report's view model.
 
@@ -88,6 +99,10 @@ def build_view(
     similar
         sample_id -> {space: nearest samples} (`annotator.report.similar.similar_samples`), or None when the
         workdir has no embeddings archive for the model; shown in each expanded row.
+    review
+        The whole rows of ``most_urgent(annotations, max_rows)``, most urgent first, when `annotations` holds only
+        the `LIGHT_COLUMNS` (`annotator.report.html.read_report_tables`): every count is computed in Arrow from
+        the light columns, so only the shown rows are ever Python objects.
 
     Returns
     -------
@@ -99,10 +114,10 @@ def build_view(
         ``matrices`` and ``calibration`` (`annotator.report.curate`), ``csv_columns`` and ``csv_rows`` (row key ->
         values, for "Download CSV") and ``has_similar``.
     """
-    light = annotations.select(["sample_id", "group", "flag", "author_label", "predicted_label", "margin"]).to_pylist()
-    groups = _ordered_groups(r["group"] for r in light)
-    shown = [r for r in most_urgent(annotations, max_rows).to_pylist() if (r["group"], r["flag"]) not in QUIET_ROWS]
-    n_quiet = sum((r["group"], r["flag"]) in QUIET_ROWS for r in light)
+    groups = _ordered_groups(pc.unique(annotations.column("group")).to_pylist())
+    candidates = (review if review is not None else most_urgent(annotations, max_rows)).to_pylist()
+    shown = [r for r in candidates if (r["group"], r["flag"]) not in QUIET_ROWS]
+    n_quiet = int(pc.sum(pc.cast(_quiet(annotations), pa.int64())).as_py() or 0)
     run = _run_info(runs)
     synthetic = set(SYNTHETIC_SERIES) | ({r["gse"] for r in shown} if run and run["is_demo"] else set())
     rows = sorted((_review_row(r, synthetic) for r in shown), key=_urgency_key)
@@ -111,8 +126,8 @@ def build_view(
         detail_predictions = predictions.filter(pc.is_in(predictions.column("sample_id"), shown_ids))
     else:
         detail_predictions = predictions
-    summary = _summary(samples, light, predictions)
-    summary.update(n_rows_shown=len(rows), n_rows_quiet=n_quiet, rows_cut=len(rows) < len(light) - n_quiet)
+    summary = _summary(samples, annotations, predictions)
+    summary.update(n_rows_shown=len(rows), n_rows_quiet=n_quiet, rows_cut=len(rows) < annotations.num_rows - n_quiet)
     details = sample_details(shown, detail_predictions, groups, top_k)
     for sample_id, detail in details.items():
         detail["similar"] = (similar or {}).get(sample_id)
@@ -120,16 +135,17 @@ def build_view(
     return {
         "run": run,
         "margin_threshold": margin_threshold,
+        "calibrated": _calibrated(predictions),
         "generated_at": generated_at.strftime("%Y-%m-%d %H:%M UTC") if generated_at else None,
         "summary": summary,
         "skip_reasons": _skip_reasons(samples),
         "groups": [{"name": g, "title": group_title(g)} for g in groups],
-        "flags": _flag_counts(light, groups),
-        "agreement": [_agreement(g, [r for r in light if r["group"] == g]) for g in groups],
+        "flags": _flag_counts(annotations, groups),
+        "agreement": _agreements(annotations, groups),
         "rows": rows,
         "details": details,
-        "matrices": confusion_matrices(light, groups),
-        "calibration": calibration(light, groups, margin_threshold, top_probabilities(annotations, predictions)),
+        "matrices": confusion_matrices(pair_counts(annotations), groups),
+        "calibration": _calibration(annotations, predictions, groups, margin_threshold),
         "csv_columns": list(CSV_COLUMNS),
         "csv_rows": {r["key"]: csv_row(r) for r in rows},
         "has_similar": similar is not None,
@@ -141,10 +157,20 @@ def most_urgent(annotations: pa.Table, max_rows: int | None) -> pa.Table:
     `QUIET_ROWS` come after every other row."""
     if max_rows is None or annotations.num_rows <= max_rows:
         return annotations
+    return annotations.take(urgency_order(annotations)[:max_rows])
+
+
+def _quiet(annotations: pa.Table) -> pa.ChunkedArray:
+    """Whether each row is one of `QUIET_ROWS` (null where group or flag is null)."""
+    pairs = pc.binary_join_element_wise(annotations.column("group"), annotations.column("flag"), "/")
+    return pc.is_in(pairs, value_set=pa.array(sorted(f"{g}/{f}" for g, f in QUIET_ROWS), pa.string()))
+
+
+def urgency_order(annotations: pa.Table) -> pa.Array:
+    """Row indices of `annotations`, most urgent first (`_urgency_key`'s order), computed in Arrow."""
     order = pa.array([f.value for f in Flag], pa.string())
     margin = pc.fill_null(pc.cast(annotations.column("margin"), pa.float64()), float("-inf"))
-    quiet = pc.is_in(pc.binary_join_element_wise(annotations.column("group"), annotations.column("flag"), "/"),
-                     value_set=pa.array(sorted(f"{g}/{f}" for g, f in QUIET_ROWS), pa.string()))  # fmt: skip
+    quiet = _quiet(annotations)
     keys = pa.table(
         {
             "quiet": pc.fill_null(quiet, False),  # last, so they never take the place of a row to review
@@ -156,8 +182,7 @@ def most_urgent(annotations: pa.Table, max_rows: int | None) -> pa.Table:
             "group": annotations.column("group"),
         }
     )
-    indices = pc.sort_indices(keys, sort_keys=[(name, "ascending") for name in keys.column_names])
-    return annotations.take(indices[:max_rows])
+    return pc.sort_indices(keys, sort_keys=[(name, "ascending") for name in keys.column_names])
 
 
 def geo_url(accession: str) -> str:
@@ -178,17 +203,17 @@ def _distinct(table: pa.Table, column: str, mask: pa.Array | None = None) -> int
     return len(pc.unique(col.drop_null()))
 
 
-def _summary(samples: pa.Table, ann: Sequence[Mapping[str, Any]], predictions: pa.Table | None) -> dict[str, Any]:
-    flagged = {r["sample_id"] for r in ann if r["flag"] != Flag.MATCH}
+def _summary(samples: pa.Table, ann: pa.Table, predictions: pa.Table | None) -> dict[str, Any]:
+    flagged = pc.fill_null(pc.not_equal(ann.column("flag"), Flag.MATCH.value), True)
     out: dict[str, Any] = {
         "n_series": _distinct(samples, "gse"),
         "n_gsm": _distinct(samples, "gsm"),
         "n_files": samples.num_rows,
         "n_selected": int(pc.sum(pc.cast(samples.column("selected"), pa.int64())).as_py() or 0),
         "n_download_failed": int(pc.sum(pc.equal(samples.column("download_status"), "failed")).as_py() or 0),
-        "n_reviewed": len({r["sample_id"] for r in ann}),
-        "n_flagged": len(flagged),
-        "n_rows": len(ann),
+        "n_reviewed": pc.count_distinct(ann.column("sample_id"), mode="all").as_py(),
+        "n_flagged": pc.count_distinct(ann.column("sample_id").filter(flagged), mode="all").as_py(),
+        "n_rows": ann.num_rows,
         "n_projected": None,
         "n_no_overlap": None,
         "n_wrong_build": None,
@@ -204,15 +229,23 @@ def _summary(samples: pa.Table, ann: Sequence[Mapping[str, Any]], predictions: p
 
 def _skip_reasons(samples: pa.Table) -> list[dict[str, Any]]:
     not_selected = samples.filter(pc.invert(samples.column("selected")))
-    reasons = Counter(r or "no reason given" for r in not_selected.column("skip_reason").to_pylist())
-    return [{"reason": reason, "count": n} for reason, n in reasons.most_common()]
+    reasons = not_selected.column("skip_reason")
+    reasons = pc.if_else(pc.equal(pc.fill_null(reasons, ""), ""), "no reason given", reasons)
+    counted = pc.value_counts(reasons).to_pylist()  # first-seen order; a stable sort by count, as most_common
+    return [{"reason": c["values"], "count": c["counts"]} for c in sorted(counted, key=lambda c: -c["counts"])]
 
 
-def _flag_counts(ann: Sequence[Mapping[str, Any]], groups: Sequence[str]) -> list[dict[str, Any]]:
-    counts = Counter((r["flag"], r["group"]) for r in ann)
+def _counts(ann: pa.Table, keys: list[str]) -> dict[tuple[Any, ...], int]:
+    """Rows per distinct value of `keys`, counted in Arrow."""
+    counted = ann.select(keys).group_by(keys).aggregate([([], "count_all")])
+    return {tuple(r[k] for k in keys): r["count_all"] for r in counted.to_pylist()}
+
+
+def _flag_counts(ann: pa.Table, groups: Sequence[str]) -> list[dict[str, Any]]:
+    counts = _counts(ann, ["flag", "group"])
     rows: list[dict[str, Any]] = []
     for flag in Flag:
-        by_group = {g: counts[(flag.value, g)] for g in groups}
+        by_group = {g: counts.get((flag.value, g), 0) for g in groups}
         rows.append(
             {
                 "flag": flag.value,
@@ -229,12 +262,35 @@ def _flag_counts(ann: Sequence[Mapping[str, Any]], groups: Sequence[str]) -> lis
     return rows
 
 
-def _agreement(group: str, rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """The Fig. 5B numbers of one group; see the module docstring for what counts."""
-    mappable = [r for r in rows if r["author_label"] is not None and r["flag"] not in NOT_MAPPABLE]
-    n, n_map = len(rows), len(mappable)
-    n_match = sum(r["flag"] == Flag.MATCH for r in mappable)
-    n_missp = sum(r["flag"] == Flag.MISSPELLING for r in mappable)
+def _agreements(ann: pa.Table, groups: Sequence[str]) -> list[dict[str, Any]]:
+    """`_agreement` of every group, from counts made in Arrow."""
+    table = ann.select(["group", "flag"]).append_column("has_author", pc.is_valid(ann.column("author_label")))
+    counts = _counts(table, ["group", "flag", "has_author"])
+    out = []
+    for g in groups:
+        mine = {(flag, has): n for (group, flag, has), n in counts.items() if group == g}
+        mappable = {flag: n for (flag, has), n in mine.items() if has and flag not in NOT_MAPPABLE}
+        n_map = sum(mappable.values())
+        out.append(_agreement(g, sum(mine.values()), n_map, mappable.get(Flag.MATCH, 0),
+                              mappable.get(Flag.MISSPELLING, 0)))  # fmt: skip
+    return out
+
+
+def _calibration(
+    ann: pa.Table, predictions: pa.Table | None, groups: Sequence[str], margin_threshold: float | None
+) -> dict[str, Any]:
+    """The calibration view: the light columns, with each row's top-label probability joined on when known."""
+    light = ann.select(["sample_id", "group", "flag", "author_label", "predicted_label", "margin"])
+    probabilities = probability_table(ann, predictions)
+    if probabilities is not None:
+        light = light.append_column("i", pa.array(np.arange(light.num_rows)))
+        light = light.join(probabilities, ["sample_id", "group"], join_type="left outer").sort_by("i")
+    return calibration_of(light, groups, margin_threshold, with_probability=probabilities is not None)
+
+
+def _agreement(group: str, n: int, n_map: int, n_match: int, n_missp: int) -> dict[str, Any]:
+    """The Fig. 5B numbers of one group (rows, mappable rows, matches, misspellings among them); see the module
+    docstring for what counts."""
 
     def share(num: int, den: int) -> float | None:
         return num / den if den else None
@@ -306,6 +362,13 @@ def _run_info(runs: pa.Table | None) -> dict[str, Any] | None:
         "n_runs": runs.num_rows,
         "is_demo": "demo" in (run["inputs"] or []),
     }
+
+
+def _calibrated(predictions: pa.Table | None) -> bool:
+    """True when the predictions carry calibrated probabilities (format-2 models decide `confident` with them)."""
+    if predictions is None or "probability" not in predictions.column_names:
+        return False
+    return predictions.column("probability").null_count < predictions.num_rows
 
 
 def _margin_threshold(run: Mapping[str, Any] | None, ann: Sequence[Mapping[str, Any]]) -> float | None:
