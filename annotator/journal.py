@@ -14,7 +14,6 @@ assembled from the journal by streaming one part at a time, so memory does not g
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import re
@@ -29,6 +28,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from annotator.embeddings import EmbeddingArchive
+from annotator.hashing import sha256_of
 from annotator.project import STATUS_FAILED, STATUS_OK, Projection, to_predictions_table
 from annotator.tables import TableWriter, read_table, write_table
 
@@ -74,7 +74,7 @@ class ProjectionJournal:
         match = _PART_NAME.match(part.name)
         if match is None:
             why = "has no digest in its name (written by an older annotator)"
-        elif _sha256_file(part) != match["digest"]:
+        elif sha256_of(part) != match["digest"]:
             why = "does not match its digest (damaged or truncated)"
         else:
             self._verified.add(part)
@@ -157,7 +157,7 @@ class _PartWriter:
         tmp = directory / f".part-{stamp}.{secrets.token_hex(4)}.tmp"
         try:
             write_table("predictions", table, tmp)
-            part = directory / f"part-{stamp}-{_sha256_file(tmp)}.parquet"
+            part = directory / f"part-{stamp}-{sha256_of(tmp)}.parquet"
             os.replace(tmp, part)  # the name (with its digest) appears only with the complete content
         except BaseException:
             tmp.unlink(missing_ok=True)
@@ -166,10 +166,3 @@ class _PartWriter:
         self.n_written += len(self._buffer)
         self._buffer.clear()
 
-
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()

@@ -39,7 +39,7 @@ from pathlib import Path
 from annotator import __version__
 from annotator.errors import DownloadError
 from annotator.geo.files import https_url
-from annotator.geo.integrity import gzip_problem, sha256_of
+from annotator.geo.integrity import gzip_problem
 from annotator.geo.transport import (
     RefusedURL,
     Validators,
@@ -52,6 +52,7 @@ from annotator.geo.transport import (
     url_scheme,
     write_validators,
 )
+from annotator.hashing import sha256_of
 
 __all__ = ["DEFAULT_DEADLINE_S", "Downloaded", "HostUnreachableError", "download", "sha256_of"]
 

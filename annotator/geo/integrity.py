@@ -1,23 +1,13 @@
-"""Integrity facts about a file on disk: its SHA-256, and whether a gzip file decompresses to its end."""
+"""Integrity facts about a file on disk: whether a gzip file decompresses to its end (SHA-256: annotator.hashing)."""
 
 from __future__ import annotations
 
 import gzip
-import hashlib
 import zlib
 from pathlib import Path
 
 _CHUNK = 1 << 20
 _GZIP_MAGIC = b"\x1f\x8b"
-
-
-def sha256_of(path: Path) -> str:
-    """SHA-256 hex digest of a file, read in chunks."""
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def gzip_problem(path: Path) -> str | None:

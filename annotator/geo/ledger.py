@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from annotator.errors import InputError
-from annotator.geo.integrity import sha256_of
+from annotator.hashing import sha256_of
 from annotator.paths import inside_relative
 
 _LOG = logging.getLogger(__name__)

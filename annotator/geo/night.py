@@ -18,7 +18,7 @@ from annotator.config import Config
 from annotator.errors import AnnotatorError, BedFormatError, DownloadError
 from annotator.geo.archive import ARCHIVE_READ, Member, archive_plans, member_row, read_members
 from annotator.geo.bigbed import bigbed_to_bed_gz
-from annotator.geo.download import Downloaded, download, sha256_of
+from annotator.geo.download import Downloaded, download
 from annotator.geo.endpoint import check_base_url, probe, rebase
 from annotator.geo.fetch import load_series
 from annotator.geo.files import local_file_name
@@ -28,6 +28,7 @@ from annotator.geo.screen import HTML_PAGE, looks_like_html, refuse_urls, transi
 from annotator.geo.select import CONTENT_NOT_BED_LIKE, NO_FILE, NOT_ATTEMPTED, missing_sample_row, sample_rows
 from annotator.geo.series_files import series_file_rows
 from annotator.geo.soft import Sample, Series
+from annotator.hashing import sha256_of
 from annotator.paths import inside, inside_relative
 from annotator.progress import Progress
 from annotator.regions.bed import sniff_bed

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from annotator.errors import ModelError, UniverseError
+from annotator.hashing import sha256_of
 from annotator.regions.universe import BedUniverse, KnownTokens, Universe, universe_from_spec
 
 log = logging.getLogger(__name__)
@@ -165,7 +166,7 @@ def load_model(path: str | os.PathLike[str] | None = None) -> BedspaceModel:
         fpath = directory / fname
         if not fpath.is_file():
             raise ModelError(f"{directory}: {fname} is missing")
-        actual = _sha256_file(fpath)
+        actual = sha256_of(fpath)
         if actual != expected:
             raise ModelError(f"{fpath}: sha256 {actual[:12]}… does not match model.json ({expected[:12]}…): "
                              "the file is corrupt or was changed")  # fmt: skip
@@ -223,10 +224,10 @@ def save_model(model: BedspaceModel, path: str | os.PathLike[str], *, dtype: str
         np.save(tmp / "token_vectors.npy", model.token_vectors.astype(dtype))
         stacked = [model.label_vectors[g].astype(np.float32) for g in model.groups]
         np.save(tmp / "label_vectors.npy", np.concatenate(stacked) if stacked else np.zeros((0, model.dim)))
-        files = {f: _sha256_file(tmp / f) for f in _WEIGHT_FILES}
+        files = {f: sha256_of(tmp / f) for f in _WEIGHT_FILES}
         if isinstance(model.universe, BedUniverse):
             model.universe.write_bed(tmp / "universe.bed.gz")
-            files["universe.bed.gz"] = _sha256_file(tmp / "universe.bed.gz")
+            files["universe.bed.gz"] = sha256_of(tmp / "universe.bed.gz")
         meta: dict[str, Any] = {
             "format": FORMAT_NAME,
             "format_version": FORMAT_VERSION,
@@ -311,14 +312,6 @@ def _model_digest(meta: dict[str, Any]) -> str:
         keys.append("calibration")
     core = {k: meta.get(k) for k in keys}
     return hashlib.sha256(json.dumps(core, sort_keys=True).encode()).hexdigest()
-
-
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _json_default(obj: object) -> object:

@@ -13,7 +13,6 @@ rewrites the directory) has no samples until `annotator model add-samples` runs 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Sequence
@@ -24,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from annotator.errors import InputError, ModelError
+from annotator.hashing import sha256_of
 from annotator.model.corpus import metadata_columns, read_metadata
 from annotator.model.format import BedspaceModel, load_model
 from annotator.project import STATUS_OK, project_file
@@ -117,7 +117,7 @@ def write_training_samples(model_dir: Path, model_digest: str, samples: Training
     meta[META_KEY] = {
         "model_digest": model_digest,
         "n": len(samples),
-        "files": {name: _sha256(model_dir / name) for name in (VECTORS_FILE, INDEX_FILE)},
+        "files": {name: sha256_of(model_dir / name) for name in (VECTORS_FILE, INDEX_FILE)},
     }
     with atomic_path(meta_path) as tmp:
         tmp.write_text(json.dumps(meta, indent=2) + "\n")
@@ -141,7 +141,7 @@ def read_training_samples(model: BedspaceModel) -> TrainingSamples | None:
                          "run `annotator model add-samples` again")  # fmt: skip
     for name, expected in (meta.get("files") or {}).items():
         path = model.path / name
-        if not path.is_file() or _sha256(path) != expected:
+        if not path.is_file() or sha256_of(path) != expected:
             raise ModelError(f"{path}: missing or changed since model.json was written: run `annotator model "
                              "add-samples` again")  # fmt: skip
     vectors = np.load(model.path / VECTORS_FILE, allow_pickle=False).astype(np.float32)
@@ -152,6 +152,3 @@ def read_training_samples(model: BedspaceModel) -> TrainingSamples | None:
     vectors = vectors / np.where(norms > 0, norms, 1.0)
     return TrainingSamples([str(r["sample_id"]) for r in index], [dict(r["labels"]) for r in index], vectors)
 
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
