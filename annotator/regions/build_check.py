@@ -34,6 +34,7 @@ import numpy as np
 
 from annotator.geo.build import builds_in_text
 from annotator.regions.bed import RegionSet
+from annotator.regions.genome import HG19
 
 STATUS_WRONG_BUILD = "wrong_build"
 
@@ -47,13 +48,7 @@ MIN_UNFIT_LINES, UNFIT_FRACTION = 10, 0.01
 
 #: Primary chromosome sizes of the builds a file may fit instead (UCSC chrom.sizes).
 BUILD_SIZES: dict[str, dict[str, int]] = {
-    "hg19": {
-        "chr1": 249250621, "chr2": 243199373, "chr3": 198022430, "chr4": 191154276, "chr5": 180915260,
-        "chr6": 171115067, "chr7": 159138663, "chr8": 146364022, "chr9": 141213431, "chr10": 135534747,
-        "chr11": 135006516, "chr12": 133851895, "chr13": 115169878, "chr14": 107349540, "chr15": 102531392,
-        "chr16": 90354753, "chr17": 81195210, "chr18": 78077248, "chr19": 59128983, "chr20": 63025520,
-        "chr21": 48129895, "chr22": 51304566, "chrX": 155270560, "chrY": 59373566, "chrM": 16571,
-    },
+    "hg19": dict(zip(HG19.chroms, HG19.sizes.tolist(), strict=True)),  # the reader's own genome
     "hg38": {
         "chr1": 248956422, "chr2": 242193529, "chr3": 198295559, "chr4": 190214555, "chr5": 181538259,
         "chr6": 170805979, "chr7": 159345973, "chr8": 145138636, "chr9": 138394717, "chr10": 133797422,
