@@ -52,7 +52,6 @@ SAMPLES_FILE, PREDICTIONS_FILE, ANNOTATIONS_FILE, RUNS_FILE = (
 REPORT_FILE = "report.html"
 EXIT_OK, EXIT_FAILED_SAMPLES, EXIT_CANNOT_RUN = 0, 1, 2
 _PROJECTABLE = ("downloaded", "cached")
-_STREAM_PART = 64  # projections per journal part while streaming
 _JOB_COLUMNS = ("sample_id", "local_path", "sha256", "selected", "download_status")
 
 
@@ -237,8 +236,6 @@ def _streaming(config: Config, model: BedspaceModel, streamed: Counter[str]) -> 
         def sink(projection: Projection) -> None:
             writer.add(projection)
             streamed[projection.status] += 1
-            if streamed.total() % _STREAM_PART == 0:  # a projection holds every label's score: keep few in memory
-                writer.flush()
 
         skip = lambda sample_id, sha256: (sample_id, sha256) in done  # noqa: E731
         limits = BedLimits(config.max_bed_bytes, config.max_bed_lines)
