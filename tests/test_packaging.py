@@ -1,5 +1,7 @@
 """The wheel built from the repository carries every package, the templates and the bundled model."""
 
+import ast
+import re
 import subprocess
 import sys
 import tomllib
@@ -15,6 +17,35 @@ def test_every_package_directory_is_listed_in_pyproject() -> None:
     listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
     found = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "annotator").rglob("__init__.py")}
     assert found <= listed, f"add to [tool.setuptools] packages: {sorted(found - listed)}"
+
+
+#: import name -> distribution name, where they differ; optional imports guarded by try/except are listed apart.
+_DISTRIBUTION = {"distributed": "dask"}
+
+
+def _top_level_imports() -> set[str]:
+    names: set[str] = set()
+    for path in (ROOT / "annotator").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names.add(node.module.split(".")[0])
+    return {n for n in names if n not in sys.stdlib_module_names and n != "annotator"}
+
+
+def test_every_imported_package_is_declared() -> None:
+    """A plain `pip install .` must bring every package annotator imports (click once came only through an extra)."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    declared = {re.split(r"[<>=\[; ]", dep, maxsplit=1)[0].lower() for dep in project["dependencies"]}
+    optional = {
+        re.split(r"[<>=\[; ]", dep, maxsplit=1)[0].lower()
+        for name, deps in project["optional-dependencies"].items()
+        if name != "test"
+        for dep in deps
+    }
+    missing = {n for n in _top_level_imports() if _DISTRIBUTION.get(n, n).lower() not in declared | optional}
+    assert not missing, f"imported but not declared in [project] dependencies: {sorted(missing)}"
 
 
 @pytest.mark.slow
