@@ -34,9 +34,9 @@ _CHUNK = 1 << 20
 _USER_AGENT = f"annotator/{__version__} (GEO metadata)"
 
 
-@dataclass(frozen=True)
+@dataclass
 class Answer:
-    """One response, as much of `requests.Response` as geofetch uses."""
+    """One response, as much of `requests.Response` as geofetch uses (it sets `encoding` before reading `text`)."""
 
     status_code: int
     headers: Mapping[str, str]  # case-insensitive; a missing header raises KeyError, as with requests
