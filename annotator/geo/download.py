@@ -188,54 +188,46 @@ def download(
     part.parent.mkdir(parents=True, exist_ok=True)
     attempts = 0
     failure = _Failure("no attempt made")
-    try:
-        for candidate in _attempt_urls(url, retries):
-            if attempts:
-                # a throttled host's wait is the throttle's, shared by all its files; otherwise this file's own
-                wait = 0.0 if throttle and failure.throttled else _wait_before(attempts, failure, backoff_s,
-                                                                                max_retry_after_s)  # fmt: skip
-                if clock() + wait >= deadline:
-                    failure = _Failure(_deadline_reason(deadline_s, waiting=wait))
-                    break
-                sleep(wait)
-            if throttle and (why := throttle.wait(candidate, deadline)):
-                failure = _Failure(why)
+    for candidate in _attempt_urls(url, retries):
+        if attempts:
+            # a throttled host's wait is the throttle's, shared by all its files; otherwise this file's own
+            wait = 0.0 if throttle and failure.throttled else _wait_before(attempts, failure, backoff_s,
+                                                                            max_retry_after_s)  # fmt: skip
+            if clock() + wait >= deadline:
+                failure = _Failure(_deadline_reason(deadline_s, waiting=wait))
                 break
-            attempts += 1
-            try:
-                size, announced = _fetch_to(
-                    candidate, part, timeout_s=timeout_s, max_bytes=max_bytes, deadline=deadline, clock=clock,
-                    allow_local_urls=allow_local_urls, deadline_s=deadline_s, base_url=base_url,
-                )  # fmt: skip
-                problem = None if announced else gzip_problem(part)  # unannounced length: a whole gzip proves it
-                if problem:
-                    raise _Failure(problem, restart=True)
-            except _Failure as exc:
-                failure = exc
-                _LOG.debug("attempt %d for %s failed: %s", attempts, candidate, exc.reason)
-                if throttle and exc.throttled:
-                    asked = exc.retry_after
-                    throttle.slowed(candidate, _backoff(attempts, backoff_s) if asked is None else asked)
-                if exc.restart:
-                    part.unlink(missing_ok=True)
-                    drop_validators(part)
-                if exc.permanent or (exc.unreachable and not retry_unreachable):
-                    break
-                continue
-            digest = sha256_of(part)
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(part, dest)
-            drop_validators(part)
-            if throttle:
-                throttle.delivered(candidate)
-            return Downloaded(dest, size, digest, candidate, attempts)
-    except OSError:
-        # our own disk failed (full, read-only): what it took of this file cannot be trusted for a resume
-        with suppress(OSError):
-            part.unlink(missing_ok=True)
-        with suppress(OSError):
-            drop_validators(part)
-        raise
+            sleep(wait)
+        if throttle and (why := throttle.wait(candidate, deadline)):
+            failure = _Failure(why)
+            break
+        attempts += 1
+        try:
+            size, announced = _fetch_to(
+                candidate, part, timeout_s=timeout_s, max_bytes=max_bytes, deadline=deadline, clock=clock,
+                allow_local_urls=allow_local_urls, deadline_s=deadline_s, base_url=base_url,
+            )  # fmt: skip
+            problem = None if announced else gzip_problem(part)  # unannounced length: a whole gzip proves it
+            if problem:
+                raise _Failure(problem, restart=True)
+        except _Failure as exc:
+            failure = exc
+            _LOG.debug("attempt %d for %s failed: %s", attempts, candidate, exc.reason)
+            if throttle and exc.throttled:
+                asked = exc.retry_after
+                throttle.slowed(candidate, _backoff(attempts, backoff_s) if asked is None else asked)
+            if exc.restart:
+                part.unlink(missing_ok=True)
+                drop_validators(part)
+            if exc.permanent or (exc.unreachable and not retry_unreachable):
+                break
+            continue
+        digest = sha256_of(part)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(part, dest)
+        drop_validators(part)
+        if throttle:
+            throttle.delivered(candidate)
+        return Downloaded(dest, size, digest, candidate, attempts)
     error = HostUnreachableError if failure.unreachable else DownloadError
     raise error(f"{url[:200]}: {failure.reason} ({attempts} attempt{'s' if attempts != 1 else ''})")
 
@@ -305,8 +297,12 @@ def _fetch_to(
                 received = _stream(response, part, offset, max_bytes, deadline, clock)
         except _Failure:
             raise
-        except _LocalIOError as exc:
-            raise exc.error from None  # the disk, not the server: retrying cannot help, the caller must know
+        except _LocalIOError as exc:  # the disk, not the server: retrying cannot help, the caller must know
+            # and what the failing disk took of this file cannot be trusted for a resume
+            with suppress(OSError):
+                part.unlink(missing_ok=True)
+                drop_validators(part)
+            raise exc.error from None
         except RefusedURL as exc:
             raise _Failure(str(exc), permanent=True, restart=True) from exc
         except urllib.error.HTTPError as exc:
