@@ -367,8 +367,9 @@ def test_a_full_disk_mid_download_removes_the_part_and_raises(server: GeoServer,
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("jobs", ["1", "2"], ids=["after-harvest", "streamed"])
 def test_a_full_disk_mid_download_ends_the_night_with_one_line_and_no_traceback(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, tally: Any
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, tally: Any, jobs: str
 ) -> None:
     from faultkit import compare, snapshot
     from modelkit import labelled_model
@@ -382,7 +383,7 @@ def test_a_full_disk_mid_download_ends_the_night_with_one_line_and_no_traceback(
 
     def night(work: Path) -> Any:
         args = ["run", DEMO_GSE, "--soft-dir", str(demo.soft_dir), "--model", str(model.path), "--workdir",
-                str(work), "-j", "1", "--allow-local-urls"]  # fmt: skip
+                str(work), "-j", jobs, "--allow-local-urls"]  # fmt: skip
         return CliRunner().invoke(app, args)
 
     clean = tmp_path / "clean"
