@@ -160,11 +160,13 @@ def redirect_refusal(source: str, target: str, *, base_url: str | None, allow_lo
     if to[0] in GEO_HOSTS or to == _origin(source) or (base_url and to == _origin(base_url)):
         return None
     what = "a local or private address" if _is_local(to[0]) else "a host that is not GEO's"
-    return f"{to[0]}:{to[1]}, {what}, which is followed only when allow_local_urls is on"
+    shown = f"{to[0]}:{to[1]}" if to[1] is not None else to[0]
+    return f"{shown}, {what}, which is followed only when allow_local_urls is on"
 
 
-def _origin(url: str) -> tuple[str, int] | None:
-    """(host, port) of `url`, the host lower-cased and the port made explicit; None when it has no host."""
+def _origin(url: str) -> tuple[str, int | None] | None:
+    """(host, port) of `url`: the host lower-cased, the port None when it is its scheme's default (so an upgrade
+    from http to https on the same host stays the same origin); None when the URL has no host."""
     try:
         parts = urlsplit(url.strip())
         port = parts.port
@@ -172,7 +174,8 @@ def _origin(url: str) -> tuple[str, int] | None:
         return None
     if not parts.hostname:
         return None
-    return parts.hostname.lower().rstrip("."), port or {"https": 443, "ftp": 21}.get(parts.scheme.lower(), 80)
+    default = {"http": 80, "https": 443, "ftp": 21}.get(parts.scheme.lower())
+    return parts.hostname.lower().rstrip("."), None if port == default else port
 
 
 def _is_local(host: str) -> bool:

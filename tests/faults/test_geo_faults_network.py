@@ -190,6 +190,7 @@ def test_which_redirects_may_be_followed() -> None:
 
     assert why("https://ftp.ncbi.nlm.nih.gov/geo/samples/x.bed") is None  # GEO's own hosts
     assert why("https://mirror.example.org/other/x.bed") is None  # back to the host that answered
+    assert why("http://mirror.example.org/x.bed") is None  # the same host, its default port for the scheme
     assert why("http://127.0.0.1:5000/x", base="http://127.0.0.1:5000") is None  # the configured geo_base_url
     for internal in ("http://127.0.0.1:6000/x", "http://169.254.169.254/latest/meta-data/", "http://[::1]/x",
                      "http://10.0.0.7/x", "http://localhost/x", "https://mirror.example.org:8443/x"):  # fmt: skip
