@@ -8,6 +8,7 @@ deferred series, one `error:` line), `recovered` when the right bytes arrived af
 from __future__ import annotations
 
 import errno
+import json
 import os
 import time
 from collections.abc import Iterator
@@ -121,6 +122,30 @@ def test_a_dripping_soft_answer_ends_at_the_nights_deadline_and_the_series_is_de
     assert time.monotonic() - started < 5
     assert result.deferred_series == ("GSE1",) and not result.failed_series
     assert "GSE1" in (tmp_path / "work" / "backlog.json").read_text()  # the next night reads it
+    _counted(tally)
+
+
+@pytest.mark.slow
+def test_a_nightly_run_with_a_dripping_soft_answer_ends_at_max_hours(server: GeoServer, tmp_path: Path,
+                                                                     tally: Any) -> None:  # fmt: skip
+    """The reported case: `annotator run --max-hours` did not end while GEO's SOFT answer dripped."""
+    from modelkit import labelled_model
+    from typer.testing import CliRunner
+
+    from annotator.cli import app
+    from annotator.tables import read_table
+
+    model = labelled_model(tmp_path / "model")
+    server.routes["/geo/query/acc.cgi"] = _dripping_text(SOFT_GSE, 0.1, padding=400)  # 40 s of drip
+    work = tmp_path / "work"
+    args = ["run", "GSE1", "--model", str(model.path), "--workdir", str(work), "-j", "1", "--max-hours", "0.0005"]
+    started = time.monotonic()
+    result = CliRunner().invoke(app, args, env={"ANNOTATOR_GEO_BASE_URL": _base(server)})
+    assert time.monotonic() - started < 20, "the night outlived --max-hours (1.8 s) by far"
+    assert result.exit_code == 1, result.output  # finished; the series is left for the next night
+    counts = json.loads(read_table("runs", work / "runs.parquet").to_pylist()[-1]["counts"])
+    assert counts["harvest_series_deferred"] == 1 and counts["harvest_series_failed"] == 0
+    assert "GSE1" in (work / "backlog.json").read_text()
     _counted(tally)
 
 
