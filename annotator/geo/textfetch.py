@@ -32,6 +32,7 @@ from annotator.geo.transport import RefusedURL, Watchdog, opener
 MAX_TEXT_BYTES = 1 << 30
 _CHUNK = 1 << 20
 _USER_AGENT = f"annotator/{__version__} (GEO metadata)"
+_UNBOUNDED = frozenset({"request", "post", "put", "patch", "delete", "options", "Session", "session"})
 
 
 @dataclass
@@ -87,6 +88,8 @@ class TextClient:
         self._clock = clock
 
     def __getattr__(self, name: str) -> Any:
+        if name in _UNBOUNDED:  # another way to make a request would escape the rebasing and the deadlines
+            raise AttributeError(f"requests.{name} is not available to geofetch here (only get and head)")
         return getattr(self._real, name)
 
     def get(self, url: str, timeout: float | None = None) -> Answer:

@@ -397,7 +397,7 @@ def test_a_full_disk_mid_download_removes_the_part_and_raises(server: GeoServer,
 def test_a_full_disk_mid_download_ends_the_night_with_one_line_and_no_traceback(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, tally: Any, jobs: str
 ) -> None:
-    from faultkit import compare, snapshot
+    from faultkit import compare, leftovers, snapshot
     from modelkit import labelled_model
     from typer.testing import CliRunner
 
@@ -426,7 +426,7 @@ def test_a_full_disk_mid_download_ends_the_night_with_one_line_and_no_traceback(
     assert "Traceback" not in result.stdout + result.stderr
     assert not [r for r in caplog.records if r.exc_info], "a thread logged a traceback"
     kept = [p for p in (work / "beds").rglob("*") if p.is_file() and p.name.endswith((".part", ".meta", ".tmp"))]
-    assert kept == []  # as the message says: nothing half-written was kept
+    assert kept == [] and leftovers(work) == []  # as the message says: nothing half-written was kept
     tally.refused += 1
 
     assert night(work).exit_code == 0  # the disk has room again
