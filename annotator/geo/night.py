@@ -28,6 +28,7 @@ from annotator.geo.screen import HTML_PAGE, looks_like_html, refuse_urls, transi
 from annotator.geo.select import CONTENT_NOT_BED_LIKE, NO_FILE, NOT_ATTEMPTED, missing_sample_row, sample_rows
 from annotator.geo.series_files import series_file_rows
 from annotator.geo.soft import Sample, Series
+from annotator.geo.throttle import HostThrottle
 from annotator.hashing import sha256_of
 from annotator.paths import inside, inside_relative
 from annotator.progress import Progress
@@ -107,6 +108,7 @@ class Night:
             per_host=config.download_per_host,
             deadline=deadline,
             is_reachable=_reachable,
+            throttle=HostThrottle(config.host_throttle_budget_s, deadline),
         )
 
     def over_time(self) -> bool:
@@ -117,6 +119,9 @@ class Night:
             for gse, series, error in read_ahead(gses, self._load, stop=self.over_time):
                 if series is None and error is None:
                     _LOG.warning("series %s deferred to the next night: the time budget ran out", gse)
+                    self.deferred_series.append(gse)
+                elif isinstance(error, DownloadError) and self.over_time():  # its SOFT text was cut off at the end
+                    _LOG.warning("series %s deferred to the next night: %s", gse, error)
                     self.deferred_series.append(gse)
                 elif error is not None:
                     if not isinstance(error, AnnotatorError):
@@ -146,6 +151,7 @@ class Night:
             cache_dir=self.workdir / SOFT_CACHE_DIR,
             retries=self.config.download_retries,
             backoff_s=self.config.download_backoff_s,
+            deadline=self.deadline,
         )
 
     def _add_series(self, gse: str, series: Series) -> None:
@@ -227,6 +233,8 @@ class Night:
                 partial_dir=inside(workdir, BEDS_DIR, ".partial"),
                 deadline_s=config.download_deadline_s,
                 allow_local_urls=config.allow_local_urls,
+                throttle=self.pool.throttle,
+                base_url=self.base,
             )
             if looks_like_html(got.path):
                 got.path.unlink()  # ours: written by this download a moment ago
