@@ -130,6 +130,27 @@ class EmbeddingArchive:
         }
         return pa.Table.from_arrays(columns, schema=schema.with_metadata(meta))
 
+    def vectors_of(self, keys: Iterable[Key]) -> dict[Key, np.ndarray]:
+        """The archived vectors of `keys` only (the first written per key), one part at a time: memory grows with
+        the keys asked for, not with the archive."""
+        wanted = set(keys)
+        out: dict[Key, np.ndarray] = {}
+        for part in self.parts():
+            if len(out) == len(wanted):
+                break
+            with pq.ParquetFile(part) as pf:
+                head = pf.read(columns=["sample_id", "file_sha256"])
+                found = [
+                    (i, key)
+                    for i, key in enumerate(zip(head.column(0).to_pylist(),
+                                                (s or "" for s in head.column(1).to_pylist()), strict=True))
+                    if key in wanted and key not in out
+                ]  # fmt: skip
+                if found:
+                    vectors = to_matrix(pf.read(columns=["vector"]).column(0).take([i for i, _ in found]))
+                    out.update((key, vectors[n]) for n, (_, key) in enumerate(found))
+        return out
+
     def read(self) -> Embeddings:
         """Every archived vector (the first written per key), as one float32 matrix."""
         tables: list[pa.Table] = []

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 import pyarrow as pa
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 SCHEMA_VERSION_KEY = b"annotator.schema_version"
 TABLE_NAME_KEY = b"annotator.table"
 
@@ -111,6 +111,9 @@ ANNOTATIONS = pa.schema(
         _f("reason", pa.string(), "One-line human explanation of the flag.", False),
         _f("evidence", pa.string(), "JSON: the extraction candidates and the model's top labels with scores."),
         _f("model_digest", pa.string(), "Digest of the model used."),
+        _f("swapped_with", pa.string(), "When this sample's and another sample's labels look swapped (same series, "
+           "each label fits the other's data far better; flag confident_mismatch): the partner's sample_id; else "
+           "null. Added in schema version 2."),
     ]
 )
 
