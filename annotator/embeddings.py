@@ -31,7 +31,14 @@ import pyarrow.parquet as pq
 from annotator.errors import SchemaError
 from annotator.model.format import BedspaceModel
 from annotator.project import STATUS_OK, Projection
-from annotator.schema import LABEL_BLOCKS_KEY, SCHEMA_VERSION, SCHEMA_VERSION_KEY, TABLE_NAME_KEY, embeddings_schema
+from annotator.schema import (
+    LABEL_BLOCKS_KEY,
+    READABLE_SCHEMA_VERSIONS,
+    SCHEMA_VERSION,
+    SCHEMA_VERSION_KEY,
+    TABLE_NAME_KEY,
+    embeddings_schema,
+)
 from annotator.tables import atomic_path
 
 EMBEDDINGS_DIR = "embeddings"
@@ -157,7 +164,7 @@ class EmbeddingArchive:
         for part in self.parts():
             table = pq.read_table(part)
             meta = table.schema.metadata or {}
-            if meta.get(SCHEMA_VERSION_KEY, b"").decode() != SCHEMA_VERSION:
+            if meta.get(SCHEMA_VERSION_KEY, b"").decode() not in READABLE_SCHEMA_VERSIONS:
                 raise SchemaError(f"{part} is not a version-{SCHEMA_VERSION} embeddings part: delete it and re-run")
             if tables and table.schema.field("vector").type != tables[0].schema.field("vector").type:
                 raise SchemaError(f"{part}: vectors of another length than the rest of {self.directory}")

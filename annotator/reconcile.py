@@ -56,8 +56,8 @@ from annotator.flags import Flag
 from annotator.labels import REPRESSIVE_MARKS, AuthorLabel, extract_labels
 from annotator.labels.records import ASSAY, CONTROL, FUZZY, HISTONE_MARK, NON_HISTONE
 from annotator.progress import NULL_PROGRESS, Progress
-from annotator.reconcile_swaps import SWAP_GROUPS, SwapCandidates, apply_swaps, find_night_swaps
 from annotator.rankings import Prediction, Ranking, chunk_predictions, predictions_by_sample, row_group_spans
+from annotator.reconcile_swaps import SWAP_GROUPS, SwapCandidates, apply_swaps, find_night_swaps
 from annotator.tables import TableWriter, read_columns, read_table, to_table
 
 __all__ = ["Flag", "LabelModel", "ReconcileResult", "decide", "reconcile", "reconcile_workdir"]

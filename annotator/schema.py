@@ -12,6 +12,11 @@ from collections.abc import Mapping
 import pyarrow as pa
 
 SCHEMA_VERSION = "2"
+#: Versions this annotator reads: a later version only adds nullable columns (`ADDED_COLUMNS`), which read as null
+#: from an older file, so a workdir keeps working across an upgrade (journal, archive, tables of earlier nights).
+READABLE_SCHEMA_VERSIONS = frozenset({"1", SCHEMA_VERSION})
+#: Columns added after version 1, per table.
+ADDED_COLUMNS: dict[str, tuple[str, ...]] = {"annotations": ("swapped_with",)}
 SCHEMA_VERSION_KEY = b"annotator.schema_version"
 TABLE_NAME_KEY = b"annotator.table"
 

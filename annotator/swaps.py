@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+
 @dataclass(frozen=True)
 class SwapPair:
     """Rows `first` < `second` of the input whose labels look swapped, with the gains that say so."""
@@ -46,9 +47,9 @@ def block_scores(vectors: np.ndarray, label_vectors: np.ndarray) -> np.ndarray:
     dims = np.flatnonzero(np.any(np.abs(labels) > 1e-6, axis=0))
     block = np.asarray(vectors, dtype=np.float32)[:, dims]
     norms = np.linalg.norm(block, axis=1, keepdims=True)
-    block = block / np.where(norms > 0, norms, 1.0)
+    unit_block = block / np.where(norms > 0, norms, 1.0)
     unit = labels[:, dims] / np.maximum(np.linalg.norm(labels[:, dims], axis=1, keepdims=True), 1e-12)
-    return block @ unit.T
+    return np.asarray(unit_block @ unit.T, dtype=np.float32)
 
 
 def find_swaps(

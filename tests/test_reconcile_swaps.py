@@ -26,8 +26,8 @@ def _label_tiles(antibodies: str, cell: str) -> list[tuple[str, int, int]]:
     names = antibodies.split("+")
     rows = []
     for name in names:
-        a = ANTIBODIES.index(name)
-        rows += [("chr1", (a * TILES + i) * WIDTH + 100, (a * TILES + i) * WIDTH + 600) for i in range(40 // len(names))]
+        first = ANTIBODIES.index(name) * TILES
+        rows += [("chr1", (first + i) * WIDTH + 100, (first + i) * WIDTH + 600) for i in range(40 // len(names))]
     c = CELL_TYPES.index(cell)
     rows += [("chr2", (c * TILES + i) * WIDTH + 100, (c * TILES + i) * WIDTH + 600) for i in range(20)]
     return sorted(rows)

@@ -39,14 +39,14 @@ def test_a_swapped_pair_is_counted_and_its_rows_link_each_other(tmp_path: Path, 
     html = render_report(_swap_workdir(tmp_path / "work"), max_rows=max_rows).read_text()
     assert re.search(r'data-stat="n_swap_pairs">1<', html)
     bodies = _tbodies(html)
-    swapped = {i: tag for i, tag in bodies.items() if "swapped" in tag.split('id=')[0]}
+    swapped = [tag for tag in bodies.values() if "swapped" in tag.split("id=")[0]]
     assert len(swapped) == 2
-    for row_id, tag in swapped.items():
+    for tag in swapped:
         gsm = re.search(r'data-key="(GSM\d)/', tag).group(1)
         partner = SWAPPED[gsm]
         assert f'data-swap="{partner}/{partner}_peaks.bed.gz|antibody"' in tag
         # the row's flag cell links to the partner's row
-        body = html[html.index(tag):html.index("</tbody>", html.index(tag))]
+        body = html[html.index(tag) : html.index("</tbody>", html.index(tag))]
         link = re.search(r'<a href="#(row\d+)">swapped with (GSM\d)</a>', body)
         assert link and link.group(2) == partner
         assert f'data-key="{partner}/' in bodies[link.group(1)]
