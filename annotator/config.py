@@ -16,7 +16,7 @@ from typing import Any
 DEFAULT_MARGIN_THRESHOLD = 0.1
 #: Gain both samples of a label swap must show (`annotator.swaps`): chosen on held-out sources by
 #: `scripts/bench_swaps.py` so that correctly labelled pairs are claimed as swapped <= 1 % of the time.
-DEFAULT_SWAP_MIN_GAIN = 0.2
+DEFAULT_SWAP_MIN_GAIN = 0.25
 #: Caps on one decompressed peak file. The largest real one we know (an ENCODE DNase hotspot set) is 16.7 MB and
 #: 380,000 lines; 1 GiB / 20 M lines leaves ~50x headroom and still bounds a projection worker's memory.
 DEFAULT_MAX_BED_BYTES = 1 << 30
