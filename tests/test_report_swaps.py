@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -50,6 +51,9 @@ def test_a_swapped_pair_is_counted_and_its_rows_link_each_other(tmp_path: Path, 
         link = re.search(r'<a href="#(row\d+)">swapped with (GSM\d)</a>', body)
         assert link and link.group(2) == partner
         assert f'data-key="{partner}/' in bodies[link.group(1)]
+    rows = json.loads(re.search(r'<script type="application/json" id="report-rows">(.*?)</script>', html).group(1))
+    column = rows["columns"].index("swapped_with")  # "Download CSV" carries the partner too
+    assert rows["rows"]["GSM2/GSM2_peaks.bed.gz|antibody"][column] == "GSM3/GSM3_peaks.bed.gz"
 
 
 def test_a_night_without_swaps_counts_none_and_links_nothing(tmp_path: Path) -> None:
