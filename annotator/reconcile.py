@@ -135,11 +135,13 @@ def reconcile(
 
 @dataclass(frozen=True)
 class ReconcileResult:
-    """What `reconcile_workdir` wrote: the annotations file, its row count and the rows per flag."""
+    """What `reconcile_workdir` wrote: the annotations file, its row count, the rows per flag and the pairs of
+    samples whose labels look swapped."""
 
     path: Path
     n_rows: int
     flags: dict[str, int]
+    swap_pairs: int = 0
 
 
 def callable_groups(model: LabelModel) -> dict[str, Sequence[str]]:
@@ -206,11 +208,12 @@ def reconcile_workdir(
         n_rows = writer.n_rows
     del sha256_of
     label_vectors = getattr(model, "label_vectors", None)  # a model without vectors (test doubles): no swap check
+    notes = {}
     if label_vectors is not None and len(candidates) > 1:
         archive = EmbeddingArchive(workdir, model.digest)
         notes = find_night_swaps(candidates, label_vectors, groups, archive, config.swap_min_gain)
         flags.update(apply_swaps(out, notes))
-    return ReconcileResult(out, n_rows, {k: v for k, v in flags.most_common() if v})
+    return ReconcileResult(out, n_rows, {k: v for k, v in flags.most_common() if v}, len(notes) // 2)
 
 
 def _model_digests(path: Path) -> set[str]:

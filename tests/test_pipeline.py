@@ -56,6 +56,7 @@ def test_demo_runs_offline_and_flags_each_story(model, tmp_path: Path) -> None:
     swapped = _swapped(work)  # GSM9990016 and GSM9990017 carry each other's labels; GSM9990008 is wrong alone
     assert swapped == {"GSM9990016": "GSM9990017", "GSM9990017": "GSM9990016"}
     assert flags[("GSM9990016", "antibody")] == flags[("GSM9990017", "antibody")] == "confident_mismatch"
+    assert "label swaps (pairs)" in result.output
     samples = read_table("samples", work / "samples.parquet").to_pylist()
     skipped = {r["gsm"]: r["skip_reason"] for r in samples if not r["selected"]}
     assert {"GSM9990011", "GSM9990012", "GSM9990013", "GSM9990014"} <= set(skipped)
@@ -110,7 +111,7 @@ def test_a_run_killed_mid_projection_continues_where_it_stopped(
     assert not (config.workdir / LOCK_NAME).exists()
     monkeypatch.setattr(pipeline, "project_many", real)
     result = pipeline.run(config, [DEMO_GSE])
-    assert result.counts["project_reused"] == 4 and result.counts["project_projected"] == 7
+    assert result.counts["project_reused"] == 4 and result.counts["project_projected"] == 9
     assert result.exit_code == 0
 
 

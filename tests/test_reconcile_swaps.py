@@ -78,6 +78,7 @@ def test_a_swapped_pair_is_flagged_on_both_samples(tmp_path: Path, chunk_size: i
     for gsm in ("GSM3", "GSM4", "GSM5", "GSM6"):
         assert rows[gsm]["swapped_with"] is None and "swapped" not in rows[gsm]["reason"], gsm
     assert rows["GSM3"]["flag"] == Flag.MATCH
+    assert result.swap_pairs == 1
     counted = read_table("annotations", result.path).column("flag").to_pylist()
     assert result.flags == {f: counted.count(f) for f in set(counted)}
 
