@@ -57,7 +57,7 @@ from annotator.labels import REPRESSIVE_MARKS, AuthorLabel, extract_labels
 from annotator.labels.records import ASSAY, CONTROL, FUZZY, HISTONE_MARK, NON_HISTONE
 from annotator.progress import NULL_PROGRESS, Progress
 from annotator.rankings import Prediction, Ranking, chunk_predictions, predictions_by_sample, row_group_spans
-from annotator.reconcile_swaps import SWAP_GROUPS, SwapCandidates, apply_swaps, find_night_swaps
+from annotator.reconcile_swaps import SWAP_GROUPS, SwapCandidates, SwapNote, apply_swaps, find_night_swaps
 from annotator.tables import TableWriter, read_columns, read_table, to_table
 
 __all__ = ["Flag", "LabelModel", "ReconcileResult", "decide", "reconcile", "reconcile_workdir"]
@@ -208,7 +208,7 @@ def reconcile_workdir(
         n_rows = writer.n_rows
     del sha256_of
     label_vectors = getattr(model, "label_vectors", None)  # a model without vectors (test doubles): no swap check
-    notes = {}
+    notes: dict[tuple[str, str], SwapNote] = {}
     if label_vectors is not None and len(candidates) > 1:
         archive = EmbeddingArchive(workdir, model.digest)
         notes = find_night_swaps(candidates, label_vectors, groups, archive, config.swap_min_gain)

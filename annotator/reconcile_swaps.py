@@ -6,7 +6,7 @@ swap (an author label in the model's vocabulary that is not already the model's 
 scores those samples' labels from their archived region-set vectors (`annotator.embeddings`: the exact score of
 *every* label, where the predictions table stores only the top ranks) and calls `annotator.swaps.find_swaps`;
 `apply_swaps` rewrites the annotations one row group at a time, flagging both samples `confident_mismatch` with a
-reason naming the partner and the partner's sample id in `swapped_with`. Memory: four strings per candidate row
+reason naming the partner and the partner's sample id in `swapped_with`. Memory: a few strings per candidate row
 and one vector per candidate sample in a series that holds two different candidate labels.
 """
 
