@@ -20,6 +20,8 @@ def _swap_workdir(path: Path) -> Path:
     tables = report_tables()
     rows = tables["annotations"].to_pylist()
     for r in rows:
+        if r["group"] == "antibody" and r["gsm"] == "GSM4":  # a mismatch ranked between the pair's two rows
+            r["flag"] = "confident_mismatch"
         if r["group"] == "antibody" and r["gsm"] in SWAPPED:
             partner = SWAPPED[r["gsm"]]
             r.update(flag="confident_mismatch", swapped_with=f"{partner}/{partner}_peaks.bed.gz",
@@ -40,9 +42,9 @@ def test_a_swapped_pair_is_counted_and_its_rows_link_each_other(tmp_path: Path, 
     html = render_report(_swap_workdir(tmp_path / "work"), max_rows=max_rows).read_text()
     assert re.search(r'data-stat="n_swap_pairs">1<', html)
     bodies = _tbodies(html)
-    swapped = [tag for tag in bodies.values() if "swapped" in tag.split("id=")[0]]
-    assert len(swapped) == 2
-    for tag in swapped:
+    ids = [row_id for row_id, tag in bodies.items() if "swapped" in tag.split("id=")[0]]
+    assert len(ids) == 2 and abs(int(ids[0][3:]) - int(ids[1][3:])) == 1  # the pair is shown together
+    for tag in (bodies[row_id] for row_id in ids):
         gsm = re.search(r'data-key="(GSM\d)/', tag).group(1)
         partner = SWAPPED[gsm]
         assert f'data-swap="{partner}/{partner}_peaks.bed.gz|antibody"' in tag

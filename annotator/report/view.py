@@ -237,9 +237,20 @@ def _swap_pairs(ann: pa.Table) -> int:
 
 def _link_swaps(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Give each row of a swapped pair ``swap``: the partner's name, and its 1-based position in the table
-    (None when the partner's row is not shown), so the page links the two rows."""
-    position = {r["key"]: i + 1 for i, r in enumerate(rows)}
+    (None when the partner's row is not shown), so the page links the two rows; the partner's row is moved right
+    after the pair's first row, so a curator reads the two together."""
     by_key = {r["key"]: r for r in rows}
+    ordered: list[dict[str, Any]] = []
+    placed: set[str] = set()
+    for r in rows:
+        if r["key"] in placed:
+            continue
+        partner = f"{r['swapped_with']}|{r['group']}" if r.get("swapped_with") else None
+        pair = [r, by_key[partner]] if partner in by_key and partner not in placed else [r]
+        ordered += pair
+        placed.update(p["key"] for p in pair)
+    rows = ordered
+    position = {r["key"]: i + 1 for i, r in enumerate(rows)}
     for r in rows:
         partner = r.get("swapped_with")
         r["swap"] = None
