@@ -14,6 +14,9 @@ from typing import Any
 
 #: Margin (top-1 minus top-2 cosine) at which a prediction counts as confident: the BEDspace paper's value.
 DEFAULT_MARGIN_THRESHOLD = 0.1
+#: Gain both samples of a label swap must show (`annotator.swaps`): chosen on held-out sources by
+#: `scripts/bench_swaps.py` so that correctly labelled pairs are claimed as swapped <= 1 % of the time.
+DEFAULT_SWAP_MIN_GAIN = 0.25
 #: Caps on one decompressed peak file. The largest real one we know (an ENCODE DNase hotspot set) is 16.7 MB and
 #: 380,000 lines; 1 GiB / 20 M lines leaves ~50x headroom and still bounds a projection worker's memory.
 DEFAULT_MAX_BED_BYTES = 1 << 30
@@ -59,6 +62,7 @@ class Config:
     near_miss_top_k: int = 3
     antibody_fuzzy_threshold: float = 80.0
     cell_type_fuzzy_threshold: float = 88.0
+    swap_min_gain: float = DEFAULT_SWAP_MIN_GAIN  # both samples of a swap fit the other's label this much better
 
     # output
     log_format: str = "text"  # or "json"

@@ -31,7 +31,14 @@ import pyarrow.parquet as pq
 from annotator.errors import SchemaError
 from annotator.model.format import BedspaceModel
 from annotator.project import STATUS_OK, Projection
-from annotator.schema import LABEL_BLOCKS_KEY, SCHEMA_VERSION, SCHEMA_VERSION_KEY, TABLE_NAME_KEY, embeddings_schema
+from annotator.schema import (
+    LABEL_BLOCKS_KEY,
+    READABLE_SCHEMA_VERSIONS,
+    SCHEMA_VERSION,
+    SCHEMA_VERSION_KEY,
+    TABLE_NAME_KEY,
+    embeddings_schema,
+)
 from annotator.tables import atomic_path
 
 EMBEDDINGS_DIR = "embeddings"
@@ -130,13 +137,34 @@ class EmbeddingArchive:
         }
         return pa.Table.from_arrays(columns, schema=schema.with_metadata(meta))
 
+    def vectors_of(self, keys: Iterable[Key]) -> dict[Key, np.ndarray]:
+        """The archived vectors of `keys` only (the first written per key), one part at a time: memory grows with
+        the keys asked for, not with the archive."""
+        wanted = set(keys)
+        out: dict[Key, np.ndarray] = {}
+        for part in self.parts():
+            if len(out) == len(wanted):
+                break
+            with pq.ParquetFile(part) as pf:
+                head = pf.read(columns=["sample_id", "file_sha256"])
+                found = [
+                    (i, key)
+                    for i, key in enumerate(zip(head.column(0).to_pylist(),
+                                                (s or "" for s in head.column(1).to_pylist()), strict=True))
+                    if key in wanted and key not in out
+                ]  # fmt: skip
+                if found:
+                    vectors = to_matrix(pf.read(columns=["vector"]).column(0).take([i for i, _ in found]))
+                    out.update((key, vectors[n]) for n, (_, key) in enumerate(found))
+        return out
+
     def read(self) -> Embeddings:
         """Every archived vector (the first written per key), as one float32 matrix."""
         tables: list[pa.Table] = []
         for part in self.parts():
             table = pq.read_table(part)
             meta = table.schema.metadata or {}
-            if meta.get(SCHEMA_VERSION_KEY, b"").decode() != SCHEMA_VERSION:
+            if meta.get(SCHEMA_VERSION_KEY, b"").decode() not in READABLE_SCHEMA_VERSIONS:
                 raise SchemaError(f"{part} is not a version-{SCHEMA_VERSION} embeddings part: delete it and re-run")
             if tables and table.schema.field("vector").type != tables[0].schema.field("vector").type:
                 raise SchemaError(f"{part}: vectors of another length than the rest of {self.directory}")

@@ -188,6 +188,7 @@ def run(
             **{f"harvest_{k}": v for k, v in harvested.counts.items()},
             **{f"project_{k}": v for k, v in projected.counts.items()},
             "annotations": annotations.n_rows,
+            "swap_pairs": annotations.swap_pairs,
             "failed": failed,
         }
         exit_code = EXIT_FAILED_SAMPLES if failed else EXIT_OK

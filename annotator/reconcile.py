@@ -25,6 +25,10 @@ the first of these rules that applies (the order is the precedence):
     authors gave no label, since the model's suggestion is then worthless.
 11. ``low_confidence`` — anything else: no confident prediction and no agreement.
 
+Then, across the whole night (`reconcile_workdir`): two samples of one series whose author labels each fit the other's
+data far better (`annotator.swaps`) are both flagged ``confident_mismatch``, whatever their flag was, with a reason
+naming the partner ("labels of GSM_A and GSM_B look swapped: …") and the partner's sample id in ``swapped_with``.
+
 For a calibrated model (predictions carry a ``probability``) `confident` is the stored calibrated decision; for an
 uncalibrated one it is recomputed from the stored margin with `Config.margin_threshold`, so the flags and the
 thresholds written into each row's evidence always agree. The predictions table may hold only the top-k ranks: an author
@@ -46,12 +50,14 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from annotator.config import Config
+from annotator.embeddings import EmbeddingArchive
 from annotator.errors import ModelError, SchemaError
 from annotator.flags import Flag
 from annotator.labels import REPRESSIVE_MARKS, AuthorLabel, extract_labels
 from annotator.labels.records import ASSAY, CONTROL, FUZZY, HISTONE_MARK, NON_HISTONE
 from annotator.progress import NULL_PROGRESS, Progress
 from annotator.rankings import Prediction, Ranking, chunk_predictions, predictions_by_sample, row_group_spans
+from annotator.reconcile_swaps import SWAP_GROUPS, SwapCandidates, SwapNote, apply_swaps, find_night_swaps
 from annotator.tables import TableWriter, read_columns, read_table, to_table
 
 __all__ = ["Flag", "LabelModel", "ReconcileResult", "decide", "reconcile", "reconcile_workdir"]
@@ -129,11 +135,13 @@ def reconcile(
 
 @dataclass(frozen=True)
 class ReconcileResult:
-    """What `reconcile_workdir` wrote: the annotations file, its row count and the rows per flag."""
+    """What `reconcile_workdir` wrote: the annotations file, its row count, the rows per flag and the pairs of
+    samples whose labels look swapped."""
 
     path: Path
     n_rows: int
     flags: dict[str, int]
+    swap_pairs: int = 0
 
 
 def callable_groups(model: LabelModel) -> dict[str, Sequence[str]]:
@@ -180,6 +188,8 @@ def reconcile_workdir(
     spans = row_group_spans(pred_path, ids)
     flags: Counter[str] = Counter()
     out = workdir / "annotations.parquet"
+    candidates = SwapCandidates()
+    sha256_of = dict(zip(ids.to_pylist(), selected.column("sha256").to_pylist(), strict=True))
     with (
         TableWriter("annotations", out) as writer,
         pq.ParquetFile(pred_path) as pf,
@@ -193,9 +203,17 @@ def reconcile_workdir(
             table = reconcile(chunk, predictions, groups, config, model.digest or None)
             writer.write(table)
             flags.update(table.column("flag").to_pylist())
+            candidates.add(table, sha256_of, SWAP_GROUPS)
             task.advance(chunk.num_rows)
         n_rows = writer.n_rows
-    return ReconcileResult(out, n_rows, dict(flags.most_common()))
+    del sha256_of
+    label_vectors = getattr(model, "label_vectors", None)  # a model without vectors (test doubles): no swap check
+    notes: dict[tuple[str, str], SwapNote] = {}
+    if label_vectors is not None and len(candidates) > 1:
+        archive = EmbeddingArchive(workdir, model.digest)
+        notes = find_night_swaps(candidates, label_vectors, groups, archive, config.swap_min_gain)
+        flags.update(apply_swaps(out, notes))
+    return ReconcileResult(out, n_rows, {k: v for k, v in flags.most_common() if v}, len(notes) // 2)
 
 
 def _model_digests(path: Path) -> set[str]:

@@ -11,7 +11,12 @@ from collections.abc import Mapping
 
 import pyarrow as pa
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
+#: Versions this annotator reads: a later version only adds nullable columns (`ADDED_COLUMNS`), which read as null
+#: from an older file, so a workdir keeps working across an upgrade (journal, archive, tables of earlier nights).
+READABLE_SCHEMA_VERSIONS = frozenset({"1", SCHEMA_VERSION})
+#: Columns added after version 1, per table.
+ADDED_COLUMNS: dict[str, tuple[str, ...]] = {"annotations": ("swapped_with",)}
 SCHEMA_VERSION_KEY = b"annotator.schema_version"
 TABLE_NAME_KEY = b"annotator.table"
 
@@ -111,6 +116,9 @@ ANNOTATIONS = pa.schema(
         _f("reason", pa.string(), "One-line human explanation of the flag.", False),
         _f("evidence", pa.string(), "JSON: the extraction candidates and the model's top labels with scores."),
         _f("model_digest", pa.string(), "Digest of the model used."),
+        _f("swapped_with", pa.string(), "When this sample's and another sample's labels look swapped (same series, "
+           "each label fits the other's data far better; flag confident_mismatch): the partner's sample_id; else "
+           "null. Added in schema version 2."),
     ]
 )
 

@@ -102,6 +102,8 @@ def _coerce(name: str, value: Any, source: str) -> Any:
 def _check(config: Config) -> None:
     if not 0 <= config.margin_threshold <= 2:
         raise ConfigError(f"margin_threshold must be within 0..2 (a cosine difference), got {config.margin_threshold}")
+    if not 0 < config.swap_min_gain <= 2:
+        raise ConfigError(f"swap_min_gain must be within (0, 2] (a cosine difference), got {config.swap_min_gain}")
     if config.top_k < 1 or config.near_miss_top_k < 2:
         raise ConfigError("top_k must be >= 1 and near_miss_top_k >= 2")
     if config.workers is not None and config.workers < 1:

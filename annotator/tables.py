@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,14 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from annotator.errors import SchemaError
-from annotator.schema import SCHEMA_VERSION, SCHEMA_VERSION_KEY, TABLE_NAME_KEY, TABLES
+from annotator.schema import (
+    ADDED_COLUMNS,
+    READABLE_SCHEMA_VERSIONS,
+    SCHEMA_VERSION,
+    SCHEMA_VERSION_KEY,
+    TABLE_NAME_KEY,
+    TABLES,
+)
 
 
 def to_table(name: str, rows: Iterable[Mapping[str, Any]]) -> pa.Table:
@@ -115,7 +122,7 @@ def read_table(name: str, path: str | os.PathLike[str]) -> pa.Table:
         raise SchemaError(f"{path} is not a readable Parquet file: {exc}") from exc
     meta = table.schema.metadata or {}
     version = meta.get(SCHEMA_VERSION_KEY, b"").decode() or None
-    if version != SCHEMA_VERSION:
+    if version not in READABLE_SCHEMA_VERSIONS:
         raise SchemaError(
             f"{path} has schema version {version!r}, this annotator writes {SCHEMA_VERSION!r}: "
             "re-run the stage that wrote it"
@@ -123,7 +130,7 @@ def read_table(name: str, path: str | os.PathLike[str]) -> pa.Table:
     stored_name = meta.get(TABLE_NAME_KEY, b"").decode()
     if stored_name and stored_name != name:
         raise SchemaError(f"{path} holds the {stored_name!r} table, not {name!r}: check the file name")
-    return conform(name, table)
+    return conform(name, _with_added(name, table, _schema(name).names))
 
 
 def read_columns(
@@ -141,14 +148,14 @@ def read_columns(
     except (pa.ArrowInvalid, OSError) as exc:
         raise SchemaError(f"{path} is not a readable Parquet file: {exc}") from exc
     version = meta.get(SCHEMA_VERSION_KEY, b"").decode() or None
-    if version != SCHEMA_VERSION or meta.get(TABLE_NAME_KEY, name.encode()).decode() != name:
+    if version not in READABLE_SCHEMA_VERSIONS or meta.get(TABLE_NAME_KEY, name.encode()).decode() != name:
         raise SchemaError(f"{path} is not a version-{SCHEMA_VERSION} {name!r} table: re-run the stage that wrote it")
     schema = _schema(name)
     if columns == []:
         return schema.empty_table()
     columns = columns or schema.names
-    table = pq.read_table(path, columns=columns, filters=filters)
-    return table.cast(pa.schema([schema.field(c) for c in columns]))
+    table = pq.read_table(path, columns=_stored(path, columns), filters=filters)
+    return _with_added(name, table, columns).cast(pa.schema([schema.field(c) for c in columns]))
 
 
 def read_rows_where(
@@ -176,12 +183,28 @@ def read_rows_matching(
     columns = columns or schema.names
     parts = []
     with pq.ParquetFile(path) as pf:
-        for batch in pf.iter_batches(batch_size=65_536, columns=columns, use_threads=False):
+        for batch in pf.iter_batches(batch_size=65_536, columns=_stored(path, columns), use_threads=False):
             mask = pc.fill_null(predicate(batch), False)
             if pc.any(mask).as_py():
-                parts.append(pa.Table.from_batches([batch.filter(mask)]))
+                parts.append(_with_added(name, pa.Table.from_batches([batch.filter(mask)]), columns))
     target = pa.schema([schema.field(c) for c in columns])
     return pa.concat_tables(parts).cast(target) if parts else target.empty_table()
+
+
+def _stored(path: Path, columns: list[str]) -> list[str]:
+    """The `columns` a file holds (one of an older schema version lacks the columns added since)."""
+    present = set(pq.read_schema(path).names)
+    return [c for c in columns if c in present]
+
+
+def _with_added(name: str, table: pa.Table, columns: Sequence[str]) -> pa.Table:
+    """`table` with the `ADDED_COLUMNS` among `columns` that it lacks appended as nulls (an older file)."""
+    schema = _schema(name)
+    for column in ADDED_COLUMNS.get(name, ()):
+        if column in columns and column not in table.column_names:
+            field = schema.field(column)
+            table = table.append_column(field, pa.nulls(table.num_rows, field.type))
+    return table
 
 
 def _schema(name: str) -> pa.Schema:

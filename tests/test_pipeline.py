@@ -30,6 +30,12 @@ def _flags(workdir: Path) -> dict[tuple[str, str], str]:
     return {(r["gsm"], r["group"]): r["flag"] for r in rows}
 
 
+def _swapped(workdir: Path) -> dict[str, str]:
+    """gsm -> the gsm of its swap partner, over the antibody rows that name one."""
+    rows = read_table("annotations", workdir / "annotations.parquet").to_pylist()
+    return {r["gsm"]: r["swapped_with"].split("/")[0] for r in rows if r["group"] == "antibody" and r["swapped_with"]}
+
+
 def test_demo_runs_offline_and_flags_each_story(model, tmp_path: Path) -> None:
     work = tmp_path / "work"
     result = CliRunner().invoke(
@@ -47,6 +53,10 @@ def test_demo_runs_offline_and_flags_each_story(model, tmp_path: Path) -> None:
     assert flags[("GSM9990009", "antibody")] == "out_of_vocabulary"  # H3K18ac
     assert flags[("GSM9990005", "antibody")] == "near_miss"  # data between H3K27ac and H3K9ac, author H3K9ac
     assert flags[("GSM9990006", "antibody")] == "repressive_low_confidence"
+    swapped = _swapped(work)  # GSM9990016 and GSM9990017 carry each other's labels; GSM9990008 is wrong alone
+    assert swapped == {"GSM9990016": "GSM9990017", "GSM9990017": "GSM9990016"}
+    assert flags[("GSM9990016", "antibody")] == flags[("GSM9990017", "antibody")] == "confident_mismatch"
+    assert "label swaps (pairs)" in result.output
     samples = read_table("samples", work / "samples.parquet").to_pylist()
     skipped = {r["gsm"]: r["skip_reason"] for r in samples if not r["selected"]}
     assert {"GSM9990011", "GSM9990012", "GSM9990013", "GSM9990014"} <= set(skipped)
@@ -60,7 +70,7 @@ def test_demo_runs_offline_and_flags_each_story(model, tmp_path: Path) -> None:
     )
     assert again.exit_code == 0, again.output
     counts = json.loads(read_table("runs", work / "runs.parquet").to_pylist()[-1]["counts"])
-    assert (counts["project_projected"], counts["project_reused"]) == (0, 11)  # same demo bytes: nothing redone
+    assert (counts["project_projected"], counts["project_reused"]) == (0, 13)  # same demo bytes: nothing redone
 
 
 def test_second_run_reuses_projections_and_gives_the_same_tables(model, tmp_path: Path) -> None:
@@ -71,8 +81,8 @@ def test_second_run_reuses_projections_and_gives_the_same_tables(model, tmp_path
     first = pipeline.run(config, [DEMO_GSE])
     tables = {n: read_table(n, p) for n, p in first.tables.items() if n != "runs"}
     second = pipeline.run(config, [DEMO_GSE])
-    assert first.counts["project_projected"] == 11 and second.counts["project_projected"] == 0
-    assert second.counts["project_reused"] == 11
+    assert first.counts["project_projected"] == 13 and second.counts["project_projected"] == 0
+    assert second.counts["project_reused"] == 13
     for name, table in tables.items():
         assert read_table(name, second.tables[name]).equals(table), name
     assert read_table("runs", second.tables["runs"]).num_rows == 2
@@ -101,7 +111,7 @@ def test_a_run_killed_mid_projection_continues_where_it_stopped(
     assert not (config.workdir / LOCK_NAME).exists()
     monkeypatch.setattr(pipeline, "project_many", real)
     result = pipeline.run(config, [DEMO_GSE])
-    assert result.counts["project_reused"] == 4 and result.counts["project_projected"] == 7
+    assert result.counts["project_reused"] == 4 and result.counts["project_projected"] == 9
     assert result.exit_code == 0
 
 
@@ -171,7 +181,7 @@ def test_json_logs_for_log_collectors(model, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     records = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
     assert records and all({"time", "level", "logger", "message"} <= set(r) for r in records)
-    assert any("projecting 11 of 11" in r["message"] for r in records)
+    assert any("projecting 13 of 13" in r["message"] for r in records)
     assert "\x1b[" not in result.output  # no colour codes when not on a terminal
 
 
@@ -183,7 +193,9 @@ def test_readme_demo_on_the_bundled_model_shows_every_story(tmp_path: Path) -> N
     expected = {"match", "misspelling", "near_miss", "repressive_low_confidence", "missing_author_label",
                 "confident_mismatch", "out_of_vocabulary", "no_known_label"}  # fmt: skip
     assert expected <= flags, f"missing: {expected - flags}"
+    assert _swapped(tmp_path / "demo") == {"GSM9990016": "GSM9990017", "GSM9990017": "GSM9990016"}
     html = (tmp_path / "demo" / "report.html").read_text()
+    assert 'data-stat="n_swap_pairs">1<' in html and "swapped with GSM9990017" in html
     assert "no known label" in html and "no label the model knows fits this file" in html  # flag and its legend
     assert "calibrated probability that its top label is right" in html  # not the margin rule of format-1 models
     assert "when its margin is at least" not in html

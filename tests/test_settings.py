@@ -27,6 +27,7 @@ def test_precedence_defaults_toml_env_flags(tmp_path: Path) -> None:
         ("", {"ANNOTATOR_TOP_K": "five"}, r"\$ANNOTATOR_TOP_K: 'five' is not a valid int"),
         ("", {"ANNOTATOR_METADATA_ONLY": "maybe"}, "not a valid bool"),
         ("margin_threshold = 5\n", {}, "within 0..2"),
+        ("swap_min_gain = 0\n", {}, r"swap_min_gain must be within \(0, 2\]"),
     ],
 )
 def test_bad_settings_name_their_source(tmp_path: Path, toml: str, env: dict[str, str], message: str) -> None:

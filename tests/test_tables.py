@@ -18,7 +18,7 @@ import pytest
 
 from annotator.errors import SchemaError
 from annotator.schema import SCHEMA_VERSION, SCHEMA_VERSION_KEY, TABLE_NAME_KEY, TABLES
-from annotator.tables import atomic_path, conform, read_table, to_table, write_table
+from annotator.tables import atomic_path, conform, read_columns, read_rows_where, read_table, to_table, write_table
 
 
 def _value(field: pa.Field, i: int) -> Any:
@@ -162,6 +162,20 @@ def test_wrong_schema_version_is_refused(tmp_path: Path) -> None:
         read_table("runs", tmp_path / "old.parquet")
     with pytest.raises(SchemaError, match="schema version None"):
         read_table("runs", tmp_path / "bare.parquet")
+
+
+def test_a_version_1_annotations_file_reads_with_the_added_columns_null(tmp_path: Path) -> None:
+    """Workdirs of earlier nights keep working across the upgrade that added `swapped_with`."""
+    rows = [{"sample_id": "GSM1/a.bed", "group": "antibody", "flag": "match", "reason": "r"},
+            {"sample_id": "GSM2/b.bed", "group": "antibody", "flag": "match", "reason": "r"}]  # fmt: skip
+    old = to_table("annotations", rows).drop_columns(["swapped_with"])
+    path = tmp_path / "annotations.parquet"
+    pq.write_table(old.replace_schema_metadata({SCHEMA_VERSION_KEY: b"1", TABLE_NAME_KEY: b"annotations"}), path)
+    assert read_table("annotations", path).column("swapped_with").to_pylist() == [None, None]
+    light = read_columns("annotations", path, ["sample_id", "swapped_with"])
+    assert light.column_names == ["sample_id", "swapped_with"] and light.column(1).null_count == 2
+    some = read_rows_where("annotations", path, "sample_id", pa.array(["GSM2/b.bed"]), ["sample_id", "swapped_with"])
+    assert some.to_pylist() == [{"sample_id": "GSM2/b.bed", "swapped_with": None}]
 
 
 def test_reading_one_table_as_another_is_refused(tmp_path: Path) -> None:

@@ -121,6 +121,8 @@ def _print_summary(result: RunResult) -> None:
     table.add_row("failed", f"[red]{c['failed']}[/]" if c.get("failed") else "0")
     for flag, n in result.flags.items():
         table.add_row(f"flag {flag}", str(n))
+    if c.get("swap_pairs"):
+        table.add_row("label swaps (pairs)", str(c["swap_pairs"]))
     print_table(table)
     typer.echo(f"{'report:':<13}{result.report}")
     for name, path in result.tables.items():

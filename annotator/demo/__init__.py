@@ -3,7 +3,8 @@
 Nothing here is real data. Each demo sample states what its region set *is* (the labels its regions are drawn
 from) and what its authors *wrote* (title and characteristics, misspellings included). Region sets are generated
 from the model's own token embeddings: tiles are drawn with probability rising with their cosine to the true labels,
-so a "mixed" sample sits between two marks and a "mislabelled" one clearly belongs to another mark. The series is
+so a "mixed" sample sits between two marks and a "mislabelled" one clearly belongs to another mark (two samples
+of the series carry each other's labels: a swap). The series is
 written as GEO SOFT text whose supplementary files are `file://` URLs, so harvest, download, projection,
 reconciliation and the report all run exactly as they do on GEO, with no network.
 """
@@ -75,6 +76,12 @@ SAMPLES: tuple[DemoSample, ...] = (
     DemoSample("GSM9990015", "K562 CTCF ChIP-seq rep2", ("cell line: K562", "chip antibody: CTCF"),
                {"antibody": {"": 1}, "cell_type": {"K562": 1}},
                "data fit no known target (failed enrichment): no known label", tune="no_known_label"),
+    DemoSample("GSM9990016", "HepG2 H3K4me3 ChIP-seq", ("cell line: HepG2", "chip antibody: H3K4me3"),
+               {"antibody": {"H3K36me3": 1}, "cell_type": {"HepG2": 1}},
+               "labels swapped with GSM9990017: data look like H3K36me3"),
+    DemoSample("GSM9990017", "HepG2 H3K36me3 ChIP-seq", ("cell line: HepG2", "chip antibody: H3K36me3"),
+               {"antibody": {"H3K4me3": 1}, "cell_type": {"HepG2": 1}},
+               "labels swapped with GSM9990016: data look like H3K4me3"),
 )  # fmt: skip
 
 

@@ -33,7 +33,7 @@ _CLIPPED = frozenset({"title", "author_label_raw", "reason"})
 #: The review-table columns "Download CSV" writes, in order (`csv_row` gives the values).
 CSV_COLUMNS = (
     "sample_id", "gsm", "gse", "title", "group", "author_label_raw", "author_label", "predicted_label",
-    "predicted_score", "margin", "confident", "flag", "reason",
+    "predicted_score", "margin", "confident", "flag", "reason", "swapped_with",
 )  # fmt: skip
 
 

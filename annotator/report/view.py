@@ -52,7 +52,7 @@ NOT_MAPPABLE = frozenset({Flag.OUT_OF_VOCABULARY, Flag.MISSING_AUTHOR_LABEL, Fla
 QUIET_ROWS = frozenset({("assay", Flag.MATCH.value), ("assay", Flag.NO_PREDICTION.value)})
 #: The annotations columns every count of the report is computed from (`build_view`'s ``review`` holds the rest).
 LIGHT_COLUMNS = ("sample_id", "gsm", "group", "flag", "author_label", "predicted_label", "margin", "confident",
-                 "model_digest")  # fmt: skip
+                 "model_digest", "swapped_with")  # fmt: skip
 
 #: Groups the curators know best come first; any other group follows alphabetically.
 _GROUP_ORDER = ("antibody", "cell_type")
@@ -120,7 +120,7 @@ def build_view(
     n_quiet = int(pc.sum(pc.cast(_quiet(annotations), pa.int64())).as_py() or 0)
     run = _run_info(runs)
     synthetic = set(SYNTHETIC_SERIES) | ({r["gse"] for r in shown} if run and run["is_demo"] else set())
-    rows = sorted((_review_row(r, synthetic) for r in shown), key=_urgency_key)
+    rows = _link_swaps(sorted((_review_row(r, synthetic) for r in shown), key=_urgency_key))
     if predictions is not None and max_rows is not None and len(shown) < annotations.num_rows:
         shown_ids = pa.array(sorted({r["sample_id"] for r in shown}), pa.string())
         detail_predictions = predictions.filter(pc.is_in(predictions.column("sample_id"), shown_ids))
@@ -214,6 +214,7 @@ def _summary(samples: pa.Table, ann: pa.Table, predictions: pa.Table | None) -> 
         "n_reviewed": pc.count_distinct(ann.column("sample_id"), mode="all").as_py(),
         "n_flagged": pc.count_distinct(ann.column("sample_id").filter(flagged), mode="all").as_py(),
         "n_rows": ann.num_rows,
+        "n_swap_pairs": _swap_pairs(ann),
         "n_projected": None,
         "n_no_overlap": None,
         "n_wrong_build": None,
@@ -225,6 +226,40 @@ def _summary(samples: pa.Table, ann: pa.Table, predictions: pa.Table | None) -> 
                            ("n_failed", "failed")):  # fmt: skip
             out[key] = _distinct(predictions, "sample_id", pc.equal(status, value))
     return out
+
+
+def _swap_pairs(ann: pa.Table) -> int:
+    """Pairs of samples whose labels look swapped (both rows of a pair name each other in ``swapped_with``)."""
+    if "swapped_with" not in ann.column_names:
+        return 0
+    return int(pc.sum(pc.cast(pc.is_valid(ann.column("swapped_with")), pa.int64())).as_py() or 0) // 2
+
+
+def _link_swaps(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Give each row of a swapped pair ``swap``: the partner's name, and its 1-based position in the table
+    (None when the partner's row is not shown), so the page links the two rows; the partner's row is moved right
+    after the pair's first row, so a curator reads the two together."""
+    by_key = {r["key"]: r for r in rows}
+    ordered: list[dict[str, Any]] = []
+    placed: set[str] = set()
+    for r in rows:
+        if r["key"] in placed:
+            continue
+        partner = f"{r['swapped_with']}|{r['group']}" if r.get("swapped_with") else None
+        pair = [r, by_key[partner]] if partner in by_key and partner not in placed else [r]
+        ordered += pair
+        placed.update(p["key"] for p in pair)
+    rows = ordered
+    position = {r["key"]: i + 1 for i, r in enumerate(rows)}
+    for r in rows:
+        partner = r.get("swapped_with")
+        r["swap"] = None
+        if partner:
+            key = f"{partner}|{r['group']}"
+            other = by_key.get(key)
+            r["swap"] = {"key": key, "index": position.get(key), "name": (other["gsm"] if other else None) or partner,
+                         "label": other["author_label"] if other else None}  # fmt: skip
+    return rows
 
 
 def _skip_reasons(samples: pa.Table) -> list[dict[str, Any]]:

@@ -200,6 +200,16 @@
     });
   });
 
+  // "show rows" of the label swaps card: every row of a swapped pair says "swapped with" beside its flag.
+  Array.prototype.forEach.call(document.querySelectorAll("button[data-filter-swaps]"), function (btn) {
+    btn.addEventListener("click", function () {
+      flagSel.value = "";
+      search.value = "swapped with";
+      applyFilters();
+      document.getElementById("review").scrollIntoView();
+    });
+  });
+
   // Matrix cells: filter the table to one author label x predicted label of a group.
   function setMatrix(m) {
     matrix = m;
