@@ -38,7 +38,7 @@ def make_workdir(beds: Path, metadata: Path, workdir: Path, series: str) -> int:
             if r.get("treatment"):
                 characteristics.append({"key": "treatment", "value": r["treatment"]})
             rows.append({
-                "gsm": stem, "gse": series, "title": f"{r.get('cell_type', '')} {r.get('antibody', '')} ({stem})",
+                "gsm": stem, "gse": series, "title": f"{r.get('cell_type', '')} {r.get('antibody', '')}",
                 "organism": "Homo sapiens", "library_strategy": "ChIP-Seq", "characteristics": characteristics,
                 "genome_build": "hg19", "build_evidence": "ENCODE hg19 track", "file_name": name,
                 "file_kind": "broadPeak", "selected": True, "local_path": f"beds/{name}",
