@@ -6,6 +6,7 @@ No real network: the resolver is replaced in-process, and the refused port is a 
 from __future__ import annotations
 
 import json
+import re
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -105,7 +106,16 @@ def test_the_run_ends_with_the_real_cause_and_records_it(no_dns: None, tmp_path:
                     "(ftp.ncbi.nlm.nih.gov: name lookup failed (Name or service not known)): not attempted tonight")
     assert "metadata-only" not in result.stderr  # the consequence is not mistaken for another cause
     (run,) = read_table("runs", work / "runs.parquet").to_pylist()
-    assert json.loads(run["counts"])["problem"] == last.removeprefix("night failed: ")
+    counts = json.loads(run["counts"])
+    assert counts["problem"] == last.removeprefix("night failed: ")
+
+    html = (work / "report.html").read_text()  # the report says the same, and counts as the run does
+    banner = re.search(r'data-stat="problem"><b>Night failed:</b> ([^<]*)</p>', html)
+    assert banner is not None and banner.group(1) == counts["problem"]
+    shown = {k: int(v) for k, v in re.findall(r'data-stat="(n_gsm|n_selected)">([0-9]+)<', html)}
+    assert shown == {"n_gsm": counts["harvest_samples"], "n_selected": counts["harvest_selected"]}
+    mapped = re.search(r'<tr data-group="antibody">.*?data-stat="n_mappable">([0-9]+)<', html, re.S)
+    assert mapped is not None and int(mapped.group(1)) > 0  # author labels map though nothing was predicted
 
 
 def test_a_task_with_no_work_draws_no_bar() -> None:
