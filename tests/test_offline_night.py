@@ -124,5 +124,9 @@ def test_a_task_with_no_work_draws_no_bar() -> None:
         task.advance()
     with RichProgress(console).task("reconcile", total=2) as task:
         task.advance(2)
+    with RichProgress(console).task("series and files", total=1) as task:  # a series read, then its 2 files found
+        task.advance(1)
+        task.grow(2)
+        task.advance(2)
     text = console.export_text()
-    assert "projecting" not in text and "reconcile" in text and "2/2" in text
+    assert "projecting" not in text and "reconcile" in text and "2/2" in text and "3/3" in text
