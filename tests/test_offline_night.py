@@ -76,9 +76,10 @@ def test_without_dns_a_soft_dir_night_fails_every_file_at_once_naming_the_cause(
     cause = "cannot reach GEO (ftp.ncbi.nlm.nih.gov: name lookup failed (Name or service not known))"
     assert {r["download_error"] for r in selected} == {f"{cause}: not attempted tonight"}
     assert result.download_errors == {f"{cause}: not attempted tonight": 4}
-    assert not (tmp_path / "work" / "ledger.jsonl").exists() or "failed" not in (
-        tmp_path / "work" / "ledger.jsonl"
-    ).read_text()  # not attempted: an outage does not count against the files' tries
+    assert (
+        not (tmp_path / "work" / "ledger.jsonl").exists()
+        or "failed" not in (tmp_path / "work" / "ledger.jsonl").read_text()
+    )  # not attempted: an outage does not count against the files' tries
     (task,) = bar.tasks  # one bar, over the series read and the files settled, that ends full
     assert (task.total, task.done, task.info) == (1 + 4, 5, {"series": "1/1", "files": "4/4"})
 
@@ -102,8 +103,10 @@ def test_the_run_ends_with_the_real_cause_and_records_it(no_dns: None, tmp_path:
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 1, result.output
     last = result.stderr.strip().splitlines()[-1]
-    assert last == ("night failed: every download failed (4 of 4 selected files): cannot reach GEO "
-                    "(ftp.ncbi.nlm.nih.gov: name lookup failed (Name or service not known)): not attempted tonight")
+    assert last == (
+        "night failed: every download failed (4 of 4 selected files): cannot reach GEO "
+        "(ftp.ncbi.nlm.nih.gov: name lookup failed (Name or service not known)): not attempted tonight"
+    )
     assert "metadata-only" not in result.stderr  # the consequence is not mistaken for another cause
     (run,) = read_table("runs", work / "runs.parquet").to_pylist()
     counts = json.loads(run["counts"])
