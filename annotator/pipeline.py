@@ -33,6 +33,7 @@ from annotator.geo.harvest import harvest
 from annotator.journal import ProjectionJournal
 from annotator.lock import workdir_lock
 from annotator.model.format import BedspaceModel, load_model
+from annotator.night_problem import night_problem
 from annotator.paths import inside_relative
 from annotator.progress import NULL_PROGRESS, Progress
 from annotator.project import Projection
@@ -74,6 +75,7 @@ class RunResult:
     flags: dict[str, int]
     report: Path | None
     tables: dict[str, Path] = field(default_factory=dict)
+    problem: str | None = None  # what went wrong with most of the night (`annotator.night_problem`), or None
 
 
 def project_workdir(
@@ -101,10 +103,13 @@ def project_workdir(
     done = journal.reusable()
     todo = [j for j in jobs if (j.sample_id, j.sha256 or "") not in done]
     del done  # one key set at a time: `latest` below holds the same keys again
-    n_selected = int(pc.sum(pc.fill_null(samples.column("selected"), False)).as_py() or 0)
+    selected = pc.fill_null(samples.column("selected"), False)
+    n_selected = int(pc.sum(selected).as_py() or 0)
     if n_selected and not jobs:
-        log.warning("none of the %d selected files was downloaded (harvested with --metadata-only?): "
-                    "nothing to project", n_selected)  # fmt: skip
+        statuses = samples.column("download_status").filter(selected)
+        n_failed = int(pc.sum(pc.equal(statuses, "failed")).as_py() or 0)
+        why = f"{n_failed} failed to download" if n_failed else "harvested with --metadata-only?"
+        log.warning("none of the %d selected files was downloaded (%s): nothing to project", n_selected, why)
     else:
         n_streamed = sum(streamed.values()) if streamed else 0  # projected while the harvest was still downloading
         log.info("projecting %d of %d selected files (%d projected during the download, %d reused)", len(todo),
@@ -191,8 +196,16 @@ def run(
             "swap_pairs": annotations.swap_pairs,
             "failed": failed,
         }
+        problem = night_problem(
+            selected=harvested.counts.get("selected", 0),
+            download_failed=harvested.counts.get("failed", 0),
+            download_errors=harvested.download_errors,
+            projected=projected.counts.get("projected", 0),
+            projection_failed=projected.counts.get("failed", 0),
+        )
         exit_code = EXIT_FAILED_SAMPLES if failed else EXIT_OK
-        _record_run(config, run_id, started, inputs, model, counts, flags, exit_code)
+        recorded = {**counts, "problem": problem} if problem else counts  # the report's banner reads it back
+        _record_run(config, run_id, started, inputs, model, recorded, flags, exit_code)
         try:
             report = render_report(workdir, workdir / REPORT_FILE, model=model)
         except Exception as exc:  # the tables are written, the page is not: the run did not finish
@@ -200,7 +213,9 @@ def run(
             raise
     tables = {n: workdir / f for n, f in (("samples", SAMPLES_FILE), ("predictions", PREDICTIONS_FILE),
                                           ("annotations", ANNOTATIONS_FILE), ("runs", RUNS_FILE))}  # fmt: skip
-    return RunResult(run_id, workdir, exit_code, counts, flags, report, tables)
+    if problem:
+        log.error("%s", problem)  # the night's last log line names the cause, not a consequence
+    return RunResult(run_id, workdir, exit_code, counts, flags, report, tables, problem)
 
 
 def _record_failure(

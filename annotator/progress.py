@@ -27,6 +27,10 @@ from rich.progress import (
 class Task(Protocol):
     def advance(self, n: float = 1, **fields: Any) -> None: ...
 
+    def grow(self, n: float) -> None:
+        """Raise the total by `n` (work discovered on the way, e.g. the files of a series just read)."""
+        ...
+
 
 class Progress(Protocol):
     def task(self, description: str, total: float | None = None) -> Any:
@@ -36,6 +40,9 @@ class Progress(Protocol):
 
 class _NullTask:
     def advance(self, n: float = 1, **fields: Any) -> None:
+        pass
+
+    def grow(self, n: float) -> None:
         pass
 
 
@@ -48,6 +55,7 @@ class NullProgress:
 
 
 NULL_PROGRESS = NullProgress()
+NULL_TASK: Task = _NullTask()
 
 
 class _RichTask:
@@ -57,15 +65,22 @@ class _RichTask:
     def advance(self, n: float = 1, **fields: Any) -> None:
         self._bar.update(self._id, advance=n, info=" ".join(f"{k}={v}" for k, v in fields.items()))
 
+    def grow(self, n: float) -> None:
+        total = self._bar.tasks[self._id].total or 0
+        self._bar.update(self._id, total=total + n)
+
 
 class RichProgress:
-    """Rich progress bars on `console`; one bar per task, removed when the task ends."""
+    """Rich progress bars on `console`; one bar per task, kept when the task ends; none for a task of no work."""
 
     def __init__(self, console: Console) -> None:
         self._console = console
 
     @contextmanager
     def task(self, description: str, total: float | None = None) -> Iterator[Task]:
+        if total == 0:  # an empty "0/0" bar says nothing
+            yield _NullTask()
+            return
         bar = _RichProgress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -75,6 +90,7 @@ class RichProgress:
             TextColumn("{task.fields[info]}"),
             console=self._console,
             transient=False,
+            refresh_per_second=2,  # a night runs for minutes to hours: a calm bar, not 10 redraws a second
         )
         with bar:
             task_id = bar.add_task(description, total=total, info="")

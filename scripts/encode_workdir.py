@@ -1,9 +1,10 @@
 """Make an annotator workdir from a folder of peak files and its metadata CSV (e.g. the 140 shared ENCODE files),
 so `annotator project/reconcile/report/search --workdir` run on real data without GEO.
 
-Each file becomes one selected, "downloaded" sample (symlinked under WORKDIR/beds/) whose characteristics carry the
-CSV's labels as an author would write them (`chip antibody`, `cell line`); accessions are not GEO's, so the report
-does not link them.
+Each file becomes one selected, "downloaded" sample under WORKDIR/beds/ — a hard link when the workdir is on the same
+file system, else a copy; never a symbolic link, which annotator refuses as a path leading out of the workdir — whose
+characteristics carry the CSV's labels as an author would write them (`chip antibody`, `cell line`); accessions are
+not GEO's, so the report does not link them.
 
     python scripts/encode_workdir.py --beds ../shared/data/encode-broad-histone-hg19 --workdir /tmp/encode-work
     annotator project --workdir /tmp/encode-work && annotator reconcile --workdir /tmp/encode-work
@@ -15,6 +16,8 @@ from __future__ import annotations
 import argparse
 import csv
 import hashlib
+import os
+import shutil
 from pathlib import Path
 
 from annotator.tables import to_table, write_table
@@ -28,16 +31,14 @@ def make_workdir(beds: Path, metadata: Path, workdir: Path, series: str) -> int:
         for r in csv.DictReader(fh):
             name = r["file_name"]
             source = (beds / name).resolve()
-            link = workdir / "beds" / name
-            if not link.exists():
-                link.symlink_to(source)
+            _place(source, workdir / "beds" / name)
             stem = name.split(".")[0]
             characteristics = [{"key": "chip antibody", "value": r.get("antibody") or ""},
                                {"key": "cell line", "value": r.get("cell_type") or ""}]  # fmt: skip
             if r.get("treatment"):
                 characteristics.append({"key": "treatment", "value": r["treatment"]})
             rows.append({
-                "gsm": stem, "gse": series, "title": f"{r.get('cell_type', '')} {r.get('antibody', '')} ({stem})",
+                "gsm": stem, "gse": series, "title": f"{r.get('cell_type', '')} {r.get('antibody', '')}",
                 "organism": "Homo sapiens", "library_strategy": "ChIP-Seq", "characteristics": characteristics,
                 "genome_build": "hg19", "build_evidence": "ENCODE hg19 track", "file_name": name,
                 "file_kind": "broadPeak", "selected": True, "local_path": f"beds/{name}",
@@ -46,6 +47,18 @@ def make_workdir(beds: Path, metadata: Path, workdir: Path, series: str) -> int:
             })  # fmt: skip
     write_table("samples", to_table("samples", rows), workdir / "samples.parquet")
     return len(rows)
+
+
+def _place(source: Path, target: Path) -> None:
+    """Put `source`'s bytes at `target`: a hard link on the same file system, else a copy (a symlink is refused)."""
+    if target.is_symlink():  # left by an older version of this script
+        target.unlink()
+    if target.exists():
+        return
+    try:
+        os.link(source, target)
+    except OSError:  # another file system, or links not allowed there
+        shutil.copyfile(source, target)
 
 
 def main() -> None:

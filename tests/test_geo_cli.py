@@ -18,7 +18,7 @@ def test_metadata_only_harvest_prints_the_summary(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert "GSE900001" in result.stdout and "genome_build_ambiguous" in result.stdout
-    assert "5 selected" in result.stderr  # 4 peak files and the series archive (a sample lists no file)
+    assert "4 selected" in result.stderr  # 4 peak files; never GEO's RAW.tar bundle
     assert len(read_table("samples", tmp_path / "samples.parquet")) == 15  # 14 sample rows + the series' RAW.tar
 
 
@@ -26,7 +26,7 @@ def test_repeated_strategy_option(tmp_path: Path) -> None:
     args = ["harvest", "GSE900001", "--soft-dir", str(SOFT), "--metadata-only", "-w", str(tmp_path)]
     result = CliRunner().invoke(app, [*args, "--strategy", "ChIP-Seq", "--strategy", "ATAC-seq"])
     assert result.exit_code == 0, result.output
-    assert "6 selected" in result.stderr
+    assert "5 selected" in result.stderr
 
 
 def test_unreadable_series_exits_1_and_names_it(tmp_path: Path) -> None:

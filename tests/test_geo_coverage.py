@@ -27,6 +27,7 @@ SERIES = """^SERIES = GSE77
 !Series_supplementary_file = ftp://ftp.ncbi.nlm.nih.gov/geo/series/GSE77nnn/GSE77/suppl/GSE77_GSM7701_peaks.bed.gz
 !Series_supplementary_file = ftp://ftp.ncbi.nlm.nih.gov/geo/series/GSE77nnn/GSE77/suppl/GSE77_K562_H3K27ac_rep1.narrowPeak.gz
 !Series_supplementary_file = ftp://ftp.ncbi.nlm.nih.gov/geo/series/GSE77nnn/GSE77/suppl/GSE77_consensus_peaks.bed.gz
+!Series_supplementary_file = ftp://ftp.ncbi.nlm.nih.gov/geo/series/GSE77nnn/GSE77/suppl/GSE77_all_peaks.tar.gz
 !Series_supplementary_file = ftp://ftp.ncbi.nlm.nih.gov/geo/series/GSE77nnn/GSE77/suppl/GSE77_RAW.tar
 !Series_supplementary_file = NONE
 """
@@ -42,7 +43,7 @@ def test_series_files_attach_to_the_sample_they_name_or_stay_series_rows_with_a_
     text = SERIES + _sample("GSM7701", "K562 H3K4me3 rep1") + _sample("GSM7702", "K562_H3K27ac_rep1")
     text += _sample("GSM7703", "WT")  # too short a title to be matched in a file name
     series = to_series("GSE77", parse_soft(text.splitlines()))
-    assert len(series.supplementary_files) == 4  # NONE left out
+    assert len(series.supplementary_files) == 5  # NONE left out
     rows = {r["sample_id"]: r for r in series_file_rows(series, "GSE77", "hg19", ["ChIP-Seq"])}
     assert rows["GSM7701/GSE77_GSM7701_peaks.bed.gz"]["selected"]  # named by its GSM
     by_title = rows["GSM7702/GSE77_K562_H3K27ac_rep1.narrowPeak.gz"]
@@ -53,8 +54,27 @@ def test_series_files_attach_to_the_sample_they_name_or_stay_series_rows_with_a_
         False,
         "series_file_names_no_sample",
     )
-    raw = rows["GSE77/GSE77_RAW.tar"]  # GSM7703 lists no file and no series file names it: the archive may hold it
-    assert raw["selected"] and raw["skip_reason"] is None and raw["file_kind"] == "tar"
+    archive = rows["GSE77/GSE77_all_peaks.tar.gz"]  # GSM7703 lists no file and no series file names it: may hold it
+    assert archive["selected"] and archive["skip_reason"] is None and archive["file_kind"] == "tar"
+    raw = rows["GSE77/GSE77_RAW.tar"]  # GEO bundles the listed files only: nothing in it for GSM7703
+    assert not raw["selected"] and raw["skip_reason"] == "series_archive_of_listed_files"
+
+
+@pytest.mark.parametrize("lists", ["every sample lists its files", "no sample lists a file"])
+def test_geo_raw_bundle_is_never_selected(lists: str) -> None:
+    own = "ftp://ftp.ncbi.nlm.nih.gov/geo/samples/GSM7nnn/{0}/suppl/{0}_peaks.bed.gz"
+    text = ("^SERIES = GSE80\n!Series_title = t\n!Series_sample_id = GSM8001\n!Series_sample_id = GSM8002\n"
+            "!Series_supplementary_file = ftp://ftp.ncbi.nlm.nih.gov/geo/series/GSE80nnn/GSE80/suppl/gse80_raw.TAR\n"
+            "!Series_supplementary_file = ftp://ftp.ncbi.nlm.nih.gov/geo/series/GSE80nnn/GSE80/suppl/GSE80_RAW.tar\n")
+    for gsm in ("GSM8001", "GSM8002"):
+        sample = _sample(gsm, f"K562 H3K27ac {gsm}")
+        if lists == "every sample lists its files":
+            sample = sample.replace("NONE", own.format(gsm))
+        text += sample
+    rows = series_file_rows(to_series("GSE80", parse_soft(text.splitlines())), "GSE80", "hg19", ["ChIP-Seq"])
+    assert {r["file_name"]: (r["selected"], r["skip_reason"]) for r in rows} == {
+        name: (False, "series_archive_of_listed_files") for name in ("gse80_raw.TAR", "GSE80_RAW.tar")
+    }
 
 
 def test_a_gsm_inside_a_longer_number_does_not_match() -> None:
@@ -118,7 +138,7 @@ def _tar(members: list[tuple[str, bytes | None]]) -> bytes:
 def test_a_series_archive_is_read_member_by_member_for_samples_without_files(tmp_path: Path) -> None:
     peaks = gzip.compress(b"".join(b"chr1\t%d\t%d\n" % (1000 * i, 1000 * i + 200) for i in range(1, 40)))
     archive = _tar([
-        ("GSE79_RAW/GSM7902_H3K4me3_peaks.bed.gz", peaks),  # the sample that lists no file: read
+        ("GSE79_peaks/GSM7902_H3K4me3_peaks.bed.gz", peaks),  # the sample that lists no file: read
         ("../../../GSM7902_escape.narrowPeak", b"chr2\t10\t500\n"),  # a path out of the archive: base name only
         ("GSM7902_link.bed", None),  # a link: skipped
         ("GSM7901_peaks.bed.gz", peaks),  # a sample with its own file: not served from the archive
@@ -127,14 +147,14 @@ def test_a_series_archive_is_read_member_by_member_for_samples_without_files(tmp
     ])  # fmt: skip
     own = GeoSample("GSM7901", "K562 CTCF", ("cell line: K562",), {"GSM7901_CTCF.bed.gz": peaks})
     bare = GeoSample("GSM7902", "K562 H3K4me3", ("cell line: K562",), {})
-    url = "ftp://ftp.ncbi.nlm.nih.gov/geo/series/GSE79nnn/GSE79/suppl/GSE79_RAW.tar.gz"
+    url = "ftp://ftp.ncbi.nlm.nih.gov/geo/series/GSE79nnn/GSE79/suppl/GSE79_peaks.tar.gz"
     with LocalGeo() as geo:
         geo.add_series("GSE79", [own, bare], extra=[f"!Series_supplementary_file = {url}"])
-        geo.add_file("/geo/series/GSE79nnn/GSE79/suppl/GSE79_RAW.tar.gz", archive)
+        geo.add_file("/geo/series/GSE79nnn/GSE79/suppl/GSE79_peaks.tar.gz", archive)
         config = _config(tmp_path, soft_dir=None, metadata_only=False, geo_base_url=geo.url, max_file_bytes=20_000)
         result = harvest(config, ["GSE79"])
         again = harvest(config, ["GSE79"])  # the archive is not fetched again: read from the copy kept
-        assert geo.requests["/geo/series/GSE79nnn/GSE79/suppl/GSE79_RAW.tar.gz"] == 1
+        assert geo.requests["/geo/series/GSE79nnn/GSE79/suppl/GSE79_peaks.tar.gz"] == 1
     rows = {r["sample_id"]: r for r in result.samples.to_pylist()}
     member = rows["GSM7902/GSM7902_H3K4me3_peaks.bed.gz"]
     assert member["selected"] and member["download_status"] == "downloaded" and member["gse"] == "GSE79"
@@ -142,8 +162,8 @@ def test_a_series_archive_is_read_member_by_member_for_samples_without_files(tmp
     assert len(read_bed(tmp_path / "work" / member["local_path"])) == 39
     escaped = rows["GSM7902/GSM7902_escape.narrowPeak"]
     assert escaped["local_path"] == "beds/GSM7902_escape.narrowPeak"
-    assert rows["GSE79/GSE79_RAW.tar.gz"]["skip_reason"] == "archive_read_member_by_member"
-    assert not rows["GSE79/GSE79_RAW.tar.gz"]["selected"]  # the archive itself is never projected
+    assert rows["GSE79/GSE79_peaks.tar.gz"]["skip_reason"] == "archive_read_member_by_member"
+    assert not rows["GSE79/GSE79_peaks.tar.gz"]["selected"]  # the archive itself is never projected
     assert {s for s in rows if "link" in s or "signal" in s or "big" in s or "GSM7901_peaks" in s} == set()
     assert not (tmp_path / "GSM7902_escape.narrowPeak").exists() and not (tmp_path.parent / "etc").exists()
     assert sorted(p.name for p in (tmp_path / "work" / "beds").iterdir() if p.is_file()) == [

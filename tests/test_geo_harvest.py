@@ -50,11 +50,12 @@ def test_every_sample_and_file_gets_a_row_with_its_decision(tmp_path: Path) -> N
         "GSM9000010/GSM9000010_H3K9me3_K562_hg19_peaks.bed.gz": None,
         "GSM9000010/GSM9000010_H3K9me3_K562_hg38_peaks.bed.gz": "other_genome_build",
         "GSM9000011": "no_sample_record",  # listed by the series, absent from the sample SOFT: reported
-        "GSE900001/GSE900001_RAW.tar": None,  # a series archive: GSM9000005 lists no file, so it is read
+        # GEO's bundle of the samples' listed files: it holds nothing for GSM9000005, which lists none
+        "GSE900001/GSE900001_RAW.tar": "series_archive_of_listed_files",
     }
     assert all(r["selected"] == (r["skip_reason"] is None) for r in rows.values())
     assert all(r["download_status"] == "not_attempted" and r["local_path"] is None for r in rows.values())
-    assert result.counts["selected"] == 5 and result.counts["samples"] == 11
+    assert result.counts["selected"] == 4 and result.counts["samples"] == 11
     assert result.skipped_by_reason["library_strategy_not_selected"] == 2
 
 

@@ -125,14 +125,17 @@ def test_summary_numbers_equal_the_parquet(page: Any, report: Path) -> None:
         cell = page.locator(f"#flags tr[data-flag={flag.value}] td[data-count]")
         assert int(cell.inner_text()) == counts[flag.value], flag
 
+    vocabulary = _tiny_model().groups
     for group in {r["group"] for r in ann}:
-        rows = [r for r in ann if r["group"] == group]
-        mappable = [r for r in rows if r["author_label"] is not None and r["flag"] not in NOT_MAPPABLE]
-        agree = sum(r["flag"] == "match" for r in mappable)
+        rows = [r for r in ann if r["group"] == group and r["author_label"] is not None]
+        compared = [r for r in rows if r["flag"] not in NOT_MAPPABLE]
+        unpredicted = [r for r in rows if r["flag"] == "no_prediction" and r["author_label"] in vocabulary[group]]
+        agree = sum(r["flag"] == "match" for r in compared)
         row = page.locator(f"#agreement tr[data-group={group}]")
-        assert int(row.locator("[data-stat=n_mappable]").inner_text()) == len(mappable)
+        assert int(row.locator("[data-stat=n_mappable]").inner_text()) == len(compared) + len(unpredicted)
+        assert int(row.locator("[data-stat=n_compared]").inner_text()) == len(compared)
         assert int(row.locator("[data-stat=n_match]").inner_text()) == agree
-        assert row.locator("[data-stat=share_agree]").inner_text() == f"{100 * agree / len(mappable):.0f}%"
+        assert row.locator("[data-stat=share_agree]").inner_text() == f"{100 * agree / len(compared):.0f}%"
     assert page.errors == []
 
 
@@ -328,5 +331,68 @@ def test_title_and_reason_stay_readable_at_laptop_and_phone_widths(chromium: Any
         assert title is not None and title["height"] < 60  # the page title fits on one or two lines
         review = tab.locator("#review-table").bounding_box()
         assert review is not None and review["x"] + review["width"] <= width + 1  # the table fits the screen
+    finally:
+        context.close()
+
+
+def _variant(tmp_path: Path, make_report_workdir: Any, table: str = "samples", **columns: Any) -> Path:
+    """The fixture run with some columns of `table` replaced (`name=function(table) -> array`), rendered."""
+    workdir = make_report_workdir(tmp_path / "work")
+    data = pq.read_table(workdir / f"{table}.parquet")
+    for name, make in columns.items():
+        data = data.set_column(data.schema.get_field_index(name), name, make(data))
+    pq.write_table(data, workdir / f"{table}.parquet")
+    return render_report(workdir, model=_tiny_model())
+
+
+def test_a_night_whose_downloads_failed_opens_with_a_banner_naming_the_cause(
+    chromium: Any, report: Path, tmp_path: Path, make_report_workdir: Any
+) -> None:
+    cause = "cannot reach GEO (ftp.ncbi.nlm.nih.gov: name lookup failed (Name or service not known))"
+    failed = _variant(tmp_path, make_report_workdir,
+                      download_status=lambda t: pa.array(["failed" if s else "not_attempted"
+                                                          for s in t["selected"].to_pylist()]),
+                      download_error=lambda t: pa.array([f"{cause}: not attempted tonight" if s else None
+                                                         for s in t["selected"].to_pylist()]))  # fmt: skip
+    context = chromium.new_context(viewport={"width": 1280, "height": 800})
+    try:
+        tab = context.new_page()
+        tab.goto(failed.as_uri())
+        banner = tab.locator("[role=alert][data-stat=problem]")
+        assert banner.is_visible()
+        assert banner.inner_text() == f"Night failed: every download failed (7 of 7 selected files): {cause}: not " \
+                                      "attempted tonight"  # fmt: skip
+        box, summary = banner.bounding_box(), tab.locator("#summary").bounding_box()
+        assert box is not None and summary is not None and box["y"] + box["height"] <= summary["y"]  # above it all
+        assert box["y"] < 800  # on the first screen
+        tab.goto(report.as_uri())
+        assert tab.locator("[data-stat=problem]").count() == 0  # a night that went well has none
+    finally:
+        context.close()
+
+
+@pytest.mark.parametrize("width", [390, 1280])
+def test_summary_tables_fit_the_screen_and_accessions_never_break(
+    chromium: Any, tmp_path: Path, make_report_workdir: Any, width: int
+) -> None:
+    def long_ids(t: pa.Table) -> pa.Array:  # ENCODE file names as accessions (no GEO link): one long word each
+        return pa.array([f"wgEncodeBroadHistoneHepg2H3k{gsm[3:]}me3StdPk" for gsm in t["gsm"].to_pylist()])
+
+    report = _variant(tmp_path, make_report_workdir, "annotations", gsm=long_ids)
+    context = chromium.new_context(viewport={"width": width, "height": 800})
+    try:
+        tab = context.new_page()
+        tab.goto(report.as_uri())
+        cut = tab.evaluate("""() => [...document.querySelectorAll(
+              '#summary .cards, #agreement .scroll-x, #agreement table, #flags .scroll-x, #flags table')]
+            .filter(e => e.scrollWidth > e.clientWidth).map(e => e.className + ': ' + e.scrollWidth)""")
+        assert cut == []  # no summary table cut off or scrolled sideways
+        heights = tab.locator("#review-table td.acc a, #review-table td.acc .no-link").evaluate_all(
+            "els => els.map(e => [e.textContent, e.getClientRects().length, e.getBoundingClientRect().height,"
+            " parseFloat(getComputedStyle(e).lineHeight)])"
+        )
+        assert len(heights) >= 7 and any(text.startswith("wgEncode") for text, *_ in heights)
+        broken = [text for text, rects, height, line in heights if rects != 1 or height > 1.5 * line]
+        assert broken == []  # each accession on one line: never split mid-ID
     finally:
         context.close()

@@ -131,3 +131,14 @@ def test_probability_table_keeps_the_last_probability_of_a_key() -> None:
     table = probability_table(ann, None)
     assert table is not None and table.to_pylist() == [{"sample_id": "a", "group": "g", "probability": 0.9}]
     assert top_probabilities(ann, None) == {("a", "g"): 0.9}
+
+
+def test_confident_is_the_models_decision_and_margin_buckets_carry_no_tick_for_a_calibrated_model() -> None:
+    rows = [{**_row("g", "A", "A", 0.02), "confident": True},  # calibrated: confident at a small margin
+            {**_row("g", "A", "B", 0.4, "low_confidence"), "confident": False},
+            {**_row("g", "A", "A", 0.3), "confident": True}]  # fmt: skip
+    cal = calibration(rows, ["g"], None)  # a calibrated model: no margin threshold decides ✓
+    assert not any(b["confident"] for b in cal["by_margin"][0]["buckets"])
+    sure, unsure = cal["by_decision"][0]["buckets"]
+    assert (sure["label"], sure["confident"], sure["n"], sure["n_agree"]) == ("confident", True, 2, 2)
+    assert (unsure["label"], unsure["confident"], unsure["n"], unsure["n_agree"]) == ("not confident", False, 1, 0)

@@ -218,3 +218,57 @@ def test_a_cut_report_reads_light_columns_and_gives_the_same_view(tmp_path) -> N
     assert cut["annotations"].column_names == list(LIGHT_COLUMNS) and cut["review"].num_rows == 4
     assert cut["annotations"].num_rows > 4
     assert build_view(**cut, max_rows=4) == build_view(**read_report_tables(workdir), max_rows=4)
+
+
+def test_an_author_label_maps_by_the_model_vocabulary_even_without_a_prediction(tables: dict[str, pa.Table]) -> None:
+    vocabulary = {"antibody": ["H3K4me3", "H3K27ac", "H3K27me3"], "cell_type": ["K562", "HepG2", "GM12878"]}
+    agreement = {a["group"]: a for a in build_view(**tables, vocabulary=vocabulary)["agreement"]}
+    ab = agreement["antibody"]  # GSM7 failed to project, but its author wrote H3K4me3, one of the model's labels
+    assert (ab["n"], ab["n_mappable"], ab["n_compared"], ab["n_match"]) == (7, 5, 4, 1)
+    assert ab["share_mappable"] == pytest.approx(5 / 7) and ab["share_agree"] == pytest.approx(1 / 4)
+    assert {s["key"]: s["count"] for s in ab["segments"]}["unpredicted"] == 1
+
+    failed = tables["annotations"].set_column(
+        tables["annotations"].schema.get_field_index("flag"), "flag",
+        pa.array(["no_prediction"] * tables["annotations"].num_rows),
+    )  # fmt: skip
+    ab = build_view(tables["samples"], failed, vocabulary=vocabulary)["agreement"][0]
+    # a night whose every download failed: H3K4me3, H3K27ac, H3K27me3 (GSM1-3, GSM7) map; BRD4, CTCF, none do not
+    assert (ab["n_mappable"], ab["n_compared"], ab["share_agree"]) == (4, 0, None)
+
+
+def _failed_night(tables: dict[str, pa.Table], error: str | None) -> pa.Table:
+    samples = tables["samples"]
+    selected = samples.column("selected").to_pylist()
+    status = ["failed" if s else "not_attempted" for s in selected]
+    errors = [f"https://ftp.ncbi.nlm.nih.gov/geo/x/{i}.bed.gz: {error}" if s else None for i, s in enumerate(selected)]
+    samples = samples.set_column(samples.schema.get_field_index("download_status"), "download_status",
+                                 pa.array(status))  # fmt: skip
+    return samples.set_column(samples.schema.get_field_index("download_error"), "download_error", pa.array(errors))
+
+
+def test_a_night_whose_downloads_failed_gets_a_banner_naming_the_cause(tables: dict[str, pa.Table]) -> None:
+    assert build_view(**tables)["problem"] is None  # one failed projection of seven: no banner
+    samples = _failed_night(tables, "cannot fetch: [Errno -2] Name or service not known (5 attempts)")
+    view = build_view(**{**tables, "samples": samples})
+    assert view["problem"] == ("every download failed (7 of 7 selected files): cannot fetch: [Errno -2] Name or "
+                               "service not known (5 attempts)")  # fmt: skip
+    runs = tables["runs"]
+    crashed = runs.set_column(runs.schema.get_field_index("status"), "status", pa.array(["ok", "failed"]))
+    crashed = crashed.set_column(crashed.schema.get_field_index("counts"), "counts",
+                                 pa.array([None, json.dumps({"error": "disk full"})]))  # fmt: skip
+    assert build_view(**{**tables, "runs": crashed})["problem"] == "the night did not finish: disk full"
+
+
+def test_sample_counts_are_the_runs(tables: dict[str, pa.Table]) -> None:
+    """GSMs leave out the series' own rows (`gsm` == `gse`), files the rows naming no file, as `run_finished`."""
+    samples = tables["samples"]
+    extra = pa.Table.from_pylist(
+        [{"gsm": "GSE200", "gse": "GSE200", "selected": False, "skip_reason": "series_archive_of_listed_files",
+          "sample_id": "GSE200/GSE200_RAW.tar", "file_kind": "tar", "download_status": "not_attempted"},
+         {"gsm": "GSM95", "gse": "GSE200", "selected": False, "skip_reason": "no_supplementary_file",
+          "sample_id": "GSM95", "file_kind": "none", "download_status": "not_attempted"}],
+        schema=samples.schema,
+    )  # fmt: skip
+    s = build_view(pa.concat_tables([samples, extra]), tables["annotations"])["summary"]
+    assert (s["n_gsm"], s["n_files"]) == (9 + 1, 9 + 1)

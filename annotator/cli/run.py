@@ -109,7 +109,7 @@ def run(
 def _print_summary(result: RunResult) -> None:
     if json_output():
         emit("run_finished", run_id=result.run_id, exit_code=result.exit_code, counts=result.counts,
-             flags=result.flags, report=result.report, tables=result.tables)  # fmt: skip
+             flags=result.flags, report=result.report, tables=result.tables, problem=result.problem)  # fmt: skip
         return
     c = result.counts
     table = Table(title=f"run {result.run_id}", show_header=False)
@@ -127,3 +127,5 @@ def _print_summary(result: RunResult) -> None:
     typer.echo(f"{'report:':<13}{result.report}")
     for name, path in result.tables.items():
         typer.echo(f"{name + ':':<13}{path}")
+    if result.problem:  # last, where an operator (or cron mail) looks first
+        typer.echo(f"night failed: {result.problem}", err=True)

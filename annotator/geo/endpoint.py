@@ -25,6 +25,8 @@ GEO_HOSTS = frozenset({"www.ncbi.nlm.nih.gov", "ftp.ncbi.nlm.nih.gov", "eutils.n
 #: The host each kind of request goes to on the real GEO (probed before a night starts).
 SOFT_URL = "https://www.ncbi.nlm.nih.gov/geo/query/acc.cgi"
 SEARCH_URL = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/esearch.fcgi"
+#: Where supplementary files come from (a night probes it before its first download, `--soft-dir` or not).
+FILES_URL = "https://ftp.ncbi.nlm.nih.gov/geo/"
 _PATCH_LOCK = threading.RLock()
 
 
@@ -87,13 +89,22 @@ def probe(urls: list[str], base: str | None, timeout_s: float = 10.0, attempts: 
     finding that out costs seconds, not a minute of retries per file. Through a proxy (`https_proxy` …) the proxy
     is what is probed.
     """
+    reason = unreachable(urls, base, timeout_s, attempts)
+    if reason is not None:
+        raise DownloadError(f"{reason}: check the network, DNS or proxy settings, or use --soft-dir with saved SOFT "
+                            "files; nothing was harvested")  # fmt: skip
+
+
+def unreachable(urls: list[str], base: str | None, timeout_s: float = 10.0, attempts: int = 2) -> str | None:
+    """None when some host of `urls` accepts a TCP connection, else one line saying why none did:
+    ``cannot reach GEO (host: why; …)`` (see `probe`)."""
     reasons: list[str] = []
     for url in dict.fromkeys(rebase(u, base) for u in urls):
         host, port = _endpoint(url)
         for attempt in range(attempts):
             try:
                 with socket.create_connection((host, port), timeout=timeout_s):
-                    return
+                    return None
             except socket.gaierror as exc:
                 reason = f"{host}: name lookup failed ({exc.strerror or exc})"
                 break  # the resolver's answer does not change in a second
@@ -102,10 +113,7 @@ def probe(urls: list[str], base: str | None, timeout_s: float = 10.0, attempts: 
                 if attempt + 1 < attempts:
                     threading.Event().wait(1.0)
         reasons.append(reason)
-    raise DownloadError(
-        f"cannot reach GEO ({'; '.join(reasons)}): check the network, DNS or proxy settings, "
-        "or use --soft-dir with saved SOFT files; nothing was harvested"
-    )
+    return f"cannot reach GEO ({'; '.join(reasons)})"
 
 
 def _endpoint(url: str) -> tuple[str, int]:

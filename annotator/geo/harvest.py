@@ -47,6 +47,7 @@ class HarvestResult:
     series: tuple[SeriesCounts, ...] = ()  # per series read, in the order given
     failed_series: dict[str, str] = field(default_factory=dict)  # accession -> why it could not be read
     deferred_series: tuple[str, ...] = ()  # not read: the time budget ran out (the next night reads them)
+    download_errors: dict[str, int] = field(default_factory=dict)  # why downloads failed -> files, most first
 
     @property
     def samples(self) -> pa.Table:
@@ -134,7 +135,7 @@ def harvest(
     backlog.save(list(unfinished), done=[c.gse for c in night.series_counts if c.gse not in unfinished])
     return HarvestResult(
         workdir / SAMPLES_FILE, counts, dict(night.skipped.most_common()), night.final_series_counts(),
-        night.failed_series, tuple(night.deferred_series),
+        night.failed_series, tuple(night.deferred_series), dict(night.download_errors.most_common()),
     )  # fmt: skip
 
 

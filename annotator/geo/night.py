@@ -13,13 +13,14 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 from annotator.config import Config
 from annotator.errors import AnnotatorError, BedFormatError, DownloadError
 from annotator.geo.archive import ARCHIVE_READ, Member, archive_plans, member_row, read_members
 from annotator.geo.bigbed import bigbed_to_bed_gz
 from annotator.geo.download import Downloaded, download
-from annotator.geo.endpoint import check_base_url, probe, rebase
+from annotator.geo.endpoint import FILES_URL, check_base_url, probe, rebase, unreachable
 from annotator.geo.fetch import load_series
 from annotator.geo.files import local_file_name
 from annotator.geo.ledger import DOWNLOADED, FAILED, NOT_BED_LIKE, Ledger, LedgerEntry
@@ -30,8 +31,9 @@ from annotator.geo.series_files import series_file_rows
 from annotator.geo.soft import Sample, Series
 from annotator.geo.throttle import HostThrottle
 from annotator.hashing import sha256_of
+from annotator.night_problem import without_url
 from annotator.paths import inside, inside_relative
-from annotator.progress import Progress
+from annotator.progress import NULL_TASK, Progress, Task
 from annotator.regions.bed import sniff_bed
 from annotator.tables import TableWriter, to_table
 
@@ -102,6 +104,12 @@ class Night:
         self.status: Counter[str] = Counter()
         self.skipped: Counter[str] = Counter()
         self.files = self.selected = self.reused = self.deferred_files = 0
+        self.download_errors: Counter[str] = Counter()  # why downloads failed, each URL left out
+        self._files_host = urlsplit(rebase(FILES_URL, self.base)).netloc.lower()
+        self._files_host_down: str | None = None
+        self._probed = False
+        self._task: Task = NULL_TASK  # the bar of `run`
+        self._n_series = self._series_read = self._queued = self._settled_n = 0
         self.ledger = Ledger(workdir)
         self.pool: DownloadPool[Fetched] = DownloadPool(
             workers=config.download_workers,
@@ -115,7 +123,11 @@ class Night:
         return self.deadline is not None and time.monotonic() >= self.deadline
 
     def run(self, gses: list[str]) -> None:
-        with self.pool, self.progress.task("Reading GEO series and downloading peak files", total=len(gses)) as task:
+        self._n_series = len(gses)
+        # one bar over series read and files settled: it grows as each series' files are queued, so it moves
+        # while files download instead of sitting on "3/3 series"
+        with self.pool, self.progress.task("GEO series and peak files", total=len(gses)) as task:
+            self._task = task
             for gse, series, error in read_ahead(gses, self._load, stop=self.over_time):
                 if series is None and error is None:
                     _LOG.warning("series %s deferred to the next night: the time budget ran out", gse)
@@ -131,7 +143,8 @@ class Night:
                 else:
                     assert series is not None
                     self._add_series(gse, series)
-                task.advance()
+                self._series_read += 1
+                self._tick()
                 self._handle(self.pool.poll())
             self._handle(self.pool.drain())
         self._write(final=True)
@@ -187,6 +200,8 @@ class Night:
         self.open.append(entry)
         fetch = [r for r in mine if r["selected"] and not config.metadata_only]
         entry.pending = len(fetch)  # all counted before any settles, so the series is not written half-way
+        self._queued += len(fetch)
+        self._task.grow(len(fetch))
         for row in mine:
             self.seen.add(row["sample_id"])
             if row["gsm"] != gse:
@@ -212,6 +227,11 @@ class Night:
         if entry is not None and entry.status == FAILED and entry.tries >= config.download_max_runs:
             reason = f"gave up after {entry.tries} run(s): {entry.detail}; raise download_max_runs to try it again"
             row.update(download_status=FAILED, download_error=reason)
+            self._settled(row, series)
+            return iter(())
+        down = self._host_down(url)
+        if down is not None:  # not attempted, so not counted against the file in the ledger
+            row.update(download_status=FAILED, download_error=f"{down}: not attempted tonight")
             self._settled(row, series)
             return iter(())
         tries = entry.tries + 1 if entry is not None and entry.status == FAILED else 1
@@ -305,11 +325,30 @@ class Night:
             if self.stream is not None and new["selected"]:
                 self.stream.expect(new["sample_id"])
                 series.pending += 1
+                self._queued += 1
+                self._task.grow(1)
                 self._settled(new, series)
+
+    def _host_down(self, url: str) -> str | None:
+        """Why GEO's file host cannot be reached (probed once, before its first download), or None."""
+        if urlsplit(rebase(url, self.base)).netloc.lower() != self._files_host:
+            return None
+        if not self._probed:
+            self._probed = True
+            self._files_host_down = unreachable([FILES_URL], self.base, timeout_s=10.0, attempts=1)
+            if self._files_host_down:
+                _LOG.error("%s: no file is downloaded tonight", self._files_host_down)
+        return self._files_host_down
+
+    def _tick(self) -> None:
+        self._task.advance(1, series=f"{self._series_read}/{self._n_series}", files=f"{self._settled_n}/{self._queued}")
 
     def _settled(self, row: dict[str, Any], series: _Series) -> None:
         if row["download_status"] == FAILED:
             self.failed_ids.add(row["sample_id"])
+            self.download_errors[without_url(row.get("download_error") or "no reason given")] += 1
+        self._settled_n += 1
+        self._tick()
         if self.stream is not None:
             ok = row["download_status"] == DOWNLOADED and row["selected"] and row.get("local_path")
             self.stream.arrived(row["sample_id"], self.workdir / row["local_path"] if ok else None, row.get("sha256"))

@@ -4,9 +4,10 @@ Authors often deposit peak calls once for the whole series. A file whose name na
 or its title written as a word of the name (`GSE1_K562_H3K4me3_peaks.bed.gz` for the sample titled
 "K562_H3K4me3") — becomes a row of that sample, selected by the same rules as the sample's own files. Any other
 file is a series-level row (`sample_id` `GSE…/name`, `gsm` the series accession) with the reason it was not
-attached. A series archive (`.tar`, `.tar.gz`, e.g. `GSE…_RAW.tar`) is selected, to be read member by member
+attached. A series archive the authors deposited (`.tar`, `.tar.gz`) is selected, to be read member by member
 (`annotator.geo.archive`), only when some sample lists no file of its own; otherwise it only repeats listed files.
-Pure: decisions only.
+`GSE…_RAW.tar` is never selected: GEO builds it from the samples' own listed files, so it repeats what the samples
+list and holds nothing for a sample that lists none (and it can be tens of GB). Pure: decisions only.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ SERIES_FILE_AMBIGUOUS = "series_file_names_several_samples"
 SERIES_RAW_ARCHIVE = "series_archive_of_listed_files"
 _MIN_TITLE = 4  # shorter titles ("WT", "ko1") would match by accident
 _WORD = re.compile(r"[^a-z0-9]+")
+_RAW_BUNDLE = re.compile(r"GSE[0-9]+_RAW\.tar", re.IGNORECASE)  # GEO's bundle of the samples' own files
 
 
 def series_file_rows(series: Series, gse: str, genome: str, strategies: Sequence[str]) -> list[dict[str, Any]]:
@@ -46,7 +48,7 @@ def series_file_rows(series: Series, gse: str, genome: str, strategies: Sequence
             continue
         reason: str | None = SERIES_FILE_AMBIGUOUS if owners else SERIES_FILE_UNATTACHED
         if kind == "tar":  # read member by member for the samples lacking files; redundant when none lacks any
-            reason = None if lacking else SERIES_RAW_ARCHIVE
+            reason = None if lacking and not _RAW_BUNDLE.fullmatch(name) else SERIES_RAW_ARCHIVE
         rows.append(
             {
                 "gsm": gse,

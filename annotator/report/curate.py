@@ -137,6 +137,8 @@ def calibration(
         "predicted_label": pa.array([r["predicted_label"] for r in rows], pa.string()),
         "margin": pa.array([r["margin"] for r in rows], pa.float64()),
     }
+    if rows and all("confident" in r for r in rows):
+        columns["confident"] = pa.array([r["confident"] for r in rows], pa.bool_())
     if probabilities:
         probs = [probabilities.get((r["sample_id"], r["group"])) for r in rows]
         columns["probability"] = pa.array(probs, pa.float64())
@@ -150,9 +152,12 @@ def calibration_of(
     ``group``, ``flag``, ``author_label``, ``predicted_label`` and ``margin`` columns (and ``probability``, the
     rank-1 calibrated probability, when `with_probability`), vectorised: memory is a few bytes per row.
 
-    Returns ``{"by_margin": [...], "by_probability": [...] or None}``, each a list of {group, title, buckets}; a
-    bucket is {label, low, high, n, n_agree, share, confident, width}. Only rows whose author label maps to the
-    vocabulary count (the same rows as the agreement view's denominator).
+    Returns ``{"by_margin": [...], "by_probability": [...] or None, "by_decision": [...] or None, "threshold"}``,
+    each a list of {group, title, buckets}; a bucket is {label, low, high, n, n_agree, share, confident, width}.
+    ``by_decision`` (when `light` has the ``confident`` column) splits the rows into the model's confident calls
+    (✓) and the rest. Margin buckets are marked confident only when `margin_threshold` is given: for a calibrated
+    model ✓ is its calibrated decision, which no margin bucket equals. Only rows whose author label maps to the
+    vocabulary and that have a prediction count (the agreement view's "agrees" denominator).
     """
     author, predicted = light.column("author_label"), light.column("predicted_label")
     mappable = pc.and_(
@@ -165,7 +170,7 @@ def calibration_of(
     agree = pc.fill_null(pc.equal(rows.column("author_label"), rows.column("predicted_label")), False)
     agree_np = agree.to_numpy(zero_copy_only=False)
     margin = pc.cast(rows.column("margin"), pa.float64()).to_numpy(zero_copy_only=False)
-    threshold = margin_threshold if margin_threshold is not None else 0.1
+    threshold = margin_threshold
     by_margin = [
         {"group": g, "title": group_title(g), "buckets": _buckets(margin[group == g], agree_np[group == g],
                                                                    MARGIN_EDGES, threshold)}
@@ -183,7 +188,17 @@ def calibration_of(
             for b in buckets:  # calibrated means: the share agreeing is close to the mean probability
                 b["mean_probability"] = b.pop("mean_value")
             by_probability.append({"group": g, "title": group_title(g), "buckets": buckets})
-    return {"by_margin": by_margin, "by_probability": by_probability, "threshold": threshold}
+    by_decision = None
+    if "confident" in rows.column_names:
+        sure = pc.fill_null(rows.column("confident"), False).to_numpy(zero_copy_only=False).astype(np.float64)
+        by_decision = []
+        for g in groups:
+            buckets = _buckets(sure[group == g], agree_np[group == g], (0.0, 1.0), 1.0)
+            for b, label in zip(buckets, ("not confident", "confident"), strict=True):
+                b["label"] = label
+            by_decision.append({"group": g, "title": group_title(g), "buckets": buckets[::-1]})
+    return {"by_margin": by_margin, "by_probability": by_probability, "by_decision": by_decision,
+            "threshold": threshold}  # fmt: skip
 
 
 def _buckets(

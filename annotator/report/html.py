@@ -31,10 +31,10 @@ REPORT_NAME = "report.html"
 
 
 #: Author text columns the page shows (clipped on reading; the tables keep everything).
-_AUTHOR_TEXT = ("title", "author_label_raw", "reason", "skip_reason", "source_name", "description")
+_AUTHOR_TEXT = ("title", "author_label_raw", "reason", "skip_reason", "source_name", "description", "download_error")
 
 #: Samples columns the report counts (its summary and skip reasons).
-_SAMPLE_COLUMNS = ("gse", "gsm", "selected", "download_status", "skip_reason")
+_SAMPLE_COLUMNS = ("gse", "gsm", "selected", "download_status", "download_error", "skip_reason", "file_kind")
 #: Predictions columns kept for the samples the review table does not show (status counts, probabilities).
 _STATUS_COLUMNS = ("sample_id", "group", "rank", "status", "probability")
 
@@ -81,8 +81,12 @@ def render_report(
         A required table is missing, or a table has another schema version.
     """
     tables = read_report_tables(workdir, max_rows=max_rows, top_k=top_k)
+    model = _model_used(tables, model)
     similar = _similar(Path(workdir), tables, model, max_rows)
-    view = build_view(**tables, top_k=top_k, generated_at=datetime.now(UTC), max_rows=max_rows, similar=similar)
+    vocabulary = model.groups if model is not None else None  # samples without a prediction still map by it
+    calibrated = bool(model.calibration) if model is not None else None
+    view = build_view(**tables, top_k=top_k, generated_at=datetime.now(UTC), max_rows=max_rows, similar=similar,
+                      vocabulary=vocabulary, calibrated=calibrated)  # fmt: skip
     return _write_atomic(out if out is not None else Path(workdir) / REPORT_NAME, to_html(view))
 
 
@@ -148,19 +152,27 @@ def _row_keys(table: pa.Table | pa.RecordBatch) -> pa.Array:
     return pc.binary_join_element_wise(table.column("sample_id"), table.column("group"), "\x1f")
 
 
+def _model_used(tables: dict[str, pa.Table | None], model: BedspaceModel | None) -> BedspaceModel | None:
+    """The model the annotations were made with: `model` when its digest is theirs, else the latest run's (loaded
+    when its digest matches), else None."""
+    annotations = tables["annotations"]
+    assert annotations is not None
+    digests = pc.unique(annotations.column("model_digest").drop_null()).to_pylist()
+    digest = digests[0] if len(digests) == 1 else None
+    if digest is None:
+        return None
+    if model is not None and model.digest == digest:
+        return model
+    return model_of_run(tables["runs"], digest)
+
+
 def _similar(
     workdir: Path, tables: dict[str, pa.Table | None], model: BedspaceModel | None, max_rows: int | None
 ) -> dict[str, Any] | None:
     """Nearest samples of the shown samples, or None when the workdir has no archive for the model used."""
     annotations = tables["annotations"]
     assert annotations is not None
-    digests = pc.unique(annotations.column("model_digest").drop_null()).to_pylist()
-    digest = digests[0] if len(digests) == 1 else None
-    if digest is None or not (workdir / EMBEDDINGS_DIR / digest).is_dir():
-        return None
-    if model is None or model.digest != digest:
-        model = model_of_run(tables["runs"], digest)
-    if model is None:
+    if model is None or not (workdir / EMBEDDINGS_DIR / model.digest).is_dir():
         return None
     review = tables.get("review")
     shown_rows = review if review is not None else most_urgent(annotations, max_rows)

@@ -9,14 +9,20 @@ Counting conventions (also explained on the page):
 * A *sample* in the review table is one region set (`sample_id`, i.e. one peak file of a GSM); a GSM with two
   peak files is reviewed twice.
 * "Maps to the model vocabulary" (the BEDspace paper's Fig. 5B denominator): the author label was found
-  (`author_label` not null) and the flag is not out_of_vocabulary, missing_author_label or no_prediction.
-* "Agrees": flag == match. A misspelling is counted as mappable but *not* as agreement, because the author text
-  had to be corrected first; the share including misspellings is reported next to it.
+  (`author_label` not null) and the flag is not out_of_vocabulary or missing_author_label; a row without a
+  prediction (no_prediction: the file failed to download or project) maps when its author label is one of the
+  model's labels (the model's vocabulary is needed for that; without it such rows do not map).
+* "Agrees": flag == match, among the rows that map *and* have a prediction. A misspelling is counted as mappable but
+  *not* as agreement, because the author text had to be corrected first; the share including misspellings is
+  reported next to it.
+* Sample counts are the run's (`run_finished`): GSMs without the series' own rows, files as the rows that name a
+  file.
 """
 
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -27,6 +33,7 @@ import pyarrow.compute as pc
 
 from annotator.demo import DEMO_GSE
 from annotator.flags import Flag
+from annotator.night_problem import night_problem, without_url
 from annotator.regions.build_check import STATUS_WRONG_BUILD
 from annotator.report.curate import (
     CSV_COLUMNS,
@@ -43,7 +50,8 @@ _ACCESSION = re.compile(r"GS[EM][1-9][0-9]{0,9}")
 #: Series the offline demo invents (its SOFT says "synthetic"): their accessions must not link to real GEO pages.
 SYNTHETIC_SERIES = frozenset({DEMO_GSE})
 
-#: Flags that say the author label is not (or cannot be) compared with the model vocabulary.
+#: Flags whose rows are not compared with the model (a no_prediction row still maps when its author label is one of
+#: the model's labels: see the module docstring).
 NOT_MAPPABLE = frozenset({Flag.OUT_OF_VOCABULARY, Flag.MISSING_AUTHOR_LABEL, Flag.NO_PREDICTION})
 
 #: Review-table rows left out because nothing in them needs a curator: an assay that agrees with the model (nights
@@ -61,7 +69,8 @@ _SEGMENT_LABELS = {
     "agree": "agrees (match)",
     "misspelling": "misspelling of the model's label",
     "disagree": "maps, but the model disagrees",
-    "unmapped": "does not map (no author label, out of vocabulary or no prediction)",
+    "unpredicted": "maps, but no prediction (file not downloaded or not projected)",
+    "unmapped": "does not map (no author label, or out of vocabulary)",
 }
 
 
@@ -76,6 +85,8 @@ def build_view(
     max_rows: int | None = None,
     similar: dict[str, dict[str, list[dict[str, Any]]]] | None = None,
     review: pa.Table | None = None,
+    vocabulary: Mapping[str, Sequence[str]] | None = None,
+    calibrated: bool | None = None,
 ) -> dict[str, Any]:
     """Turn the pipeline's tables into the report's view model.
 
@@ -103,13 +114,20 @@ def build_view(
         The whole rows of ``most_urgent(annotations, max_rows)``, most urgent first, when `annotations` holds only
         the `LIGHT_COLUMNS` (`annotator.report.html.read_report_tables`): every count is computed in Arrow from
         the light columns, so only the shown rows are ever Python objects.
+    vocabulary
+        The model's labels per group (None: unknown), so a sample without a prediction still counts as mapping when
+        its author label is one of them.
+    calibrated
+        Whether the model decides ✓ with calibrated probabilities (None: as the predictions say); the page states
+        the one definition of ✓ it uses.
 
     Returns
     -------
     dict
         Keys: ``run`` (dict or None), ``margin_threshold`` (float or None), ``generated_at`` (str or None),
-        ``summary``, ``skip_reasons``, ``groups`` (list of {name, title}), ``flags`` (flag-count rows for the
-        chart), ``agreement`` (Fig. 5B rows per group), ``rows`` (review-table rows, most urgent first) and
+        ``problem`` (one line when the night failed or most of it did, else None), ``summary``, ``skip_reasons``,
+        ``groups`` (list of {name, title}), ``flags`` (flag-count rows for the chart), ``agreement`` (Fig. 5B rows
+        per group), ``rows`` (review-table rows, most urgent first) and
         ``details`` (sample_id -> `annotator.report.details.sample_details` entry plus ``similar``, JSON-ready),
         ``matrices`` and ``calibration`` (`annotator.report.curate`), ``csv_columns`` and ``csv_rows`` (row key ->
         values, for "Download CSV") and ``has_similar``.
@@ -132,20 +150,22 @@ def build_view(
     for sample_id, detail in details.items():
         detail["similar"] = (similar or {}).get(sample_id)
     margin_threshold = _margin_threshold(run, shown)
+    calibrated = _calibrated(predictions) if calibrated is None else calibrated
     return {
         "run": run,
+        "problem": _problem(run, samples, summary),
         "margin_threshold": margin_threshold,
-        "calibrated": _calibrated(predictions),
+        "calibrated": calibrated,
         "generated_at": generated_at.strftime("%Y-%m-%d %H:%M UTC") if generated_at else None,
         "summary": summary,
         "skip_reasons": _skip_reasons(samples),
         "groups": [{"name": g, "title": group_title(g)} for g in groups],
         "flags": _flag_counts(annotations, groups),
-        "agreement": _agreements(annotations, groups),
+        "agreement": _agreements(annotations, groups, vocabulary),
         "rows": rows,
         "details": details,
         "matrices": confusion_matrices(pair_counts(annotations), groups),
-        "calibration": _calibration(annotations, predictions, groups, margin_threshold),
+        "calibration": _calibration(annotations, predictions, groups, None if calibrated else margin_threshold),
         "csv_columns": list(CSV_COLUMNS),
         "csv_rows": {r["key"]: csv_row(r) for r in rows},
         "has_similar": similar is not None,
@@ -205,10 +225,12 @@ def _distinct(table: pa.Table, column: str, mask: pa.Array | None = None) -> int
 
 def _summary(samples: pa.Table, ann: pa.Table, predictions: pa.Table | None) -> dict[str, Any]:
     flagged = pc.fill_null(pc.not_equal(ann.column("flag"), Flag.MATCH.value), True)
+    of_sample = pc.fill_null(pc.not_equal(samples.column("gsm"), samples.column("gse")), True)  # not a series row
+    names_file = pc.fill_null(pc.not_equal(samples.column("file_kind"), "none"), True)
     out: dict[str, Any] = {
         "n_series": _distinct(samples, "gse"),
-        "n_gsm": _distinct(samples, "gsm"),
-        "n_files": samples.num_rows,
+        "n_gsm": _distinct(samples, "gsm", of_sample),
+        "n_files": int(pc.sum(pc.cast(names_file, pa.int64())).as_py() or 0),
         "n_selected": int(pc.sum(pc.cast(samples.column("selected"), pa.int64())).as_py() or 0),
         "n_download_failed": int(pc.sum(pc.equal(samples.column("download_status"), "failed")).as_py() or 0),
         "n_reviewed": pc.count_distinct(ann.column("sample_id"), mode="all").as_py(),
@@ -262,6 +284,23 @@ def _link_swaps(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
+def _problem(run: Mapping[str, Any] | None, samples: pa.Table, summary: Mapping[str, Any]) -> str | None:
+    """What went wrong with most of the night (`annotator.night_problem.night_problem`), for the page's banner."""
+    if run is not None and run["status"] == "failed":
+        counts = parse_json(run["counts"])
+        error = counts.get("error") if isinstance(counts, dict) else None
+        return night_problem(selected=0, download_failed=0, download_errors={}, error=str(error or "unknown error"))
+    failed = samples.filter(pc.fill_null(pc.equal(samples.column("download_status"), "failed"), False))
+    errors = failed.column("download_error").to_pylist() if "download_error" in samples.column_names else []
+    return night_problem(
+        selected=summary["n_selected"],
+        download_failed=summary["n_download_failed"],
+        download_errors=Counter(without_url(e or "no reason given") for e in errors),
+        projected=summary["n_projected"] or 0,
+        projection_failed=summary["n_failed"] or 0,
+    )
+
+
 def _skip_reasons(samples: pa.Table) -> list[dict[str, Any]]:
     not_selected = samples.filter(pc.invert(samples.column("selected")))
     reasons = not_selected.column("skip_reason")
@@ -297,17 +336,29 @@ def _flag_counts(ann: pa.Table, groups: Sequence[str]) -> list[dict[str, Any]]:
     return rows
 
 
-def _agreements(ann: pa.Table, groups: Sequence[str]) -> list[dict[str, Any]]:
+def _agreements(
+    ann: pa.Table, groups: Sequence[str], vocabulary: Mapping[str, Sequence[str]] | None
+) -> list[dict[str, Any]]:
     """`_agreement` of every group, from counts made in Arrow."""
+    keys = pc.binary_join_element_wise(ann.column("group"), ann.column("author_label"), "\x1f")
+    known = pa.array(sorted(f"{g}\x1f{label}" for g, labels in (vocabulary or {}).items() for label in labels),
+                     pa.string())  # fmt: skip
     table = ann.select(["group", "flag"]).append_column("has_author", pc.is_valid(ann.column("author_label")))
-    counts = _counts(table, ["group", "flag", "has_author"])
+    table = table.append_column("known", pc.fill_null(pc.is_in(keys, value_set=known), False))
+    counts = _counts(table, ["group", "flag", "has_author", "known"])
     out = []
     for g in groups:
-        mine = {(flag, has): n for (group, flag, has), n in counts.items() if group == g}
-        mappable = {flag: n for (flag, has), n in mine.items() if has and flag not in NOT_MAPPABLE}
-        n_map = sum(mappable.values())
-        out.append(_agreement(g, sum(mine.values()), n_map, mappable.get(Flag.MATCH, 0),
-                              mappable.get(Flag.MISSPELLING, 0)))  # fmt: skip
+        mine = {(flag, has, k): n for (group, flag, has, k), n in counts.items() if group == g}
+        compared: Counter[str] = Counter()  # rows that map and have a prediction, by flag
+        unpredicted = 0  # rows without a prediction whose author label is one of the model's
+        for (flag, has, k), n in mine.items():
+            if has and flag not in NOT_MAPPABLE:
+                compared[flag] += n
+            elif has and k and flag == Flag.NO_PREDICTION:
+                unpredicted += n
+        n_compared = sum(compared.values())
+        out.append(_agreement(g, sum(mine.values()), n_compared + unpredicted, n_compared,
+                              compared[Flag.MATCH], compared[Flag.MISSPELLING]))  # fmt: skip
     return out
 
 
@@ -315,7 +366,7 @@ def _calibration(
     ann: pa.Table, predictions: pa.Table | None, groups: Sequence[str], margin_threshold: float | None
 ) -> dict[str, Any]:
     """The calibration view: the light columns, with each row's top-label probability joined on when known."""
-    light = ann.select(["sample_id", "group", "flag", "author_label", "predicted_label", "margin"])
+    light = ann.select(["sample_id", "group", "flag", "author_label", "predicted_label", "margin", "confident"])
     probabilities = probability_table(ann, predictions)
     if probabilities is not None:
         light = light.append_column("i", pa.array(np.arange(light.num_rows)))
@@ -323,9 +374,9 @@ def _calibration(
     return calibration_of(light, groups, margin_threshold, with_probability=probabilities is not None)
 
 
-def _agreement(group: str, n: int, n_map: int, n_match: int, n_missp: int) -> dict[str, Any]:
-    """The Fig. 5B numbers of one group (rows, mappable rows, matches, misspellings among them); see the module
-    docstring for what counts."""
+def _agreement(group: str, n: int, n_map: int, n_compared: int, n_match: int, n_missp: int) -> dict[str, Any]:
+    """The Fig. 5B numbers of one group (rows, mappable rows, those of them with a prediction, matches and
+    misspellings among those); see the module docstring for what counts."""
 
     def share(num: int, den: int) -> float | None:
         return num / den if den else None
@@ -336,7 +387,8 @@ def _agreement(group: str, n: int, n_map: int, n_match: int, n_missp: int) -> di
     counts = {
         "agree": n_match,
         "misspelling": n_missp,
-        "disagree": n_map - n_match - n_missp,
+        "disagree": n_compared - n_match - n_missp,
+        "unpredicted": n_map - n_compared,
         "unmapped": n - n_map,
     }
     segments, x = [], 0.0
@@ -348,12 +400,13 @@ def _agreement(group: str, n: int, n_map: int, n_match: int, n_missp: int) -> di
         "title": group_title(group),
         "n": n,
         "n_mappable": n_map,
+        "n_compared": n_compared,
         "n_match": n_match,
         "n_misspelling": n_missp,
         "share_mappable": share(n_map, n),
-        "share_agree": share(n_match, n_map),
-        "share_agree_incl_misspelling": share(n_match + n_missp, n_map),
-        "segments": segments,  # stacked bar: agree | misspelling | disagree | not mappable
+        "share_agree": share(n_match, n_compared),
+        "share_agree_incl_misspelling": share(n_match + n_missp, n_compared),
+        "segments": segments,  # stacked bar: agree | misspelling | disagree | no prediction | not mappable
     }
 
 
