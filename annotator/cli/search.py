@@ -38,8 +38,8 @@ names both copies (source "archive+training").
 What the cosine means. With --label it is the model's score for that label: the cosine between the region set's
 vector and the label's vector, the number `annotator project` ranks labels by. A file's vector spreads over every
 label of every group, so scores are small: with the bundled model a training file scores 0.03-0.18 for its own
-antibody (median 0.06) and within 0.003 of zero for every other one. So 0.06 is a clear hit; compare the rows of
-one search rather than a fixed cut.
+antibody (median 0.06) and about zero for every other one (nine in ten under 0.002). So 0.06 is a clear hit;
+compare the rows of one search rather than a fixed cut.
 
 With --bed it is the cosine between the two files' vectors within the antibody dimensions (or --group's): two
 files with the same antibody score 0.9-1.0, with different ones about 0 (nine in ten below 0.12). Over the whole
