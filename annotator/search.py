@@ -179,8 +179,8 @@ def label_query(model: BedspaceModel, label: str, group: str | None = None) -> t
         known = sorted({lb for g in groups for lb in model.groups[g]})
         close = similar_labels(label, known)
         hint = f"did you mean {' or '.join(close)}? " if close else ""
-        raise InputError(f"unknown label {label!r} in {where} of model {model.name!r}; {hint}(`annotator model info "
-                         f"--model` lists its {len(known)} labels)")  # fmt: skip
+        raise InputError(f"unknown label {label!r} in {where} of model {model.name!r}; {hint}(`annotator model info` "
+                         f"lists its {len(known)} labels)")  # fmt: skip
     if len(found) > 1:
         raise InputError(f"label {label!r} is in groups {', '.join(found)}: choose one with --group")
     g = found[0]

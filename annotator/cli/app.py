@@ -425,7 +425,10 @@ def version_callback(value: bool) -> None:
     if value:
         from annotator import __version__
 
-        typer.echo(f"annotator {__version__}")
+        if OUTPUT.log_format == "json":
+            emit("version", version=__version__)
+        else:
+            typer.echo(f"annotator {__version__}")
         raise typer.Exit()
 
 
