@@ -1,4 +1,4 @@
-"""The typer application, the shared consoles, logging and output set-up, and the mapping of errors to exit codes.
+"""The typer application, the parsing of the command line, and the mapping of errors to exit codes.
 
 Exit codes: 0 success, 1 finished but some samples failed, 2 could not run. Commands live in one module per stage
 (`annotator/cli/<stage>.py`); each calls one library function and wraps it in `@handle_errors`, the one place where
@@ -16,9 +16,8 @@ Usage errors (an unknown command or option, a bad value, a missing argument) are
 box around the message. It also moves `--log-format` (which may be given anywhere on the line) in front of the
 command, so the root option sees it.
 
-Output: results go to stdout, messages and logs to stderr. With `--log-format json` both streams are JSON lines
-(no tables, no progress bars, whatever `--format` says); otherwise tables are drawn only on a terminal (or with
-`--format table`), and plain tab-separated text is printed when output goes to a file or a pipe.
+Output (results on stdout, messages on stderr, JSON lines with `--log-format json`, tables only on a terminal) is
+`annotator.cli.output`'s; this module re-exports what the command modules write with.
 
 Start-up: `annotator --help` and `annotator labels …` must answer at once, so this module and every command module
 import only typer and the standard library at import time; rich, numpy, pyarrow and the stages are imported by the
@@ -29,27 +28,34 @@ from __future__ import annotations
 
 import errno
 import functools
-import json
-import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import typer
 from typer.core import TyperGroup
 
+from annotator.cli.output import (
+    FORMAT_HELP,
+    LOG_FORMATS,
+    OUTPUT,
+    emit,
+    err_console,
+    json_output,
+    out_console,
+    print_path,
+    print_table,
+    progress,
+    say,
+    say_error,
+    set_table_format,
+    setup_logging,
+    table_mode,
+)
 from annotator.errors import AnnotatorError
 
-if TYPE_CHECKING:
-    from rich.console import Console
-    from rich.table import Table
-
-    from annotator.progress import Progress
-
 EXIT_OK, EXIT_FAILED_SAMPLES, EXIT_CANNOT_RUN = 0, 1, 2
-LOG_FORMATS = ("text", "json")
 LOG_FORMAT_OPTION = "--log-format"
 
 # typer raises the click exceptions of whichever click it runs on (recent releases carry their own copy of click):
@@ -60,19 +66,12 @@ _NO_ARGS_IS_HELP: type[Exception] | None = getattr(sys.modules[_USAGE_ERROR.__mo
 _EXIT = (typer.Exit, *(c for c in (getattr(sys.modules[_USAGE_ERROR.__module__], "Exit", None),) if c))
 _ABORT = (typer.Abort, *(c for c in (getattr(sys.modules[_USAGE_ERROR.__module__], "Abort", None),) if c))
 
+#: What the command modules import from here: the app, error handling, and (from `output`) how they write.
+__all__ = ["EXIT_CANNOT_RUN", "EXIT_FAILED_SAMPLES", "EXIT_OK", "FORMAT_HELP", "MODEL_OPTION", "OUTPUT", "app",
+           "describe_os_error", "emit", "err_console", "fail", "handle_errors", "json_output", "model_app",
+           "out_console", "print_path", "print_table", "progress", "say", "set_table_format", "table_mode"]  # fmt: skip
+
 F = TypeVar("F", bound=Callable[..., Any])
-log = logging.getLogger("annotator.cli")
-
-
-class _Output:
-    """How this invocation writes: set once from the root options (and `run`'s own)."""
-
-    log_format: str = "text"  # "json": stdout and stderr are JSON lines
-    table_format: str = "auto"  # "table", "text" or "json"; auto: table on a terminal, else text (json with json logs)
-    debug: bool = False  # re-raise unexpected errors with their traceback
-
-
-OUTPUT = _Output()
 
 
 class AnnotatorGroup(TyperGroup):
@@ -94,7 +93,7 @@ class AnnotatorGroup(TyperGroup):
         except _CLICK_EXCEPTION as exc:
             code = _report_click_error(exc)
         except _ABORT:
-            _say_error("aborted")
+            say_error("aborted")
             code = EXIT_CANNOT_RUN
         if not standalone_mode:
             return code
@@ -152,7 +151,7 @@ def _report_click_error(exc: Exception) -> int:
     if isinstance(exc, _USAGE_ERROR):
         where = ctx.command_path if ctx is not None else "annotator"
         message = f"{where}: {message} (see '{where} --help')"
-    _say_error(message)
+    say_error(message)
     return int(getattr(exc, "exit_code", EXIT_CANNOT_RUN))
 
 
@@ -167,23 +166,6 @@ app = typer.Typer(
 model_app = typer.Typer(help="Inspect BEDspace models.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(model_app, name="model")
 
-
-def _console(stderr: bool) -> Console:
-    from rich.console import Console
-
-    return Console(stderr=stderr)
-
-
-@functools.cache
-def out_console() -> Console:
-    """The rich console on stdout (results), made on first use: importing rich costs start-up time."""
-    return _console(stderr=False)
-
-
-@functools.cache
-def err_console() -> Console:
-    """The rich console on stderr (messages, progress bars)."""
-    return _console(stderr=True)
 
 _OS_HINTS = {
     errno.ENOSPC: "free some space and re-run (nothing half-written was kept)",
@@ -234,37 +216,8 @@ def describe_os_error(exc: OSError) -> str:
 
 def fail(message: str, code: int = EXIT_CANNOT_RUN) -> None:
     """Print `message` as the one error line (a JSON record with --log-format json) and exit with `code`."""
-    _say_error(message.replace("\n", " "))
+    say_error(message.replace("\n", " "))
     raise typer.Exit(code)
-
-
-def _say_error(message: str) -> None:
-    try:
-        if OUTPUT.log_format == "json":  # written directly: a usage error comes before logging is set up
-            sys.stderr.write(json_record("error", message, logger=log.name, event="error") + "\n")
-        elif _stderr_is_terminal():
-            from rich.text import Text
-
-            err_console().print(Text.assemble(("error:", "bold red"), f" {message}"), highlight=False, soft_wrap=True)
-        else:
-            sys.stderr.write(f"error: {message}\n")
-        sys.stderr.flush()
-    except BrokenPipeError:  # stderr is gone too: nothing more can be said
-        pass
-
-
-def _stderr_is_terminal() -> bool:
-    try:
-        return sys.stderr.isatty()
-    except (AttributeError, ValueError):
-        return False
-
-
-def json_record(level: str, message: str, logger: str = "annotator", **fields: Any) -> str:
-    """One JSON log line: time, level, logger, message and `fields`."""
-    stamp = datetime.now(UTC).astimezone().strftime("%Y-%m-%dT%H:%M:%S%z")
-    payload = {"time": stamp, "level": level, "logger": logger, "message": message, **fields}
-    return json.dumps(payload, default=str, ensure_ascii=False)
 
 
 def _silence_stdout() -> None:
@@ -276,149 +229,8 @@ def _silence_stdout() -> None:
         pass
 
 
-def say(message: str, style: str | None = None, **fields: Any) -> None:
-    """A message (plain text, never markup: it may quote GEO text) on stderr, or a JSON log record."""
-    if OUTPUT.log_format == "json":
-        log.info(message, extra={"fields": fields})
-    elif _stderr_is_terminal():
-        from rich.text import Text
-
-        err_console().print(Text(message, style=style or ""), highlight=False, soft_wrap=True)
-    else:
-        sys.stderr.write(message + "\n")
-        sys.stderr.flush()
-
-
-def emit(event: str, **fields: Any) -> None:
-    """A machine-readable result on stdout: one JSON line `{"event": …, …}` (used with --log-format json)."""
-    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S%z")
-    typer.echo(json.dumps({"time": stamp, "event": event, **fields}, default=str, ensure_ascii=False))
-
-
-def print_path(path: Any, event: str = "file_written") -> None:
-    """A written file's path on stdout (a JSON event with --log-format json)."""
-    if json_output():
-        emit(event, path=str(path))
-    else:
-        typer.echo(str(path))
-
-
-FORMAT_HELP = "Summary: table, text or json (default: a table on a terminal, else text; json with --log-format json)."
 MODEL_OPTION = typer.Option(None, "--model", "-m", envvar="ANNOTATOR_MODEL",
                             help="Model directory (default: the bundled hg19 model).")  # fmt: skip
-
-
-def set_table_format(fmt: str | None) -> None:
-    """Apply a command's `--format` (None: automatic)."""
-    if fmt not in (None, "table", "text", "json"):
-        raise AnnotatorError(f"--format must be table, text or json, got {fmt!r}")
-    OUTPUT.table_format = fmt or "auto"
-
-
-def json_output() -> bool:
-    return OUTPUT.log_format == "json" or OUTPUT.table_format == "json"
-
-
-def table_mode() -> str:
-    """How a result table is written now: "json" (always with JSON logs), "table" or "text"."""
-    if json_output():
-        return "json"
-    if OUTPUT.table_format == "auto":
-        return "table" if _stdout_is_terminal() else "text"
-    return OUTPUT.table_format
-
-
-def _stdout_is_terminal() -> bool:
-    try:
-        return sys.stdout.isatty()
-    except (AttributeError, ValueError):
-        return False
-
-
-def print_table(table: Table) -> None:
-    """A result table on stdout: drawn on a terminal (or --format table), else tab-separated text or JSON lines."""
-    mode = table_mode()
-    if mode == "table":
-        out_console().print(table)
-        return
-    headers = [_plain(c.header) for c in table.columns]
-    cells = [[_plain(x) for x in c._cells] for c in table.columns]
-    rows = list(zip(*cells, strict=True)) if cells else []
-    title = _plain(table.title) if table.title else None
-    if mode == "json":
-        if not table.show_header and len(headers) == 2:  # a key/value summary: one object
-            emit("table", title=title, values=dict(rows))
-        else:
-            for row in rows:
-                emit("row", table=title, **dict(zip(headers, row, strict=True)))
-        return
-    if title:
-        typer.echo(f"# {title}")
-    if table.show_header:
-        typer.echo("\t".join(headers))
-    for row in rows:
-        typer.echo("\t".join(c.replace("\t", " ").replace("\n", " ") for c in row))
-
-
-def _plain(cell: Any) -> str:
-    from rich.errors import MarkupError
-    from rich.text import Text
-
-    if isinstance(cell, Text):
-        return cell.plain
-    try:
-        return Text.from_markup(str(cell)).plain
-    except MarkupError:  # text that only looks like markup (a hostile title): shown as is
-        return str(cell)
-
-
-def progress() -> Progress:
-    """Progress bars on an interactive terminal, none with JSON logs, in cron, pipes and CI."""
-    from annotator.progress import NULL_PROGRESS, progress_for
-
-    return NULL_PROGRESS if OUTPUT.log_format == "json" else progress_for(err_console())
-
-
-class _StderrHandler(logging.StreamHandler):
-    """Writes to whatever `sys.stderr` is at emit time (test runners and daemons swap it)."""
-
-    def __init__(self) -> None:
-        super().__init__(sys.stderr)
-
-    @property
-    def stream(self) -> Any:
-        return sys.stderr
-
-    @stream.setter
-    def stream(self, value: Any) -> None:
-        pass
-
-
-class _JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        fields = getattr(record, "fields", {})
-        return json_record(record.levelname.lower(), record.getMessage(), record.name, **fields)
-
-
-def setup_logging(log_format: str = "text", verbose: bool = False) -> None:
-    """Configure the `annotator` logger once, on stderr: rich on a terminal, plain or JSON lines otherwise."""
-    OUTPUT.log_format = log_format
-    logger = logging.getLogger("annotator")
-    logger.handlers.clear()
-    logger.setLevel(logging.DEBUG if verbose else logging.INFO)
-    logger.propagate = False
-    handler: logging.Handler
-    if log_format == "json":
-        handler = _StderrHandler()
-        handler.setFormatter(_JsonFormatter())
-    elif _stderr_is_terminal():
-        from rich.logging import RichHandler
-
-        handler = RichHandler(console=err_console(), show_path=False, markup=False)
-    else:
-        handler = _StderrHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logger.addHandler(handler)
 
 
 def version_callback(value: bool) -> None:
