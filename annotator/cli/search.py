@@ -82,7 +82,7 @@ def search_command(
     space = None if bed is None else bed_group(loaded, group)
     query = f"label {label}" if label is not None else f"file {bed}"
     compared = _compared_in(loaded, label, space)
-    if fmt is SearchFormat.JSON or (fmt is None and json_output()) or OUTPUT.log_format == "json":
+    if fmt is SearchFormat.JSON or json_output():  # --log-format json wins over any --format
         for h in hits:
             typer.echo(json.dumps({**h.to_dict(), "compared_in": compared}, ensure_ascii=False))
         return
