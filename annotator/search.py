@@ -113,39 +113,33 @@ def load_candidates(workdir: str | os.PathLike[str] | None, model: BedspaceModel
     return Candidates(ids, sources, vectors, authors, shas)
 
 
-def copy_groups(candidates: Candidates) -> list[list[int]]:
-    """The rows of each region set, in row order: rows are one set when their file sha256 is the same, or when a
-    training row without a sha256 has the file name of an archived row (``GSM1/x.bed.gz`` and ``x.bed.gz``).
+def first_copies(candidates: Candidates) -> np.ndarray:
+    """Row -> the first row holding the same region set (the row itself when it is the first).
 
-    Archived rows come before training rows, so each group's first row is the workdir's own copy when it has one.
+    Rows hold the same region set when their file sha256 is the same, or when a training row without a sha256 has
+    the file name of an archived row (``GSM1/x.bed.gz`` and ``x.bed.gz``). Archived rows come before training rows,
+    so a set's first row is the workdir's own copy when it has one. Rows are walked in Python only when some sha256
+    repeats, and names compared only when some training row lacks its sha256.
     """
-    parent = list(range(len(candidates)))
-
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    def join(i: int, j: int) -> None:
-        a, b = root(i), root(j)
-        if a != b:
-            parent[max(a, b)] = min(a, b)
-
-    shas = candidates.file_sha256 or [""] * len(candidates)
-    by_sha: dict[str, int] = {}
-    by_name: dict[str, int] = {}
-    for i, (sid, source, sha) in enumerate(zip(candidates.sample_ids, candidates.sources, shas, strict=True)):
-        if sha:
-            join(by_sha.setdefault(sha, i), i)
-        if source == SOURCE_ARCHIVE:
-            by_name.setdefault(sid.rsplit("/", 1)[-1], i)
-        elif not sha and sid in by_name:
-            join(by_name[sid], i)
-    groups: dict[int, list[int]] = {}
-    for i in range(len(candidates)):
-        groups.setdefault(root(i), []).append(i)
-    return list(groups.values())
+    n = len(candidates)
+    shas = candidates.file_sha256 or [""] * n
+    first = np.arange(n)
+    distinct = set(shas)
+    distinct.discard("")
+    if len(distinct) < n - shas.count(""):  # some sha256 repeats (set and count run in C; usually none)
+        seen: dict[str, int] = {}
+        for i, sha in enumerate(shas):
+            if sha:
+                first[i] = seen.setdefault(sha, i)
+    start = candidates.sources.index(SOURCE_TRAINING) if SOURCE_TRAINING in candidates.sources else n
+    orphans = [i for i in range(start, n) if not shas[i]]  # training rows come last
+    if orphans:
+        by_name: dict[str, int] = {}
+        for i in range(start):
+            by_name.setdefault(candidates.sample_ids[i].rsplit("/", 1)[-1], int(first[i]))
+        for i in orphans:
+            first[i] = by_name.get(candidates.sample_ids[i], i)
+    return first
 
 
 def _workdir_author_labels(workdir: Path) -> dict[str, dict[str, str | None]]:
@@ -243,12 +237,12 @@ def nearest(
     query: np.ndarray,
     n: int,
     dims: Sequence[int] | None = None,
-    rows: Sequence[int] | None = None,
+    skip: np.ndarray | None = None,
 ) -> list[tuple[int, float]]:
     """Row indices and cosines of the `n` candidates closest to `query`, best first (ties: lower row first).
 
-    With `dims`, both sides are cut to those dimensions (one label group's block) and re-normalised. With `rows`,
-    only those rows compete (one per region set).
+    With `dims`, both sides are cut to those dimensions (one label group's block) and re-normalised. Rows in
+    `skip` (further copies of a region set already in the running) are left out.
     """
     if len(candidates) == 0 or n <= 0:
         return []
@@ -259,11 +253,10 @@ def nearest(
         q = q[list(dims)]
     norm = float(np.linalg.norm(q))
     scores = matrix @ (q / (norm or 1.0))
-    if rows is not None and len(rows) < len(candidates):
-        keep = np.full(scores.shape[0], -np.inf, dtype=scores.dtype)
-        keep[list(rows)] = scores[list(rows)]
-        return top_n(keep, min(n, len(rows)))
-    return top_n(scores, n)
+    if skip is not None and skip.size:
+        scores[skip] = -np.inf
+        n = min(n, scores.shape[0] - skip.size)
+    return top_n(scores, n) if n > 0 else []
 
 
 def top_n(scores: np.ndarray, n: int) -> list[tuple[int, float]]:
@@ -349,9 +342,12 @@ def search(
             f"workdir {workdir} has no embeddings for model {model.name!r} ({model.digest[:12]}…): run "
             "`annotator run` or `annotator project --workdir` on it first"
         )
-    groups = copy_groups(candidates)
-    found = nearest(candidates, query, n, dims, rows=[g[0] for g in groups])
-    return to_hits(model, candidates, found, {g[0]: g for g in groups})
+    first = first_copies(candidates)
+    later = np.flatnonzero(first != np.arange(len(candidates)))
+    copies: dict[int, list[int]] = {}
+    for row in later.tolist():
+        copies.setdefault(int(first[row]), [int(first[row])]).append(row)
+    return to_hits(model, candidates, nearest(candidates, query, n, dims, skip=later), copies)
 
 
 def hit_columns(hits: Sequence[Hit], groups: Mapping[str, object]) -> list[dict[str, object]]:

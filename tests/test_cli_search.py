@@ -180,3 +180,13 @@ def test_the_bundled_models_scores_are_on_the_scale_the_help_gives() -> None:
     whole = samples.vectors[rows] @ samples.vectors[rows].T
     assert np.median(inside[same]) > 0.9 and np.median(inside[different]) < 0.1
     assert np.median(whole[different]) > 0.85  # over the whole vector, different antibodies look alike
+
+
+def test_one_file_under_two_samples_and_its_training_copy_are_one_set() -> None:
+    from annotator.search import Candidates, first_copies
+
+    ids = ["GSM1/a.bed", "GSM2/a.bed", "GSM3/b.bed", "a.bed", "b.bed", "c.bed"]
+    sources = ["archive"] * 3 + ["training"] * 3
+    shas = ["x", "x", "y", "x", "", ""]  # b.bed and c.bed recorded without a sha256: matched by file name
+    first = first_copies(Candidates(ids, sources, np.zeros((6, 2), np.float32), [{}] * 6, shas))
+    assert first.tolist() == [0, 0, 2, 0, 2, 5]
