@@ -67,9 +67,10 @@ _EXIT = (typer.Exit, *(c for c in (getattr(sys.modules[_USAGE_ERROR.__module__],
 _ABORT = (typer.Abort, *(c for c in (getattr(sys.modules[_USAGE_ERROR.__module__], "Abort", None),) if c))
 
 #: What the command modules import from here: the app, error handling, and (from `output`) how they write.
-__all__ = ["EXIT_CANNOT_RUN", "EXIT_FAILED_SAMPLES", "EXIT_OK", "FORMAT_HELP", "MODEL_OPTION", "OUTPUT", "app",
-           "describe_os_error", "emit", "err_console", "fail", "handle_errors", "json_output", "model_app",
-           "out_console", "print_path", "print_table", "progress", "say", "set_table_format", "table_mode"]  # fmt: skip
+__all__ = ["EXIT_CANNOT_RUN", "EXIT_FAILED_SAMPLES", "EXIT_OK", "FORMAT_HELP", "LOG_FORMATS", "MODEL_OPTION", "OUTPUT",
+           "app", "describe_os_error", "emit", "err_console", "fail", "handle_errors", "json_output", "model_app",
+           "out_console", "print_path", "print_table", "progress", "say", "set_table_format", "setup_logging",
+           "table_mode"]  # fmt: skip
 
 F = TypeVar("F", bound=Callable[..., Any])
 
