@@ -21,58 +21,20 @@ from pathlib import Path
 import numpy as np
 
 from annotator.model.bundle import default_data_root, train_bundled
+from annotator.model.card import COLUMNS, format_cell, held_out_rows
 from annotator.model.format import MODEL_CARD, load_model
 from annotator.model.samples import TrainingSamples, training_sample_vectors, write_training_samples
 from annotator.model.sources import DEFAULT_SOURCES, GROUPS, load_cache, read_source_labels
 
 MODEL_DIR = Path(__file__).resolve().parents[1] / "models" / "encode-hg19-v2"
 _WEIGHTS = ("model.json", "token_ids.npy", "token_vectors.npy", "label_vectors.npy", "training_vectors.npy")
-_CONDITIONS = ("whole", "top10000", "top2000", "top500", "random1000", "random300", "summit")
-
-
-def _fmt(v: object) -> str:
-    return "-" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v)
-
-
-def pooled(rows: list[dict], prefix: str) -> list[dict]:
-    """Rows of the folds whose name starts with `prefix`, pooled per group and condition (weighted by files)."""
-    acc: dict[tuple[str, str], dict[str, float]] = {}
-    for r in rows:
-        if not r["fold"].startswith(prefix):
-            continue
-        a = acc.setdefault((r["group"], r["condition"]), dict.fromkeys(("n", "top1", "mrr", "conf", "right", "oov",
-                                                                         "oov_conf"), 0.0))  # fmt: skip
-        a["n"] += r["n"]
-        a["oov"] += r["n_oov"]
-        if r["n"]:
-            a["top1"] += r["top1"] * r["n"]
-            a["mrr"] += r["mrr"] * r["n"]
-            a["conf"] += r["confident_share"] * r["n"]
-            a["right"] += (r["confident_precision"] or 0.0) * r["confident_share"] * r["n"]
-        if r["n_oov"]:
-            a["oov_conf"] += r["oov_confident_rate"] * r["n_oov"]
-    out = []
-    for (group, condition), a in acc.items():
-        n, oov = a["n"], a["oov"]
-        out.append({"fold": prefix.rstrip(":") + " (pooled)", "group": group, "condition": condition, "n": int(n),
-                    "top1": a["top1"] / n if n else None, "mrr": a["mrr"] / n if n else None,
-                    "confident_share": a["conf"] / n if n else None,
-                    "confident_precision": a["right"] / a["conf"] if a["conf"] else None, "n_oov": int(oov),
-                    "oov_confident_rate": a["oov_conf"] / oov if oov else None})  # fmt: skip
-    return out
 
 
 def print_tables(meta: dict) -> None:
-    rows = meta["metrics"]["held_out"]
-    rows = rows + [p for prefix in ("loso:", "within:", "out:") for p in pooled(rows, prefix)]
-    print("| fold | group | condition | n | top-1 | MRR | confident share | confident precision | n OOV "
-          "| OOV confident |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
-    order = {c: i for i, c in enumerate(_CONDITIONS)}
-    for r in sorted(rows, key=lambda r: (r["fold"], r["group"], order[r["condition"]])):
-        print("| " + " | ".join(_fmt(r[k]) for k in ("fold", "group", "condition", "n", "top1", "mrr",
-                                                   "confident_share", "confident_precision", "n_oov",
-                                                   "oov_confident_rate")) + " |")
+    print("| " + " | ".join(COLUMNS.values()) + " |")
+    print("|---" * len(COLUMNS) + "|")
+    for r in held_out_rows(meta["metrics"]):
+        print("| " + " | ".join(format_cell(r[k]) for k in COLUMNS) + " |")
     print()
     for b in meta["metrics"]["reliability"]:
         print(f"reliability {b['group']}: [{b['lo']:.2f},{b['hi']:.2f}) n={b['n']} p={b['mean_p']:.2f} "

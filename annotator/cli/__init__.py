@@ -3,6 +3,7 @@
 from annotator.cli import (  # noqa: F401  (imported for their @app.command registrations)
     harvest,
     labels,
+    model,
     project,
     report,
     run,

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
-from rich.table import Table
 
 from annotator.cli.app import (
     EXIT_FAILED_SAMPLES,
@@ -18,10 +18,9 @@ from annotator.cli.app import (
     set_table_format,
 )
 from annotator.config import Config
-from annotator.geo.harvest import HarvestResult, harvest
-from annotator.lock import workdir_lock
-from annotator.settings import resolve_config
-from annotator.tables import remove_stale_temporaries
+
+if TYPE_CHECKING:
+    from annotator.geo.harvest import HarvestResult
 
 _DEFAULTS = Config()
 #: Above this many selected files the per-file table is left out of the summary (the Parquet file has them all).
@@ -81,6 +80,11 @@ def harvest_command(
         "download_workers": download_workers,
     }
     set_table_format(fmt)
+    from annotator.geo.harvest import harvest
+    from annotator.lock import workdir_lock
+    from annotator.settings import resolve_config
+    from annotator.tables import remove_stale_temporaries
+
     config = resolve_config(flags, config_file)
     # the nightly `run` holds this lock around its own harvest; a standalone harvest must not write beside it
     with workdir_lock(Path(config.workdir)):
@@ -92,6 +96,8 @@ def harvest_command(
 
 
 def _print_summary(result: HarvestResult) -> None:
+    from rich.table import Table
+
     per_series = Table(
         "series",
         "samples",

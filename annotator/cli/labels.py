@@ -9,13 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.table import Table
 
 from annotator.cli.app import (
     FORMAT_HELP,
+    OUTPUT,
     app,
-    console,
     handle_errors,
+    json_output,
     print_path,
     print_table,
     progress,
@@ -23,8 +23,6 @@ from annotator.cli.app import (
 )
 from annotator.config import Config
 from annotator.errors import InputError
-from annotator.flags import Flag
-from annotator.labels import text_labels
 
 
 class LabelsFormat(StrEnum):
@@ -53,16 +51,20 @@ def labels(
     lines = list(texts or []) + (_read_lines(file) if file else [])
     if not lines:
         raise typer.BadParameter("give at least one TEXT or --file", param_hint="TEXT")
+    from annotator.labels import text_labels  # imported here: `annotator --help` need not compile the tables
+
     vocabularies = None
     if model is not None:
         from annotator.model.format import load_model  # only needed here: keep `annotator labels` fast without it
 
         vocabularies = load_model(model).groups
     records = [text_labels(text, vocabularies) for text in lines]
-    if fmt is LabelsFormat.JSON:
+    if fmt is LabelsFormat.JSON or json_output():
         for record in records:
             typer.echo(json.dumps(record, ensure_ascii=False))
         return
+    from rich.table import Table
+
     table = Table("text", "antibody", "kind", "read as", "cell type", "read as")
     for record in records:
         table.add_row(
@@ -73,7 +75,8 @@ def labels(
             record["cell_type"] or "-",
             _read_as(record, "cell_type"),
         )
-    console.print(table)
+    OUTPUT.table_format = "table"  # asked for by name: drawn even in a pipe
+    print_table(table)
 
 
 def _read_as(record: dict[str, Any], group: str) -> str:
@@ -107,6 +110,9 @@ def reconcile(
 ) -> None:
     """Compare the authors' labels with the model's predictions and flag every sample x label group."""
     set_table_format(fmt)
+    from rich.table import Table
+
+    from annotator.flags import Flag
     from annotator.model.format import load_model
     from annotator.reconcile import reconcile_workdir
     from annotator.settings import resolve_config

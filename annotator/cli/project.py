@@ -1,50 +1,43 @@
-"""`annotator project` and `annotator model …`: projection of BED files and model inspection."""
+"""`annotator project`: projection of BED files (or a workdir's harvested files) into a model."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
-import pyarrow.csv as pacsv
 import typer
-from rich.table import Table
 
-from annotator.batch import Job, project_many
 from annotator.cli.app import (
     EXIT_FAILED_SAMPLES,
     FORMAT_HELP,
+    MODEL_OPTION,
     app,
-    console,
-    emit,
     handle_errors,
-    json_output,
-    model_app,
     print_table,
     progress,
     say,
     set_table_format,
 )
 from annotator.config import DEFAULT_MARGIN_THRESHOLD
-from annotator.errors import InputError, ModelError
-from annotator.model.format import BedspaceModel, check_model_destination, load_model, save_model
-from annotator.model.samples import read_training_samples
-from annotator.model.starspace import export_starspace, import_starspace, read_label_groups
-from annotator.project import STATUS_OK, sample_id_for, to_predictions_table
-from annotator.regions.bed import DEFAULT_LIMITS, BedLimits
-from annotator.regions.universe import BedUniverse, TileUniverse, Universe
-from annotator.schema import TABLES
-from annotator.settings import resolve_config
-from annotator.tables import TableWriter, atomic_path, conform, remove_stale_temporaries
+from annotator.errors import InputError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from annotator.batch import Job
+    from annotator.regions.bed import BedLimits
 
 _BED_GLOBS = ("*.bed", "*.bed.gz", "*Peak", "*Peak.gz", "*peaks*.txt", "*peaks*.txt.gz", "*peaks*.xls",
               "*.bedGraph", "*.bedGraph.gz", "*.bedgraph", "*.bedgraph.gz")  # fmt: skip
-MODEL_OPTION = typer.Option(None, "--model", "-m", envvar="ANNOTATOR_MODEL",
-                            help="Model directory (default: the bundled hg19 model).")  # fmt: skip
 
 
-def collect_jobs(paths: list[Path], limits: BedLimits = DEFAULT_LIMITS) -> list[Job]:
+def collect_jobs(paths: list[Path], limits: BedLimits | None = None) -> list[Job]:
     """Files as given, and BED-like files found in given directories (sorted); sample ids made unique."""
+    from annotator.batch import Job
+    from annotator.project import sample_id_for
+    from annotator.regions.bed import DEFAULT_LIMITS
+
+    limits = limits or DEFAULT_LIMITS
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
@@ -91,6 +84,14 @@ def project(
         return
     if not paths:
         raise InputError("nothing to project: give BED files or directories, or --workdir")
+    from rich.table import Table
+
+    from annotator.batch import project_many
+    from annotator.model.format import load_model
+    from annotator.project import STATUS_OK, to_predictions_table
+    from annotator.regions.bed import BedLimits
+    from annotator.settings import resolve_config
+
     as_csv = _output_is_csv(out)
     config = resolve_config({})  # ANNOTATOR_MAX_BED_BYTES / _LINES apply here too
     jobs = collect_jobs(paths, BedLimits(config.max_bed_bytes, config.max_bed_lines))
@@ -129,11 +130,17 @@ class _CsvWriter:
     """Predictions as CSV, written to a temporary sibling and renamed into place on success."""
 
     def __init__(self, path: Path) -> None:
+        from annotator.tables import atomic_path
+
         self._atomic = atomic_path(path)
         self._tmp = self._atomic.__enter__()
-        self._writer: pacsv.CSVWriter | None = None
+        self._writer: Any = None  # a pyarrow.csv.CSVWriter, made with the first table
 
     def write(self, table: pa.Table) -> None:
+        import pyarrow.csv as pacsv
+
+        from annotator.tables import conform
+
         table = conform("predictions", table)
         if self._writer is None:
             self._writer = pacsv.CSVWriter(self._tmp, table.schema)
@@ -144,18 +151,27 @@ class _CsvWriter:
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         if self._writer is None:
+            import pyarrow.csv as pacsv
+
+            from annotator.schema import TABLES
+
             self._writer = pacsv.CSVWriter(self._tmp, TABLES["predictions"])
         self._writer.close()
         self._atomic.__exit__(exc_type, exc, tb)  # type: ignore[arg-type]
 
 
 def _predictions_writer(out: Path, as_csv: bool) -> Any:
+    from annotator.tables import TableWriter
+
     return _CsvWriter(out) if as_csv else TableWriter("predictions", out)
 
 
 def _project_workdir(workdir: Path, model: Path | None, margin_threshold: float, workers: int | None) -> None:
     from annotator.lock import workdir_lock
+    from annotator.model.format import load_model
     from annotator.pipeline import project_workdir
+    from annotator.settings import resolve_config
+    from annotator.tables import remove_stale_temporaries
 
     config = resolve_config({"workdir": workdir, "model": model, "margin_threshold": margin_threshold,
                              "workers": workers})  # fmt: skip
@@ -170,105 +186,3 @@ def _project_workdir(workdir: Path, model: Path | None, margin_threshold: float,
     say(f"{c['projected']} projected, {c['reused']} reused, {c['failed']} failed -> {result.path}")
     if c["failed"]:
         raise typer.Exit(EXIT_FAILED_SAMPLES)
-
-
-@model_app.command("info")
-@handle_errors
-def model_info(model: Path | None = MODEL_OPTION) -> None:
-    """Print the model card: genome, universe, dimension, label groups, training samples, calibration and metrics."""
-    m = load_model(model)
-    n_samples, samples_problem = _training_sample_count(m)
-    calibration = {
-        group: {"threshold": c.get("threshold"), "n_calls": c.get("n_calls")} for group, c in m.calibration.items()
-    }
-    if json_output():
-        card = {
-            "name": m.name,
-            "path": m.path,
-            "genome": m.universe.genome.name,
-            "universe": m.universe.spec(),
-            "dim": m.dim,
-            "n_tokens": int(m.token_ids.shape[0]),
-            "digest": m.digest,
-            "groups": m.groups,
-            "training_samples": n_samples,
-            "calibration": calibration,
-        }
-        emit("model_info", **card, metrics=m.metrics)
-        return
-    console.print(f"[bold]{m.name}[/]  ({m.path})")
-    console.print(f"genome {m.universe.genome.name} · universe {m.universe.spec()} · dim {m.dim} · "
-                  f"{m.token_ids.shape[0]:,} tokens · digest {m.digest[:16]}")  # fmt: skip
-    for group, labels in m.groups.items():
-        console.print(f"[bold]{group}[/] ({len(labels)}): {', '.join(labels)}", highlight=False)
-    if samples_problem:
-        console.print(f"training samples: unusable ({samples_problem})", highlight=False)
-    elif n_samples is None:
-        console.print("training samples: none shipped (`annotator search` and similar samples need them)")
-    else:
-        console.print(f"training samples: {n_samples:,} shipped (for `annotator search` and similar samples)")
-    if calibration:
-        parts = [
-            f"{group} p >= {c['threshold']:.2f}" + (f" ({c['n_calls']:,} held-out calls)" if c["n_calls"] else "")
-            for group, c in calibration.items()
-        ]
-        console.print("calibrated confidence: " + " · ".join(parts), highlight=False)
-    else:
-        console.print(f"calibrated confidence: none (format version 1: confident means margin >= the "
-                      f"margin threshold, {DEFAULT_MARGIN_THRESHOLD} by default)")  # fmt: skip
-    for group, metrics in (m.metrics.get("groups") or m.metrics).items():
-        if isinstance(metrics, dict):
-            table = Table("metric", "value", title=f"held-out metrics: {group}")
-            for k, v in metrics.items():
-                if isinstance(v, bool):
-                    table.add_row(k, str(v))
-                elif isinstance(v, int):
-                    table.add_row(k, f"{v:,}")
-                elif isinstance(v, float):
-                    table.add_row(k, f"{v:.3f}")
-            print_table(table)
-    if m.training:
-        console.print("training: " + ", ".join(f"{k}={v}" for k, v in m.training.items()
-                                               if isinstance(v, str | int | float)), highlight=False)  # fmt: skip
-
-
-def _training_sample_count(model: BedspaceModel) -> tuple[int | None, str | None]:
-    """How many training samples the model ships (None: none), or why they cannot be used."""
-    try:
-        samples = read_training_samples(model)
-    except ModelError as exc:
-        return None, str(exc)
-    return (len(samples) if samples is not None else None), None
-
-
-def _universe_from_option(universe: str) -> Universe:
-    if universe.startswith("tiles:"):
-        return TileUniverse(int(universe.removeprefix("tiles:")))
-    return BedUniverse.from_bed(Path(universe))
-
-
-@model_app.command("import-starspace")
-@handle_errors
-def model_import(
-    tsv: Path = typer.Argument(..., exists=True, dir_okay=False, help="StarSpace .tsv model."),
-    label_groups: Path = typer.Option(..., "--label-groups", exists=True, help="CSV with columns label,group."),
-    out: Path = typer.Option(..., "--out", "-o", help="Model directory to write."),
-    universe: str = typer.Option("tiles:1000", help="'tiles:<width>' or a universe BED file."),
-    dtype: str = typer.Option("float16", help="Storage dtype of token vectors: float16 or float32."),
-) -> None:
-    """Convert a StarSpace .tsv model (original BEDspace pipeline) into an annotator model directory."""
-    check_model_destination(out)
-    m = save_model(import_starspace(tsv, _universe_from_option(universe), read_label_groups(label_groups)), out,
-                   dtype=dtype)  # fmt: skip
-    say(f"imported {m.token_ids.shape[0]:,} tokens, {sum(map(len, m.groups.values()))} labels -> {out}")
-
-
-@model_app.command("export-starspace")
-@handle_errors
-def model_export(
-    out: Path = typer.Argument(..., help="StarSpace .tsv file to write."),
-    model: Path | None = MODEL_OPTION,
-) -> None:
-    """Write a model as a StarSpace .tsv (tokens as chr_start_end, labels as __label__NAME)."""
-    export_starspace(load_model(model), out)
-    say(f"wrote {out}")

@@ -10,8 +10,8 @@ import typer
 from annotator.cli.app import app, handle_errors, print_path
 from annotator.config import Config
 from annotator.errors import InputError
-from annotator.report.export import export_tables
-from annotator.report.html import REPORT_NAME, render_report
+
+REPORT_NAME = "report.html"  # annotator.report.html.REPORT_NAME (not imported here: jinja2 is slow to import)
 
 
 class ExportFormat(StrEnum):
@@ -33,6 +33,8 @@ def report(
     ),
 ) -> None:
     """Write the self-contained HTML review page for curators (opens offline; safe to e-mail)."""
+    from annotator.report.html import render_report
+
     config = Config(workdir=_existing_workdir(workdir))
     if out is not None and out.is_dir():
         raise InputError(f"--out {out} is a folder: give the HTML file to write, e.g. {out / REPORT_NAME}")
@@ -50,6 +52,8 @@ def export(
     ),
 ) -> None:
     """Export the run's tables (samples, predictions, annotations, runs) for loading into a database."""
+    from annotator.report.export import export_tables
+
     config = Config(workdir=_existing_workdir(workdir))
     if to.exists() and not to.is_dir():
         raise InputError(f"--to {to} is a file: give a folder to export the tables into (created if needed)")

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
-from rich.table import Table
 
 from annotator.cli.app import (
     FORMAT_HELP,
+    OUTPUT,
     app,
     emit,
     handle_errors,
@@ -20,10 +21,9 @@ from annotator.cli.app import (
     setup_logging,
 )
 from annotator.errors import ConfigError
-from annotator.model.format import load_model
-from annotator.pipeline import RunResult
-from annotator.pipeline import run as run_pipeline
-from annotator.settings import resolve_config
+
+if TYPE_CHECKING:
+    from annotator.pipeline import RunResult
 
 
 @app.command()
@@ -59,13 +59,18 @@ def run(
         help="TOML file with settings (flags and ANNOTATOR_* win over it).",
     ),
     demo: bool = typer.Option(False, "--demo", help="Run offline on a bundled synthetic series."),
-    log_format: str | None = typer.Option(None, "--log-format", help="text or json (for log collectors)."),
     fmt: str | None = typer.Option(None, "--format", help=FORMAT_HELP),
 ) -> None:
     """Run the nightly job: harvest GEO, project peak files, reconcile author labels, write tables and report.
 
     Exit code 0: all good; 1: finished, but some samples failed (see the report); 2: could not run.
     """
+    from annotator.model.format import load_model
+    from annotator.pipeline import run as run_pipeline
+    from annotator.settings import resolve_config
+
+    # `--log-format` anywhere on the line is the root option's (see annotator.cli.app); the config records it
+    log_format = "json" if OUTPUT.log_format == "json" else None
     flags = {
         "workdir": workdir,
         "model": model,
@@ -107,6 +112,8 @@ def run(
 
 
 def _print_summary(result: RunResult) -> None:
+    from rich.table import Table
+
     if json_output():
         emit("run_finished", run_id=result.run_id, exit_code=result.exit_code, counts=result.counts,
              flags=result.flags, report=result.report, tables=result.tables, problem=result.problem)  # fmt: skip

@@ -5,20 +5,18 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import typer
-from rich.table import Table
 
 from annotator.cli.app import app, handle_errors, print_table, progress, say
 from annotator.errors import InputError
-from annotator.model.condeval import evaluate_conditions
-from annotator.model.corpus import metadata_columns, read_corpus, train_and_evaluate
-from annotator.model.evaluate import DEFAULT_TEST_FRACTION, evaluate_model
-from annotator.model.format import check_model_destination, load_model, save_model
-from annotator.model.train import LOSSES, WEIGHTINGS, TrainParams
-from annotator.regions.universe import BedUniverse, TileUniverse, Universe
+from annotator.model.params import DEFAULT_TEST_FRACTION, LOSSES, WEIGHTINGS, TrainParams
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from annotator.regions.universe import Universe
 
 _DEFAULTS = TrainParams()
 #: Rows of the metrics table: key in the metrics dict -> what the paper calls it.
@@ -74,6 +72,9 @@ def train(
     json_out: Path | None = typer.Option(None, "--json", help="Also write the held-out metrics to this JSON file."),
 ) -> None:
     """Train a BEDspace model on a folder of BED files and a metadata CSV, evaluate it on a held-out split."""
+    from annotator.model.corpus import train_and_evaluate
+    from annotator.model.format import check_model_destination
+
     check_model_destination(out)  # refuse before minutes of training, not after
     params = TrainParams(
         loss=loss,
@@ -134,6 +135,13 @@ def evaluate(
     ),
 ) -> None:
     """Score a model on labelled files it was not trained on: the BEDspace paper's three scenarios."""
+    import numpy as np
+
+    from annotator.model.condeval import evaluate_conditions
+    from annotator.model.corpus import metadata_columns, read_corpus
+    from annotator.model.evaluate import evaluate_model
+    from annotator.model.format import load_model, save_model
+
     loaded = load_model(model)
     if conditions:
         rows = evaluate_conditions(loaded, beds, metadata, workers=workers)
@@ -159,6 +167,8 @@ def evaluate(
 
 def conditions_table(rows: list[dict[str, Any]], title: str) -> Table:
     """Rich table: one row per condition x group."""
+    from rich.table import Table
+
     keys = ("condition", "group", "n", "top1", "mrr", "confident_share", "confident_precision", "n_oov",
             "oov_confident_rate")  # fmt: skip
     table = Table(*keys, title=title)
@@ -169,6 +179,8 @@ def conditions_table(rows: list[dict[str, Any]], title: str) -> Table:
 
 def metrics_table(groups: dict[str, dict[str, Any]], title: str) -> Table:
     """Rich table: one row per metric, one column per label group."""
+    from rich.table import Table
+
     table = Table("metric", *groups, title=title)
     for key, caption in _METRIC_ROWS.items():
         cells = [groups[g].get(key) for g in groups]
@@ -177,6 +189,8 @@ def metrics_table(groups: dict[str, dict[str, Any]], title: str) -> Table:
 
 
 def _universe(tile_width: int, bed: Path | None) -> Universe:
+    from annotator.regions.universe import BedUniverse, TileUniverse
+
     return BedUniverse.from_bed(bed) if bed is not None else TileUniverse(tile_width)
 
 

@@ -29,13 +29,12 @@ import numpy as np
 import scipy.sparse as sp
 
 from annotator.errors import TrainingError
+from annotator.model.params import DEFAULT_TEST_FRACTION as DEFAULT_TEST_FRACTION
 
 if TYPE_CHECKING:
     from annotator.model.corpus import Corpus
     from annotator.model.format import BedspaceModel
 
-#: Share of region sets held out for testing, as in the BEDspace paper.
-DEFAULT_TEST_FRACTION = 0.15
 #: Neighbours compared in scenario 3.
 DEFAULT_NEIGHBOURS = 10
 

@@ -2,7 +2,8 @@
 
 ```
 training_vectors.npy    (n, dim) float16: each training file's unit region-set vector, projected by this model
-training_samples.json   [{"sample_id": file name, "labels": {group: label}}, …] in the same order
+training_samples.json   [{"sample_id": file name, "labels": {group: label}, "file_sha256": hex}, …] in the same
+                        order (the sha256 lets search show a training file and a harvested copy as one region set)
 model.json              "training_samples": {"model_digest", "n", "files": {name: sha256}}
 ```
 The entry sits outside the weights' `files`, so adding samples leaves the model digest unchanged (they change no
@@ -16,7 +17,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,7 @@ class TrainingSamples:
     sample_ids: list[str]
     labels: list[dict[str, str | None]]
     vectors: np.ndarray
+    file_sha256: list[str] = field(default_factory=list)  # per sample ("" unknown); empty list: none recorded
 
     def __len__(self) -> int:
         return len(self.sample_ids)
@@ -56,7 +58,7 @@ def training_sample_vectors(
     InputError
         A listed file is missing or not a readable region file.
     """
-    ids, kept, vectors = [], [], []
+    ids, kept, vectors, shas = [], [], [], []
     for name, lab in zip(files, labels, strict=True):
         path = Path(beds) / name
         if not path.is_file():
@@ -66,10 +68,11 @@ def training_sample_vectors(
             ids.append(name)
             kept.append(dict(lab))
             vectors.append(p.vector)
+            shas.append(p.file_sha256 or sha256_of(path))
         elif p.status != STATUS_OK and "none of" not in (p.reason or ""):
             raise InputError(f"{path}: {p.reason}")
     matrix = np.stack(vectors).astype(np.float32) if vectors else np.zeros((0, model.dim), np.float32)
-    return TrainingSamples(ids, kept, matrix)
+    return TrainingSamples(ids, kept, matrix, shas)
 
 
 def add_training_samples(
@@ -109,7 +112,9 @@ def write_training_samples(model_dir: Path, model_digest: str, samples: Training
     """Write the two files, then record them in model.json (each write atomic; model.json last)."""
     with atomic_path(model_dir / VECTORS_FILE) as tmp, tmp.open("wb") as fh:
         np.save(fh, samples.vectors.astype(np.float16))
-    index = [{"sample_id": s, "labels": lab} for s, lab in zip(samples.sample_ids, samples.labels, strict=True)]
+    shas = samples.file_sha256 or [""] * len(samples)
+    index = [{"sample_id": s, "labels": lab, **({"file_sha256": sha} if sha else {})}
+             for s, lab, sha in zip(samples.sample_ids, samples.labels, shas, strict=True)]  # fmt: skip
     with atomic_path(model_dir / INDEX_FILE) as tmp:
         tmp.write_text(json.dumps(index, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     meta_path = model_dir / "model.json"
@@ -150,5 +155,7 @@ def read_training_samples(model: BedspaceModel) -> TrainingSamples | None:
         raise ModelError(f"{model.path}: {len(index)} training samples but vectors of shape {vectors.shape}")
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)  # float16 storage: re-normalise
     vectors = vectors / np.where(norms > 0, norms, 1.0)
-    return TrainingSamples([str(r["sample_id"]) for r in index], [dict(r["labels"]) for r in index], vectors)
+    shas = [str(r.get("file_sha256") or "") for r in index]
+    return TrainingSamples([str(r["sample_id"]) for r in index], [dict(r["labels"]) for r in index], vectors,
+                           shas if any(shas) else [])  # fmt: skip
 
