@@ -134,7 +134,9 @@ class _CsvWriter:
         self._writer: pacsv.CSVWriter | None = None
 
     def write(self, table: pa.Table) -> None:
-        table = conform("predictions", table)
+        from annotator.report.csvsafe import escape_table
+
+        table = escape_table(conform("predictions", table))
         if self._writer is None:
             self._writer = pacsv.CSVWriter(self._tmp, table.schema)
         self._writer.write_table(table)

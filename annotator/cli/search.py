@@ -16,6 +16,7 @@ from annotator.cli.project import MODEL_OPTION
 from annotator.config import Config
 from annotator.model.format import load_model
 from annotator.model.samples import add_training_samples
+from annotator.report.csvsafe import escape_cell
 from annotator.search import hit_columns, search
 
 
@@ -56,7 +57,7 @@ def search_command(
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else ["rank"], lineterminator="\n")
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows({k: escape_cell(v) for k, v in row.items()} for row in rows)
         console.file.write(buffer.getvalue())
         return
     query = f"label {label}" if label is not None else f"file {bed}"
