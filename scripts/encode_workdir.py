@@ -1,9 +1,9 @@
 """Make an annotator workdir from a folder of peak files and its metadata CSV (e.g. the 140 shared ENCODE files),
 so `annotator project/reconcile/report/search --workdir` run on real data without GEO.
 
-Each file becomes one selected, "downloaded" sample (symlinked under WORKDIR/beds/) whose characteristics carry the
-CSV's labels as an author would write them (`chip antibody`, `cell line`); accessions are not GEO's, so the report
-does not link them.
+Each file becomes one selected, "downloaded" sample (symlinked as WORKDIR/beds/<stem>/<name>) whose
+characteristics carry the CSV's labels as an author would write them (`chip antibody`, `cell line`); accessions are
+not GEO's, so the report does not link them.
 
     python scripts/encode_workdir.py --beds ../shared/data/encode-broad-histone-hg19 --workdir /tmp/encode-work
     annotator project --workdir /tmp/encode-work && annotator reconcile --workdir /tmp/encode-work
@@ -28,10 +28,11 @@ def make_workdir(beds: Path, metadata: Path, workdir: Path, series: str) -> int:
         for r in csv.DictReader(fh):
             name = r["file_name"]
             source = (beds / name).resolve()
-            link = workdir / "beds" / name
+            stem = name.split(".")[0]
+            link = workdir / "beds" / stem / name  # one folder per sample, as the harvest keeps them
+            link.parent.mkdir(exist_ok=True)
             if not link.exists():
                 link.symlink_to(source)
-            stem = name.split(".")[0]
             characteristics = [{"key": "chip antibody", "value": r.get("antibody") or ""},
                                {"key": "cell line", "value": r.get("cell_type") or ""}]  # fmt: skip
             if r.get("treatment"):
@@ -40,7 +41,7 @@ def make_workdir(beds: Path, metadata: Path, workdir: Path, series: str) -> int:
                 "gsm": stem, "gse": series, "title": f"{r.get('cell_type', '')} {r.get('antibody', '')} ({stem})",
                 "organism": "Homo sapiens", "library_strategy": "ChIP-Seq", "characteristics": characteristics,
                 "genome_build": "hg19", "build_evidence": "ENCODE hg19 track", "file_name": name,
-                "file_kind": "broadPeak", "selected": True, "local_path": f"beds/{name}",
+                "file_kind": "broadPeak", "selected": True, "local_path": f"beds/{stem}/{name}",
                 "file_size": source.stat().st_size, "sha256": hashlib.sha256(source.read_bytes()).hexdigest(),
                 "download_status": "downloaded", "sample_id": f"{stem}/{name}",
             })  # fmt: skip

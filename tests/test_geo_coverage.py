@@ -149,5 +149,6 @@ def test_a_series_archive_is_read_member_by_member_for_samples_without_files(tmp
     assert not (tmp_path / "GSM7902_escape.narrowPeak").exists() and not (tmp_path.parent / "etc").exists()
     kept = (tmp_path / "work" / "beds").glob("GSM*/*")  # each sample's files in its own folder, name after a digest
     assert sorted(f"{p.parent.name}/{p.name.split('_', 1)[1]}" for p in kept) == [
-        "GSM7901/GSM7901_CTCF.bed.gz", "GSM7902/GSM7902_H3K4me3_peaks.bed.gz", "GSM7902/GSM7902_escape.narrowPeak"]  # fmt: skip
+        "GSM7901/GSM7901_CTCF.bed.gz", "GSM7902/GSM7902_H3K4me3_peaks.bed.gz",
+        "GSM7902/GSM7902_escape.narrowPeak"]  # fmt: skip
     assert again.samples.equals(result.samples) and again.counts["cached"] == 2

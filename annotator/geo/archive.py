@@ -9,7 +9,8 @@ sample lacking files of its own whose GSM accession the member's base name conta
 Caps (`ArchiveCaps`): peak files read, entries listed, bytes written, the archive's uncompressed content per byte
 of archive (a small archive that unpacks to gigabytes is a bomb, refused before it is read through) and a
 deadline (the file's download deadline). Entries are listed one at a time and forgotten (`tarfile` would keep
-every one it saw). An archive over a cap raises `ArchiveOverCap` and leaves none of its members behind.
+every one it saw). An archive over a cap raises `ArchiveOverCap`, one read past the deadline `ArchiveTimedOut`;
+neither leaves any of its members behind.
 """
 
 from __future__ import annotations
@@ -37,12 +38,23 @@ _CHUNK = 1 << 20
 _SLACK = 1 << 20  # content any archive may have, whatever its size (headers, padding)
 
 
-#: How the ledger detail of an archive refused for its size starts.
+#: How the ledger detail of an archive refused for its size starts (settled: not read again under the same caps).
 OVER_CAP = "archive over a cap"
+#: How the ledger detail of an archive not read within the file's deadline starts (read again the next night).
+TIMED_OUT = "archive not read in time"
 
 
 class ArchiveOverCap(BedFormatError):
-    """An archive passed one of its caps (too many members, too much content, too slow): none of it is kept."""
+    """An archive passed one of its caps (too many members, too much content): none of it is kept."""
+
+
+class ArchiveTimedOut(BedFormatError):
+    """Reading an archive passed the file's deadline: none of it is kept."""
+
+
+def failed_read(detail: str | None) -> bool:
+    """True when a ledger detail says the archive's members were not read (over a cap, or out of time)."""
+    return detail is not None and detail.startswith((OVER_CAP, TIMED_OUT))
 
 
 @dataclass(frozen=True)
@@ -93,15 +105,17 @@ def read_members(
 
     `wanted` maps GSM -> True when every BED-like member belongs to it (a sample's own archive; one entry), False
     when a member must name the GSM. Returns the members in archive order. Raises `ArchiveOverCap` when a cap is
-    passed (the members written so far are removed) and BedFormatError when the archive cannot be read at all.
+    passed, `ArchiveTimedOut` when the deadline is (the members written so far are removed either way), and
+    BedFormatError when the archive cannot be read at all.
     """
     out: list[Member] = []
     try:
         _read(archive, url, wanted, dest_dir, caps, out)
-    except ArchiveOverCap as exc:
+    except (ArchiveOverCap, ArchiveTimedOut) as exc:
         for member in out:
             member.local_path.unlink(missing_ok=True)
-        raise ArchiveOverCap(f"{OVER_CAP}: {archive.name}: {exc}; {caps.describe()}") from None
+        prefix = OVER_CAP if isinstance(exc, ArchiveOverCap) else TIMED_OUT
+        raise type(exc)(f"{prefix}: {archive.name}: {exc}; {caps.describe()}") from None
     except (tarfile.TarError, EOFError, OSError, zlib.error, lzma.LZMAError, ValueError) as exc:
         for member in out:
             member.local_path.unlink(missing_ok=True)
@@ -124,7 +138,7 @@ def _read(
             if tar.offset > budget:  # where this entry's content ends: checked before it is read or skipped
                 raise ArchiveOverCap(f"its content passes {caps.max_ratio:g} times the archive's size (a bomb?)")
             if caps.clock() >= caps.deadline:
-                raise ArchiveOverCap("reading it passed the per-file deadline (download_deadline_s)")
+                raise ArchiveTimedOut("reading it passed the per-file deadline (download_deadline_s)")
             if not info.isreg() or info.size > caps.max_member:
                 continue
             name = posixpath.basename(info.name.replace("\\", "/"))
@@ -170,7 +184,7 @@ def _copy(source: object, dest: Path, caps: ArchiveCaps) -> tuple[int, str]:
                 if size > caps.max_member:
                     raise ArchiveOverCap(f"a member passed {caps.max_member} bytes")
                 if caps.clock() >= caps.deadline:
-                    raise ArchiveOverCap("reading it passed the per-file deadline (download_deadline_s)")
+                    raise ArchiveTimedOut("reading it passed the per-file deadline (download_deadline_s)")
                 h.update(chunk)
                 fh.write(chunk)
         os.replace(tmp, dest)

@@ -20,8 +20,10 @@ from annotator.geo.archive import (
     ARCHIVE_READ,
     ArchiveCaps,
     ArchiveOverCap,
+    ArchiveTimedOut,
     Member,
     archive_plans,
+    failed_read,
     member_row,
     read_members,
 )
@@ -310,7 +312,7 @@ class Night:
         """
         try:
             members = read_members(archive, url, plan, self.workdir / BEDS_DIR, self._caps(start))
-        except ArchiveOverCap as exc:
+        except (ArchiveOverCap, ArchiveTimedOut) as exc:
             return [], str(exc)
         except BedFormatError as exc:
             _LOG.warning("%s", exc)
@@ -322,9 +324,10 @@ class Night:
     ) -> None:
         """The archive row is settled as read; each member becomes a row of its sample, projected like any file.
 
-        An archive over a cap is a failed row saying which (kept so, without reading it again, until a cap changes).
+        An archive over a cap is a failed row saying which (kept so, without reading it again, until a cap changes);
+        one not read within the file's deadline too, read again the next night.
         """
-        if self._caps(0.0).refused(detail):
+        if failed_read(detail):
             _LOG.warning("%s: %s", row["sample_id"], detail)
             row.update(download_status=FAILED, download_error=detail)
             return

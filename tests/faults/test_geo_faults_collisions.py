@@ -136,3 +136,36 @@ def test_an_old_flat_workdir_reuses_intact_files_and_refetches_overwritten_ones(
         result = harvest(_config(tmp_path), ["GSE1"])
     _judge(result.samples.to_pylist(), work, served, tally)
     assert result.counts["cached"] == 1 and result.counts["downloaded"] == 2
+
+
+def test_projections_of_old_flat_files_are_made_again_and_their_vectors_replaced(tmp_path: Path, tally) -> None:
+    """A flat `beds/<name>` file may have held another sample's bytes under this one's sha256 when it was
+    projected: that projection, and its archived vector, are never reused."""
+    import numpy as np
+
+    from annotator.embeddings import EmbeddingArchive
+    from annotator.journal import ProjectionJournal
+    from annotator.project import STATUS_OK, GroupRanking, Projection
+
+    scores = np.array([0.9, 0.1], np.float32)
+    ranked = {"antibody": GroupRanking("antibody", ("H3K4me3", "H3K27me3"), scores, 0.8, True)}
+    journal = ProjectionJournal(tmp_path, "d" * 64, 0.1)
+    flat = ("GSM610/GSM610_peaks.bed.gz", "a" * 64)
+    nested = ("GSM1/GSM1_peaks.bed.gz", "b" * 64)
+    poisoned, right = np.array([1.0, 0.0], np.float32), np.array([0.0, 1.0], np.float32)
+    with journal.writer() as w:
+        w.add(Projection(flat[0], str(tmp_path / "beds" / "GSM610_peaks.bed.gz"), STATUS_OK, file_sha256=flat[1],
+                         rankings=ranked, vector=poisoned))  # fmt: skip
+        w.add(Projection(nested[0], str(tmp_path / "beds" / "GSM1" / "0123456789ab_GSM1_peaks.bed.gz"), STATUS_OK,
+                         file_sha256=nested[1], rankings=ranked, vector=right))  # fmt: skip
+    tally.cases += 1
+    assert journal.reusable() == {nested}
+    with journal.writer() as w:  # projected again, from the file at its own path
+        w.add(Projection(flat[0], str(tmp_path / "beds" / "GSM610" / "0123456789ab_GSM610_peaks.bed.gz"), STATUS_OK,
+                         file_sha256=flat[1], rankings=ranked, vector=right))  # fmt: skip
+    assert journal.reusable() == {flat, nested}
+    got = EmbeddingArchive(tmp_path, "d" * 64).read()
+    vectors = dict(zip(got.sample_ids, got.vectors, strict=True))
+    tally.wrong += int(not np.array_equal(vectors[flat[0]], right))
+    assert np.array_equal(vectors[flat[0]], right) and len(got) == 2
+    tally.recovered += 1
