@@ -105,3 +105,30 @@ def test_single_bit_flips_never_change_a_vector_id_or_sha_silently(clean: dict, 
         tally.recovered += answered
         tally.refused += not answered
         shutil.rmtree(config.workdir)
+
+
+def test_parts_written_before_names_carried_a_digest_are_still_read(clean: dict, tmp_path: Path, tally) -> None:
+    config = _copy(clean, tmp_path / "work")
+    for kind in ("embeddings", "author labels"):
+        part = _part(config.workdir, kind)
+        part.rename(part.with_name("-".join(part.name.split("-")[:3]) + ".parquet"))  # part-<time>-<pid>.parquet
+    tally.cases += 1
+    assert _searched(_search(config, clean["model"])) and _wrong_vectors(clean, config) == 0
+    assert read_author_labels(config.workdir) == clean["labels"]
+    legacy = _part(config.workdir, "embeddings")
+    legacy.write_bytes(legacy.read_bytes()[:100])  # an old part cut short: dropped, not a failed search
+    _searched(_search(config, clean["model"]))
+    assert not legacy.exists()
+    tally.recovered += 1
+
+
+def test_a_killed_writes_temporary_part_is_cleared_at_the_next_start(clean: dict, tmp_path: Path) -> None:
+    from annotator.tables import remove_stale_temporaries
+
+    config = _copy(clean, tmp_path / "work")
+    folder = _part(config.workdir, "embeddings").parent
+    left = [folder / ".part-01796222459720854978-13829.0badc0de.tmp",
+            config.workdir / AUTHOR_LABELS_DIR / ".part-01796222459720854978-13829.0badc0de.tmp"]  # fmt: skip
+    for path in left:
+        path.write_bytes(b"half")
+    assert remove_stale_temporaries(config.workdir) == 2 and not any(p.exists() for p in left)
