@@ -169,3 +169,34 @@ def test_projections_of_old_flat_files_are_made_again_and_their_vectors_replaced
     tally.wrong += int(not np.array_equal(vectors[flat[0]], right))
     assert np.array_equal(vectors[flat[0]], right) and len(got) == 2
     tally.recovered += 1
+
+
+def test_a_series_file_named_like_a_samples_own_duplicates_no_prediction_on_later_nights(tmp_path: Path,
+                                                                                           tally) -> None:  # fmt: skip
+    from faultkit import KEYS
+    from modelkit import planted_model
+
+    from annotator import pipeline
+    from annotator.tables import read_table
+
+    files = tmp_path / "files"
+    urls = []
+    for folder, mark in (("own", 1), ("series", 2)):
+        path = files / folder / "GSM1_peaks.bed.gz"
+        path.parent.mkdir(parents=True)
+        path.write_bytes(_peaks(mark))
+        urls.append(path.as_uri())
+    _soft(tmp_path / "soft", {"GSM1": [urls[0]]}, series_files=(urls[1],))
+    model = planted_model(tmp_path / "model")
+    config = _config(tmp_path, model=model.path, allow_local_urls=True, workers=2)
+    for _ in range(2):
+        result = pipeline.run(config, ["GSE1"])
+        assert result.exit_code == 0
+    tally.cases += 1
+    for name in ("samples", "predictions"):
+        rows = read_table(name, config.workdir / f"{name}.parquet").to_pylist()
+        keys = Counter(tuple(r[k] for k in KEYS[name]) for r in rows)
+        tally.duplicated += sum(n - 1 for n in keys.values())
+        assert max(keys.values()) == 1, name
+    assert len({r["sample_id"] for r in rows}) == 2  # both files projected, each under its own id
+    tally.recovered += 1
