@@ -33,6 +33,7 @@ from annotator.errors import BedFormatError
 from annotator.geo.files import BED_LIKE_KINDS, SKIP_REASON_OF_KIND, classify_file, sample_file_path
 from annotator.geo.select import sample_rows
 from annotator.geo.soft import Sample
+from annotator.paths import UnsafePathError, inside
 
 _CHUNK = 1 << 20
 _SLACK = 1 << 20  # content any archive may have, whatever its size (headers, padding)
@@ -116,7 +117,7 @@ def read_members(
             member.local_path.unlink(missing_ok=True)
         prefix = OVER_CAP if isinstance(exc, ArchiveOverCap) else TIMED_OUT
         raise type(exc)(f"{prefix}: {archive.name}: {exc}; {caps.describe()}") from None
-    except (tarfile.TarError, EOFError, OSError, zlib.error, lzma.LZMAError, ValueError) as exc:
+    except (tarfile.TarError, EOFError, OSError, zlib.error, lzma.LZMAError, ValueError, UnsafePathError) as exc:
         for member in out:
             member.local_path.unlink(missing_ok=True)
         raise BedFormatError(f"{archive.name}: unreadable archive ({str(exc)[:200]})") from exc
@@ -158,7 +159,7 @@ def _read(
             source = tar.extractfile(info)
             if source is None:
                 continue
-            path = dest_dir / folder / local
+            path = inside(dest_dir, folder, local)  # built by annotator, and still checked to stay in beds/
             size, digest = _copy(source, path, caps)
             taken.add(f"{folder}/{local}")
             total += size
