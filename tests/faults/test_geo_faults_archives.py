@@ -132,3 +132,13 @@ def test_the_bomb_is_refused_before_it_is_read_through(tmp_path: Path) -> None:
         read_members(archive, "file:///a.tar.gz", {"GSM5": True}, tmp_path / "beds", caps)
     with gzip.open(archive) as whole:
         assert whole.read(10)  # the archive itself is fine: only its ratio is refused
+
+
+def test_the_caps_are_settings_and_nonsense_is_refused() -> None:
+    from annotator.errors import ConfigError
+    from annotator.settings import resolve_config
+
+    assert resolve_config(environ={"ANNOTATOR_ARCHIVE_MAX_MEMBERS": "50"}).archive_max_members == 50
+    for name, value in (("ARCHIVE_MAX_MEMBERS", "0"), ("ARCHIVE_MAX_ENTRIES", "-1"), ("ARCHIVE_MAX_RATIO", "0.5")):
+        with pytest.raises(ConfigError, match="archive_max"):
+            resolve_config(environ={f"ANNOTATOR_{name}": value})
