@@ -46,6 +46,7 @@ class Config:
     allow_local_urls: bool = False  # fetch file: URLs from SOFT (the offline demo, a local mirror)
     download_workers: int = 4  # supplementary files in flight at once
     download_per_host: int = 4  # of which at most this many on one host
+    host_throttle_budget_s: float = 600.0  # the most one host's 429/503 answers in a row may hold its files back
     geo_base_url: str | None = None  # None: the real GEO; else http(s)://host[:port] serving GEO's paths
     max_hours: float | None = None  # stop starting downloads after this long; the next night continues
 

@@ -42,3 +42,15 @@ def test_readme_reference_names_every_command() -> None:
 def test_version_flag() -> None:
     result = CliRunner().invoke(app, ["--version"])
     assert result.exit_code == 0 and result.output.startswith("annotator ")
+
+
+def test_readme_stays_short_and_its_links_resolve() -> None:
+    """The README is a newcomer's first hour: short, with every detail one working link away."""
+    import re
+
+    text = README.read_text()
+    assert len(text.splitlines()) <= 150
+    docs = [README, *sorted((README.parent / "docs").glob("*.md"))]
+    for doc in docs:
+        for target in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", doc.read_text()):
+            assert (doc.parent / target).exists(), f"{doc.name} links to missing {target}"

@@ -16,6 +16,7 @@ neither leaves any of its members behind.
 from __future__ import annotations
 
 import hashlib
+import logging
 import lzma
 import os
 import posixpath
@@ -34,7 +35,9 @@ from annotator.geo.files import BED_LIKE_KINDS, SKIP_REASON_OF_KIND, classify_fi
 from annotator.geo.select import sample_rows
 from annotator.geo.soft import Sample
 from annotator.paths import UnsafePathError, inside
+from annotator.regions.bed import sniff_bed
 
+_LOG = logging.getLogger("annotator.geo.harvest")
 _CHUNK = 1 << 20
 _SLACK = 1 << 20  # content any archive may have, whatever its size (headers, padding)
 
@@ -92,6 +95,28 @@ class Member:
     local_path: Path
     size: int
     sha256: str
+
+
+#: A member read, with what sniffing it said: BED-like?, and the format or why not.
+Sniffed = tuple[Member, bool, str]
+
+
+def read_archive(
+    archive: Path, url: str, wanted: Mapping[str, bool], dest_dir: Path, caps: ArchiveCaps
+) -> tuple[list[Sniffed], str]:
+    """`read_members`, each member sniffed, and what the ledger says of the archive (its detail).
+
+    An unreadable archive yields no member (a warning says why); one over a cap or out of time none either, and a
+    detail starting with `OVER_CAP` or `TIMED_OUT` (see `failed_read`).
+    """
+    try:
+        members = read_members(archive, url, wanted, dest_dir, caps)
+    except (ArchiveOverCap, ArchiveTimedOut) as exc:
+        return [], str(exc)
+    except BedFormatError as exc:
+        _LOG.warning("%s", exc)
+        return [], f"archive: unreadable ({exc})"
+    return [(m, *sniff_bed(m.local_path)) for m in members], f"archive: {len(members)} BED-like member(s) read"
 
 
 def member_url(archive_url: str, name: str) -> str:

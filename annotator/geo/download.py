@@ -12,12 +12,16 @@ falls back to ftp, and only when https failed in a way another try could change 
 
 Waits: `backoff_s * 2**k` before retry k+1; a 429 or 503 answer with `Retry-After` (seconds or an HTTP date) waits
 that long instead, capped by `max_retry_after_s`. Every wait and transfer counts against `deadline_s`, the most a
-single file may take; a wait that would pass it ends the download at once.
+single file may take; a wait that would pass it ends the download at once. Within a night a 429/503 slows the
+whole host instead (`annotator.geo.throttle`): the file tells the night's `HostThrottle`, and every attempt on the
+host waits for it.
 
 Resume: a `.part` file left by a failure or a killed run is continued with a range request only when its sidecar
 holds a validator (ETag or Last-Modified) from the server that started it, sent back as `If-Range`; a server whose
-object changed answers 200 and the file restarts from zero, as it does when no validator was saved or the total
-length differs.
+object changed answers 200 and the file restarts from zero, as it does when no validator was saved, or when a 206
+answer names another object (its ETag or Last-Modified differs from the saved one: a server that ignores
+`If-Range`) or another total length. A `.part` written when our own disk failed is removed: its bytes cannot be
+trusted for a resume.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +44,7 @@ from annotator import __version__
 from annotator.errors import DownloadError
 from annotator.geo.files import https_url
 from annotator.geo.integrity import gzip_problem
+from annotator.geo.throttle import HostThrottle
 from annotator.geo.transport import (
     RefusedURL,
     Validators,
@@ -95,10 +100,11 @@ class _Failure(Exception):
         restart: bool = False,
         unreachable: bool = False,
         retry_after: float | None = None,
+        throttled: bool = False,
     ) -> None:
         super().__init__(reason)
         self.reason, self.permanent, self.restart = reason, permanent, restart
-        self.unreachable, self.retry_after = unreachable, retry_after
+        self.unreachable, self.retry_after, self.throttled = unreachable, retry_after, throttled
 
 
 def download(
@@ -116,6 +122,8 @@ def download(
     max_retry_after_s: float = DEFAULT_MAX_RETRY_AFTER_S,
     retry_unreachable: bool = True,
     clock: Callable[[], float] = time.monotonic,
+    throttle: HostThrottle | None = None,
+    base_url: str | None = None,
 ) -> Downloaded:
     """Download `url` to `dest` atomically and return its size and SHA-256.
 
@@ -150,6 +158,11 @@ def download(
         Retry when the host cannot be reached (off: the first such failure raises `HostUnreachableError`).
     clock
         Monotonic clock for the deadline (tests may pass a fake with `sleep`).
+    throttle
+        The night's host-level back-off: a 429/503 slows every file of the host, and each attempt waits for the
+        host first (None: this file waits on its own).
+    base_url
+        The configured GEO address (`geo_base_url`): a redirect may go to its host as to GEO's own.
 
     Returns
     -------
@@ -162,7 +175,8 @@ def download(
     DownloadError
         When no URL delivered the file intact; the message gives the last reason and the number of attempts.
     OSError
-        When the local disk refuses to store the file (full, read-only): raised at once, as it is, not retried.
+        When the local disk refuses to store the file (full, read-only): raised at once, as it is, not retried;
+        the file's `.part` is removed.
     """
     dest = Path(dest)
     part = (partial_dir or dest.parent) / (dest.name + ".part")
@@ -176,16 +190,21 @@ def download(
     failure = _Failure("no attempt made")
     for candidate in _attempt_urls(url, retries):
         if attempts:
-            wait = _wait_before(attempts, failure, backoff_s, max_retry_after_s)
+            # a throttled host's wait is the throttle's, shared by all its files; otherwise this file's own
+            wait = 0.0 if throttle and failure.throttled else _wait_before(attempts, failure, backoff_s,
+                                                                            max_retry_after_s)  # fmt: skip
             if clock() + wait >= deadline:
                 failure = _Failure(_deadline_reason(deadline_s, waiting=wait))
                 break
             sleep(wait)
+        if throttle and (why := throttle.wait(candidate, deadline)):
+            failure = _Failure(why)
+            break
         attempts += 1
         try:
             size, announced = _fetch_to(
                 candidate, part, timeout_s=timeout_s, max_bytes=max_bytes, deadline=deadline, clock=clock,
-                allow_local_urls=allow_local_urls, deadline_s=deadline_s,
+                allow_local_urls=allow_local_urls, deadline_s=deadline_s, base_url=base_url,
             )  # fmt: skip
             problem = None if announced else gzip_problem(part)  # unannounced length: a whole gzip proves it
             if problem:
@@ -193,6 +212,9 @@ def download(
         except _Failure as exc:
             failure = exc
             _LOG.debug("attempt %d for %s failed: %s", attempts, candidate, exc.reason)
+            if throttle and exc.throttled:
+                asked = exc.retry_after
+                throttle.slowed(candidate, _backoff(attempts, backoff_s) if asked is None else asked)
             if exc.restart:
                 part.unlink(missing_ok=True)
                 drop_validators(part)
@@ -203,6 +225,8 @@ def download(
         dest.parent.mkdir(parents=True, exist_ok=True)
         os.replace(part, dest)
         drop_validators(part)
+        if throttle:
+            throttle.delivered(candidate)
         return Downloaded(dest, size, digest, candidate, attempts)
     error = HostUnreachableError if failure.unreachable else DownloadError
     raise error(f"{url[:200]}: {failure.reason} ({attempts} attempt{'s' if attempts != 1 else ''})")
@@ -217,9 +241,13 @@ def _attempt_urls(url: str, retries: int) -> list[str]:
     return plan
 
 
+def _backoff(attempts: int, backoff_s: float) -> float:
+    return min(backoff_s * 2 ** (attempts - 1), _MAX_BACKOFF_S)
+
+
 def _wait_before(attempts: int, failure: _Failure, backoff_s: float, max_retry_after_s: float) -> float:
     """The wait before the next attempt: the server's Retry-After when it gave one, else exponential back-off."""
-    backoff = min(backoff_s * 2 ** (attempts - 1), _MAX_BACKOFF_S)
+    backoff = _backoff(attempts, backoff_s)
     if failure.retry_after is not None:
         return min(max(failure.retry_after, backoff), max_retry_after_s)
     return backoff
@@ -240,6 +268,7 @@ def _fetch_to(
     clock: Callable[[], float],
     allow_local_urls: bool,
     deadline_s: float | None,
+    base_url: str | None,
 ) -> tuple[int, bool]:
     """One attempt: stream `url` into `part` (resuming what is there when the server proves it is the same
     object); return the complete size and whether the server announced it (so it was checked)."""
@@ -256,7 +285,7 @@ def _fetch_to(
     remaining = max(0.01, deadline - clock())
     with Watchdog(deadline, clock) as watchdog:
         try:
-            with opener(watchdog, allow_local_urls=allow_local_urls).open(
+            with opener(watchdog, allow_local_urls=allow_local_urls, base_url=base_url).open(
                 request, timeout=min(timeout_s, remaining)
             ) as response:
                 offset, total = _start_of(response, have, saved)
@@ -268,8 +297,12 @@ def _fetch_to(
                 received = _stream(response, part, offset, max_bytes, deadline, clock)
         except _Failure:
             raise
-        except _LocalIOError as exc:
-            raise exc.error from None  # the disk, not the server: retrying cannot help, the caller must know
+        except _LocalIOError as exc:  # the disk, not the server: retrying cannot help, the caller must know
+            # and what the failing disk took of this file cannot be trusted for a resume
+            with suppress(OSError):
+                part.unlink(missing_ok=True)
+                drop_validators(part)
+            raise exc.error from None
         except RefusedURL as exc:
             raise _Failure(str(exc), permanent=True, restart=True) from exc
         except urllib.error.HTTPError as exc:
@@ -299,8 +332,10 @@ def _http_failure(exc: urllib.error.HTTPError) -> _Failure:
         return _Failure("HTTP 416 range not satisfiable; restarting", restart=True)
     if 300 <= exc.code < 400:  # urllib refuses a redirect to a scheme other than http, https or ftp
         return _Failure(f"HTTP {exc.code}: {str(exc.reason)[:200]}", permanent=True, restart=True)
-    wait = retry_after_s(exc.headers.get("Retry-After")) if exc.code in (429, 503) and exc.headers else None
-    return _Failure(f"HTTP {exc.code} {exc.reason}", permanent=exc.code in _PERMANENT_HTTP, retry_after=wait)
+    throttled = exc.code in (429, 503)
+    wait = retry_after_s(exc.headers.get("Retry-After")) if throttled and exc.headers else None
+    return _Failure(f"HTTP {exc.code} {exc.reason}", permanent=exc.code in _PERMANENT_HTTP, retry_after=wait,
+                    throttled=throttled)  # fmt: skip
 
 
 def _unreachable(reason: object) -> bool:
@@ -322,9 +357,14 @@ def _start_of(response: http.client.HTTPResponse, have: int, saved: Validators |
         m = _CONTENT_RANGE.match(response.headers.get("Content-Range", "").strip())
         total = int(m.group(3)) if m and m.group(3) != "*" else None
         same_total = saved is None or saved.total is None or total == saved.total
-        if m and int(m.group(1)) == have and have and same_total:
+        # a server that ignores If-Range answers 206 for whatever the URL serves now: its validators must be ours
+        same_object = saved is not None and saved.same_object(Validators.from_headers(saved.url, response.headers,
+                                                                                       total))  # fmt: skip
+        if m and int(m.group(1)) == have and have and same_total and same_object:
             return have, total
-        raise _Failure("server answered a range request with an unexpected range or length; restarting", restart=True)
+        raise _Failure(
+            "server answered a range request with another object, range or length; restarting", restart=True
+        )
     return 0, int(length) if length and length.isdigit() else None
 
 

@@ -5,8 +5,9 @@ GEO lives on three NCBI hosts whose paths never collide: `www.ncbi.nlm.nih.gov/g
 `eutils.ncbi.nlm.nih.gov/entrez/eutils/...` (the `--since-days` search). With `geo_base_url` set (a test server, a
 mirror), `rebase` keeps each path and query and swaps scheme and host for the base; without it URLs are untouched,
 so the defaults stay the real GEO. geofetch builds its URLs from module constants and calls `requests` without a
-timeout; `geofetch_at` swaps the `requests` its modules see for a thin wrapper that rebases every URL and adds a
-timeout, for the duration of a `with` block. URLs that are not GEO's are never rebased.
+timeout; `geofetch_at` swaps the `requests` its modules see for `annotator.geo.textfetch.TextClient`, which rebases
+every URL and makes each request under a timeout, a per-request deadline and the night's deadline, for the
+duration of a `with` block. URLs that are not GEO's are never rebased.
 """
 
 from __future__ import annotations
@@ -16,8 +17,6 @@ import socket
 import threading
 import urllib.request
 from collections.abc import Iterator
-from types import ModuleType
-from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from annotator.errors import ConfigError, DownloadError
@@ -50,39 +49,28 @@ def rebase(url: str, base: str | None) -> str:
     return urlunsplit((root.scheme, root.netloc, root.path.rstrip("/") + parts.path, parts.query, ""))
 
 
-class _RebasingRequests:
-    """Stands in for the `requests` module inside geofetch: same calls, GEO URLs rebased, a timeout always set."""
-
-    def __init__(self, real: ModuleType, base: str | None, timeout_s: float) -> None:
-        self._real, self._base, self._timeout = real, base, timeout_s
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._real, name)
-
-    def _call(self, method: str, url: str, **kwargs: Any) -> Any:
-        kwargs.setdefault("timeout", self._timeout)
-        return getattr(self._real, method)(rebase(url, self._base), **kwargs)
-
-    def get(self, url: str, **kwargs: Any) -> Any:
-        return self._call("get", url, **kwargs)
-
-    def head(self, url: str, **kwargs: Any) -> Any:
-        return self._call("head", url, **kwargs)
-
-    def post(self, url: str, **kwargs: Any) -> Any:
-        return self._call("post", url, **kwargs)
-
-
 @contextlib.contextmanager
-def geofetch_at(base: str | None, timeout_s: float = 60.0) -> Iterator[None]:
-    """Within the block, geofetch's SOFT fetches and searches go to `base` (None: the real GEO) with a timeout."""
+def geofetch_at(
+    base: str | None,
+    timeout_s: float = 60.0,
+    *,
+    request_deadline_s: float | None = None,
+    until: float | None = None,
+    allow_local_urls: bool = False,
+) -> Iterator[None]:
+    """Within the block, geofetch's SOFT fetches and searches go to `base` (None: the real GEO) with a timeout, each
+    cut off `request_deadline_s` after it starts (None: never) and at `until` (`time.monotonic()` of the night's
+    end; None: no such end)."""
     import requests
     from geofetch import finder, utils
+
+    from annotator.geo.textfetch import TextClient
 
     modules = (utils, finder)
     with _PATCH_LOCK:
         saved = [m.requests for m in modules]
-        shim = _RebasingRequests(requests, base, timeout_s)
+        shim = TextClient(requests, base, timeout_s, request_deadline_s=request_deadline_s, until=until,
+                          allow_local_urls=allow_local_urls)  # fmt: skip
         for m in modules:
             m.requests = shim
         try:

@@ -4,6 +4,9 @@ geofetch is used for what it does well — building GEO's query URLs and fetchin
 `discard_soft` default deletes the SOFT files (we keep ours under `WORKDIR/soft/`, in geofetch's own layout, so a
 later run can read them with `--soft-dir`), and it raises a bare `Exception` on an HTTP error, which we turn into
 `DownloadError`. geofetch configures logging when imported, so it is imported only when the network is needed.
+Inside `annotator.geo.endpoint.geofetch_at` each of its requests has a deadline (`annotator.geo.textfetch`); a
+request cut off there, or refused, is a `DownloadError` that is not retried, and no retry waits past the night's
+deadline.
 """
 
 from __future__ import annotations
@@ -64,6 +67,7 @@ def load_series(
     backoff_s: float = 2.0,
     fetch_lines: FetchLines | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    deadline: float | None = None,
 ) -> Series:
     """Series `gse` with all its samples: from `soft_dir` when given, else fetched from GEO into `cache_dir`.
 
@@ -80,6 +84,8 @@ def load_series(
         Retry policy of the fetch.
     fetch_lines
         SOFT fetcher (default: geofetch's `Accession.fetch_metadata`); tests pass a fake.
+    deadline
+        `time.monotonic()` of the night's end (None: none): a retry that would wait past it is not made.
 
     Raises
     ------
@@ -103,7 +109,7 @@ def load_series(
     saved = [inside(cache_dir, gse, f"{gse}_GSE.soft"), inside(cache_dir, gse, f"{gse}_GSM.soft")]
     try:
         texts = [
-            _fetch_with_retries(gse, kind, fetch_lines or _geofetch_lines, retries, backoff_s, sleep)
+            _fetch_with_retries(gse, kind, fetch_lines or _geofetch_lines, retries, backoff_s, sleep, deadline)
             for kind in ("GSE", "GSM")
         ]
     except DownloadError as exc:
@@ -134,7 +140,7 @@ def find_recent_series(days: int, organism: str | None = None) -> list[str]:
     filters = f"{organism}[Organism]" if organism else None  # the filter syntax of geofetch's own Finder docs
     try:
         found = Finder(filters=filters).get_gse_by_day_count(days)
-    except (requests.RequestException, AttributeError) as exc:
+    except (requests.RequestException, AttributeError, DownloadError) as exc:
         raise DownloadError(f"GEO search for series of the last {days} day(s) failed: {exc}") from exc
     if not found:
         _LOG.warning("GEO search found no series of the last %d day(s) (or the search failed quietly)", days)
@@ -142,14 +148,27 @@ def find_recent_series(days: int, organism: str | None = None) -> list[str]:
 
 
 def _fetch_with_retries(
-    gse: str, kind: str, fetch_lines: FetchLines, retries: int, backoff_s: float, sleep: Callable[[float], None]
+    gse: str,
+    kind: str,
+    fetch_lines: FetchLines,
+    retries: int,
+    backoff_s: float,
+    sleep: Callable[[float], None],
+    deadline: float | None,
 ) -> str:
-    reason = ""
+    reason, made = "", 0
     for attempt in range(retries + 1):
         if attempt:
-            sleep(backoff_s * 2 ** (attempt - 1))
+            wait = backoff_s * 2 ** (attempt - 1)
+            if deadline is not None and time.monotonic() + wait >= deadline:
+                reason += "; no further attempt: the night's deadline (--max-hours) comes first"
+                break
+            sleep(wait)
+        made += 1
         try:
             lines = fetch_lines(gse, kind)
+        except DownloadError as exc:  # cut off at a deadline, or refused: another try cannot change it
+            raise DownloadError(f"cannot fetch the {kind} SOFT text of {gse} from GEO: {exc}") from exc
         except Exception as exc:  # geofetch raises bare Exception on HTTP errors, requests' own on network ones
             reason = f"{type(exc).__name__}: {exc}"
             continue
@@ -157,7 +176,7 @@ def _fetch_with_retries(
             return "\n".join(lines) + "\n"
         reason = "empty answer (geofetch returns nothing for a SOFT file over its size limit)"
     raise DownloadError(
-        f"cannot fetch the {kind} SOFT text of {gse} from GEO after {retries + 1} attempt(s): {reason}; "
+        f"cannot fetch the {kind} SOFT text of {gse} from GEO after {made} attempt(s): {reason}; "
         "check the network, or pass --soft-dir with saved SOFT files"
     )
 

@@ -105,7 +105,8 @@ def harvest(
     workdir = Path(config.workdir)
     base = check_base_url(config.geo_base_url)
     backlog = Backlog(workdir)
-    with geofetch_at(base, timeout_s=config.download_timeout_s):
+    with geofetch_at(base, timeout_s=config.download_timeout_s, request_deadline_s=config.download_deadline_s,
+                     until=deadline, allow_local_urls=config.allow_local_urls):  # fmt: skip
         reach = None
         if config.soft_dir is None:
             reach = functools.partial(probe, [SOFT_URL] + ([SEARCH_URL] if config.since_days else []), base)

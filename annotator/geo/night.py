@@ -19,13 +19,11 @@ from annotator.errors import AnnotatorError, BedFormatError, DownloadError
 from annotator.geo.archive import (
     ARCHIVE_READ,
     ArchiveCaps,
-    ArchiveOverCap,
-    ArchiveTimedOut,
-    Member,
+    Sniffed,
     archive_plans,
     failed_read,
     member_row,
-    read_members,
+    read_archive,
 )
 from annotator.geo.bigbed import bigbed_to_bed_gz
 from annotator.geo.download import Downloaded, download
@@ -45,6 +43,7 @@ from annotator.geo.select import (
 )
 from annotator.geo.series_files import series_file_rows
 from annotator.geo.soft import Sample, Series
+from annotator.geo.throttle import HostThrottle
 from annotator.hashing import sha256_of
 from annotator.paths import inside, inside_relative
 from annotator.progress import Progress
@@ -55,7 +54,7 @@ _LOG = logging.getLogger("annotator.geo.harvest")
 
 BEDS_DIR = "beds"
 #: What a download thread hands back: the file, BED-like?, why (or the format), the members read from an archive.
-Fetched = tuple[Downloaded, bool, str, list[tuple[Member, bool, str]]]
+Fetched = tuple[Downloaded, bool, str, list[Sniffed]]
 SOFT_CACHE_DIR = "soft"
 
 
@@ -124,6 +123,7 @@ class Night:
             per_host=config.download_per_host,
             deadline=deadline,
             is_reachable=_reachable,
+            throttle=HostThrottle(config.host_throttle_budget_s, deadline),
         )
 
     def over_time(self) -> bool:
@@ -134,6 +134,9 @@ class Night:
             for gse, series, error in read_ahead(gses, self._load, stop=self.over_time):
                 if series is None and error is None:
                     _LOG.warning("series %s deferred to the next night: the time budget ran out", gse)
+                    self.deferred_series.append(gse)
+                elif isinstance(error, DownloadError) and self.over_time():  # its SOFT text was cut off at the end
+                    _LOG.warning("series %s deferred to the next night: %s", gse, error)
                     self.deferred_series.append(gse)
                 elif error is not None:
                     if not isinstance(error, AnnotatorError):
@@ -163,6 +166,7 @@ class Night:
             cache_dir=self.workdir / SOFT_CACHE_DIR,
             retries=self.config.download_retries,
             backoff_s=self.config.download_backoff_s,
+            deadline=self.deadline,
         )
 
     def _add_series(self, gse: str, series: Series) -> None:
@@ -226,7 +230,7 @@ class Night:
             _fill(row, entry)
             self.reused += 1
             if plan is not None and entry.local_path:
-                members: list[tuple[Member, bool, str]] = []
+                members: list[Sniffed] = []
                 if not self._caps(time.monotonic()).refused(entry.detail):  # refused for these caps: not again
                     members, detail = self._members(self.workdir / entry.local_path, url, plan, time.monotonic())
                     if detail != entry.detail:
@@ -254,6 +258,8 @@ class Night:
                 partial_dir=inside(workdir, BEDS_DIR, ".partial"),
                 deadline_s=config.download_deadline_s,
                 allow_local_urls=config.allow_local_urls,
+                throttle=self.pool.throttle,
+                base_url=self.base,
             )
             if looks_like_html(got.path):
                 got.path.unlink()  # ours: written by this download a moment ago
@@ -303,24 +309,12 @@ class Night:
                            config.archive_max_entries, config.archive_max_ratio, config.download_deadline_s,
                            start + config.download_deadline_s)  # fmt: skip
 
-    def _members(
-        self, archive: Path, url: str, plan: dict[str, bool], start: float
-    ) -> tuple[list[tuple[Member, bool, str]], str]:
-        """Read an archive's BED-like members into beds/ (any thread): (members, what the ledger says of it).
-
-        An unreadable archive yields none; one over a cap none and the reason, which settles it (`_archive_read`).
-        """
-        try:
-            members = read_members(archive, url, plan, self.workdir / BEDS_DIR, self._caps(start))
-        except (ArchiveOverCap, ArchiveTimedOut) as exc:
-            return [], str(exc)
-        except BedFormatError as exc:
-            _LOG.warning("%s", exc)
-            return [], f"archive: unreadable ({exc})"
-        return [(m, *sniff_bed(m.local_path)) for m in members], f"archive: {len(members)} BED-like member(s) read"
+    def _members(self, archive: Path, url: str, plan: dict[str, bool], start: float) -> tuple[list[Sniffed], str]:
+        """Read an archive's BED-like members into beds/ (any thread): (members, what the ledger says of it)."""
+        return read_archive(archive, url, plan, self.workdir / BEDS_DIR, self._caps(start))
 
     def _archive_read(
-        self, row: dict[str, Any], series: _Series, members: list[tuple[Member, bool, str]], detail: str | None
+        self, row: dict[str, Any], series: _Series, members: list[Sniffed], detail: str | None
     ) -> None:
         """The archive row is settled as read; each member becomes a row of its sample, projected like any file.
 

@@ -8,7 +8,10 @@ in flight, at most `per_host` of them on one host, and consecutive request start
 `breaker_after` files in a row with `HostUnreachableError` (the downloader's verdict that the host was not reached:
 name not resolved, connection refused or timed out) is probed once more; if it does not even accept a TCP
 connection, its remaining files come back failed at once ("host unreachable"), instead of each spending minutes on
-retries. The verdict travels as `Outcome.unreachable`, never read back out of the error's words.
+retries. The verdict travels as `Outcome.unreachable`, never read back out of the error's words. A host that kept
+answering 429/503 past its budget (`annotator.geo.throttle.HostThrottle`, shared with the download threads) has its
+remaining files failed at once too ("host throttling"). A download that fails on our own disk (`OSError`: full,
+read-only) ends the night: the error is raised on the caller's thread when that file is settled.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from urllib.parse import urlsplit
 
 from annotator.errors import DownloadError
 from annotator.geo.download import HostUnreachableError
+from annotator.geo.throttle import HostThrottle
 
 _LOG = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -47,6 +51,7 @@ class Outcome(Generic[T]):
     error: str | None = None
     deferred: bool = False
     unreachable: bool = False
+    local_error: OSError | None = None  # our disk failed: raised again on the caller's thread
 
 
 class _Host:
@@ -74,6 +79,8 @@ class DownloadPool(Generic[T]):
         `time.monotonic()` after which nothing new starts (None: no limit).
     is_reachable
         `host_url -> bool`, asked once a host has failed `breaker_after` files in a row on connection errors.
+    throttle
+        The night's host-level back-off, shared with `fetch` (files of a host it gave up on are not started).
     """
 
     def __init__(
@@ -85,11 +92,13 @@ class DownloadPool(Generic[T]):
         deadline: float | None = None,
         breaker_after: int = 3,
         is_reachable: Callable[[str], bool] | None = None,
+        throttle: HostThrottle | None = None,
     ) -> None:
         if workers < 1 or per_host < 1:
             raise ValueError("workers and per_host must be at least 1")
         self.workers, self.per_host, self.host_interval_s = workers, per_host, host_interval_s
         self.deadline, self.breaker_after, self.is_reachable = deadline, breaker_after, is_reachable
+        self.throttle = throttle
         self._hosts: dict[str, _Host] = {}
         self._waiting: deque[tuple[Any, str, Callable[[], T]]] = deque()
         self._done: queue.Queue[tuple[str, Outcome[T]]] = queue.Queue()
@@ -140,6 +149,9 @@ class DownloadPool(Generic[T]):
             if host.unreachable:
                 yield Outcome(tag, error=host.unreachable, unreachable=True)
                 continue
+            if self.throttle and (throttled := self.throttle.given_up(url)):
+                yield Outcome(tag, error=throttled)
+                continue
             if host.in_flight >= self.per_host or url in self._urls_in_flight:
                 skipped.append((tag, url, fetch))
                 continue
@@ -181,6 +193,8 @@ class DownloadPool(Generic[T]):
             outcome = Outcome(tag, error=str(exc), unreachable=True)
         except DownloadError as exc:
             outcome = Outcome(tag, error=str(exc))
+        except OSError as exc:  # our disk, not the file's server: no traceback here, the caller stops the night
+            outcome = Outcome(tag, error=str(exc), local_error=exc)
         except Exception as exc:  # a bug or resource error on one file must not hang the pool
             _LOG.exception("downloading %s failed unexpectedly", url)
             outcome = Outcome(tag, error=f"internal error: {exc!r}")
@@ -192,6 +206,8 @@ class DownloadPool(Generic[T]):
         host.in_flight -= 1
         self._in_flight -= 1
         self._urls_in_flight.discard(url)
+        if outcome.local_error is not None:
+            raise outcome.local_error
         if not outcome.unreachable:
             host.failures_in_row = 0
             return outcome

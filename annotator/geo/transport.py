@@ -4,6 +4,10 @@ dripping server cannot outlast, `Retry-After`, and the validators that make a `.
 * Schemes: http, https and ftp are fetched; `file:` only when the user allows local URLs (the offline demo, a
   local mirror); `data:` and every other scheme never. A redirect may only lead to http, https or ftp — never to
   `file:`, whatever the setting — since a SOFT file must not be able to copy a local file into the workdir.
+* Redirect hosts: a redirect may lead to GEO's hosts, to the configured `geo_base_url`'s host and port, or back to
+  the host and port that answered; anywhere else (another port of 127.0.0.1, an address of the private network, a
+  cloud metadata address) only when local URLs are allowed. A GEO text could otherwise point at a public server
+  whose redirect makes an internal service's answer a sample's peak file.
 * Deadline: the socket timeout bounds each wait for data, not a whole transfer, so a server sending one byte every
   few seconds would hold a file for hours. The opener arms a watchdog that shuts the connection's socket when the
   file's deadline passes, wherever the transfer is (connecting, reading headers or the body).
@@ -17,6 +21,7 @@ import contextlib
 import email.utils
 import functools
 import http.client
+import ipaddress
 import json
 import os
 import socket
@@ -28,6 +33,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+from annotator.geo.endpoint import GEO_HOSTS
 
 REMOTE_SCHEMES = frozenset({"http", "https", "ftp"})
 LOCAL_SCHEMES = frozenset({"file"})
@@ -137,20 +144,72 @@ class _HTTPSHandler(urllib.request.HTTPSHandler):
         return self.do_open(functools.partial(_WatchedHTTPSConnection, watchdog=self._watchdog), req)
 
 
+def redirect_refusal(source: str, target: str, *, base_url: str | None, allow_local_urls: bool) -> str | None:
+    """Why a redirect from `source` to `target` may not be followed, or None when it may (see the module docstring).
+
+    `target` is already absolute (urllib joins a relative `Location` with `source`).
+    """
+    scheme = url_scheme(target)
+    if scheme and scheme not in REMOTE_SCHEMES:
+        return f"a {scheme}: URL, which is never followed"
+    if allow_local_urls:
+        return None
+    to = _origin(target)
+    if to is None:
+        return "a URL without a host"
+    if to[0] in GEO_HOSTS or to == _origin(source) or (base_url and to == _origin(base_url)):
+        return None
+    what = "a local or private address" if _is_local(to[0]) else "a host that is not GEO's"
+    shown = f"{to[0]}:{to[1]}" if to[1] is not None else to[0]
+    return f"{shown}, {what}, which is followed only when allow_local_urls is on"
+
+
+def _origin(url: str) -> tuple[str, int | None] | None:
+    """(host, port) of `url`: the host lower-cased, the port None when it is its scheme's default (so an upgrade
+    from http to https on the same host stays the same origin); None when the URL has no host."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    if not parts.hostname:
+        return None
+    default = {"http": 80, "https": 443, "ftp": 21}.get(parts.scheme.lower())
+    return parts.hostname.lower().rstrip("."), None if port == default else port
+
+
+def _is_local(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_private or address.is_loopback or address.is_link_local or address.is_unspecified
+
+
 class _RedirectHandler(urllib.request.HTTPRedirectHandler):
-    """Follows redirects only to http, https or ftp (urllib itself also refuses others, as an HTTPError)."""
+    """Follows redirects only as `redirect_refusal` allows (urllib itself also refuses odd schemes, as an
+    HTTPError)."""
+
+    def __init__(self, base_url: str | None, allow_local_urls: bool) -> None:
+        super().__init__()
+        self._base_url, self._allow_local_urls = base_url, allow_local_urls
 
     def redirect_request(self, req, fp, code, msg, headers, newurl):
-        scheme = url_scheme(newurl)
-        if scheme and scheme not in REMOTE_SCHEMES:
+        why = redirect_refusal(req.full_url, newurl, base_url=self._base_url, allow_local_urls=self._allow_local_urls)
+        if why:
             fp.close()
-            raise RefusedURL(f"redirected ({code}) to a {scheme}: URL, which is never followed")
+            raise RefusedURL(f"redirected ({code}) to {why}")
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
-def opener(watchdog: Watchdog, *, allow_local_urls: bool) -> urllib.request.OpenerDirector:
+def opener(
+    watchdog: Watchdog, *, allow_local_urls: bool, base_url: str | None = None
+) -> urllib.request.OpenerDirector:
     """An opener with exactly the handlers we fetch with: proxies from the environment, http(s) under the
-    watchdog, ftp, checked redirects, and `file:` only when local URLs are allowed (never `data:`)."""
+    watchdog, ftp, checked redirects (`base_url`: the configured GEO address, a redirect target like GEO's own
+    hosts), and `file:` only when local URLs are allowed (never `data:`)."""
     director = urllib.request.OpenerDirector()
     handlers: list[urllib.request.BaseHandler] = [
         urllib.request.ProxyHandler(),
@@ -158,7 +217,7 @@ def opener(watchdog: Watchdog, *, allow_local_urls: bool) -> urllib.request.Open
         _HTTPHandler(watchdog),
         _HTTPSHandler(watchdog),
         urllib.request.HTTPDefaultErrorHandler(),
-        _RedirectHandler(),
+        _RedirectHandler(base_url, allow_local_urls),
         urllib.request.FTPHandler(),
         urllib.request.HTTPErrorProcessor(),
     ]
@@ -209,6 +268,15 @@ class Validators:
     def if_range(self) -> str | None:
         return self.etag or self.last_modified
 
+    def same_object(self, answer: Validators) -> bool:
+        """True when `answer` (a 206's validators) proves it is the object these were saved from: the saved ETag
+        again (or, without one, the saved Last-Modified), and no other Last-Modified."""
+        if self.last_modified and answer.last_modified and answer.last_modified != self.last_modified:
+            return False
+        if self.etag:
+            return answer.etag == self.etag
+        return self.last_modified is not None and answer.last_modified == self.last_modified
+
     @classmethod
     def from_headers(cls, url: str, headers: Any, total: int | None) -> Validators:
         etag = headers.get("ETag")
@@ -239,8 +307,12 @@ def write_validators(part: Path, validators: Validators) -> None:
     """Save `validators` beside `part` atomically (a torn sidecar must never validate a resume)."""
     path = meta_path(part)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(asdict(validators)), encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps(asdict(validators)), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError:  # a full disk: leave no torn sidecar behind
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def drop_validators(part: Path) -> None:

@@ -85,7 +85,7 @@ def test_an_archive_over_a_cap_is_one_failed_row_and_is_not_read_again(
     assert row["download_status"] == "failed" and why in row["download_error"], row
     assert _peak_files(tmp_path / "work") == []  # nothing it extracted is left under beds/
     calls: list[Path] = []
-    monkeypatch.setattr(night_module, "read_members", lambda archive, *a, **k: calls.append(archive) or [])
+    monkeypatch.setattr(night_module, "read_archive", lambda archive, *a, **k: calls.append(archive) or ([], ""))
     again = _night(tmp_path, archive, **settings)
     assert calls == [] and again[0]["download_status"] == "failed" and why in again[0]["download_error"]
     tally.refused += 1
