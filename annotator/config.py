@@ -43,6 +43,9 @@ class Config:
     max_file_bytes: int = 2 * 1024**3
     download_deadline_s: float = 900.0  # the most one file may take, retries and waits included
     download_max_runs: int = 5  # runs in a row a failing file is tried before the harvest gives up on it
+    archive_max_members: int = 2_000  # peak files read from one .tar archive; more: the archive is a failed row
+    archive_max_entries: int = 100_000  # entries of any kind listed in one archive
+    archive_max_ratio: float = 50.0  # archive content (uncompressed) per byte of archive: a bomb is a failed row
     allow_local_urls: bool = False  # fetch file: URLs from SOFT (the offline demo, a local mirror)
     download_workers: int = 4  # supplementary files in flight at once
     download_per_host: int = 4  # of which at most this many on one host

@@ -1,12 +1,19 @@
 """The embeddings archive: every region-set vector a workdir has projected, per model, across nights.
 
 ```
-WORKDIR/embeddings/<model digest>/part-<time>-<pid>.parquet     schema `embeddings` (docs/schemas.md)
-WORKDIR/.cache/author-labels/part-<time>-<pid>.parquet         the authors' labels each night read (for search)
+WORKDIR/embeddings/<model digest>/part-<time>-<pid>-<sha256>.parquet   schema `embeddings` (docs/schemas.md)
+WORKDIR/.cache/author-labels/part-<time>-<pid>-<sha256>.parquet       the authors' labels each night read (search)
 ```
+Each part's name carries the SHA-256 of its bytes, checked before it is read (`annotator.parts`): a damaged part
+is deleted with a warning instead of failing `search` and every later night. Its vectors are rebuilt by the next
+night (the journal projects again any ok projection whose vector is missing); a damaged author-label part's labels
+come back when their series is annotated again. Parts written by an older annotator, without a digest, are still
+read, and deleted the same way if they cannot be.
+
 Parts are written atomically by the projection journal just before its own part (so a projection the journal
-reuses always has its vector), and a key (sample_id, file sha256) already archived is never written again: a re-run,
-or a run killed between the two writes, adds no duplicate. Vectors are unit length, so a dot product is a cosine,
+reuses always has its vector), and a key (sample_id, file sha256) already archived is not written again: a re-run,
+or a run killed between the two writes, adds no duplicate. Only a vector the journal remakes on purpose (`forget`)
+is written twice, and `read` keeps the latest. Vectors are unit length, so a dot product is a cosine,
 in numpy as in DuckDB (`list_dot_product(vector, ?)`).
 
 A model whose label groups own disjoint dimensions (the bundled one: antibody labels on 11 axes, cell types on the
@@ -18,7 +25,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +36,7 @@ import pyarrow.parquet as pq
 
 from annotator.errors import SchemaError
 from annotator.model.format import BedspaceModel
+from annotator.parts import drop, intact_parts, write_part
 from annotator.project import STATUS_OK, Projection
 from annotator.schema import (
     LABEL_BLOCKS_KEY,
@@ -39,7 +46,6 @@ from annotator.schema import (
     TABLE_NAME_KEY,
     embeddings_schema,
 )
-from annotator.tables import atomic_path
 
 EMBEDDINGS_DIR = "embeddings"
 AUTHOR_LABELS_DIR = Path(".cache") / "author-labels"
@@ -85,21 +91,30 @@ class EmbeddingArchive:
         self.directory = Path(workdir) / EMBEDDINGS_DIR / model_digest
         self.blocks = {g: list(d) for g, d in (blocks or {}).items()}
         self._known: set[Key] | None = None
+        self._verified: set[Path] = set()
 
     @classmethod
     def for_model(cls, workdir: str | os.PathLike[str], model: BedspaceModel) -> EmbeddingArchive:
         return cls(workdir, model.digest, label_blocks(model))
 
     def parts(self) -> list[Path]:
-        return sorted(self.directory.glob("part-*.parquet")) if self.directory.is_dir() else []
+        """The intact parts, oldest first (damaged ones are deleted with a warning; the next night rebuilds them)."""
+        return intact_parts(self.directory, _ARCHIVE, legacy=True, verified=self._verified, then=_REBUILT)
 
     def keys(self) -> set[Key]:
         """Keys already archived (two string columns of every part: no vectors are read)."""
         out: set[Key] = set()
         for part in self.parts():
-            t = pq.read_table(part, columns=["sample_id", "file_sha256"])
-            out.update(zip(t.column(0).to_pylist(), (s or "" for s in t.column(1).to_pylist()), strict=True))
+            t = _read(part, ["sample_id", "file_sha256"])
+            if t is not None:
+                out.update(zip(t.column(0).to_pylist(), (s or "" for s in t.column(1).to_pylist()), strict=True))
         return out
+
+    def forget(self, keys: Iterable[Key]) -> None:
+        """Let `append` archive these keys again (their vectors are being remade; `read` keeps the latest)."""
+        if self._known is None:
+            self._known = self.keys()
+        self._known.difference_update(keys)
 
     def append(self, projections: Iterable[Projection]) -> int:
         """Archive the vectors of the ok projections whose key is not archived yet; returns rows written."""
@@ -114,9 +129,7 @@ class EmbeddingArchive:
             return 0
         matrix = np.stack(list(rows.values()))
         table = self._to_table(list(rows), matrix)
-        name = f"part-{time.time_ns():020d}-{os.getpid()}.parquet"
-        with atomic_path(self.directory / name) as tmp:
-            pq.write_table(table, tmp, compression="zstd")
+        self._verified.add(write_part(self.directory, lambda tmp: pq.write_table(table, tmp, compression="zstd")))
         self._known.update(rows)
         return len(rows)
 
@@ -159,10 +172,12 @@ class EmbeddingArchive:
         return out
 
     def read(self) -> Embeddings:
-        """Every archived vector (the first written per key), as one float32 matrix."""
+        """Every archived vector (the latest written per key), as one float32 matrix."""
         tables: list[pa.Table] = []
         for part in self.parts():
-            table = pq.read_table(part)
+            table = _read(part)
+            if table is None:
+                continue
             meta = table.schema.metadata or {}
             if meta.get(SCHEMA_VERSION_KEY, b"").decode() not in READABLE_SCHEMA_VERSIONS:
                 raise SchemaError(f"{part} is not a version-{SCHEMA_VERSION} embeddings part: delete it and re-run")
@@ -173,11 +188,11 @@ class EmbeddingArchive:
             return Embeddings([], [], np.zeros((0, 0), np.float32), {})
         table = pa.concat_tables(tables, promote_options="permissive")
         key = pc.binary_join_element_wise(table["sample_id"], pc.fill_null(table["file_sha256"], ""), "\x1f")
-        if pc.count_distinct(key).as_py() != table.num_rows:  # only a foreign writer can duplicate: first wins
-            first: dict[str, int] = {}
+        if pc.count_distinct(key).as_py() != table.num_rows:  # a remade vector, or a part copied by hand
+            latest: dict[str, int] = {}
             for i, k in enumerate(key.to_pylist()):
-                first.setdefault(k, i)
-            table = table.take(sorted(first.values()))
+                latest[k] = i
+            table = table.take(sorted(latest.values()))
         blocks = {
             name.removeprefix("vector_"): to_matrix(table[name])
             for name in table.column_names
@@ -185,6 +200,22 @@ class EmbeddingArchive:
         }
         shas = [s or "" for s in table["file_sha256"].to_pylist()]
         return Embeddings(table["sample_id"].to_pylist(), shas, to_matrix(table["vector"]), blocks)
+
+
+_ARCHIVE = "embeddings archive"
+_REBUILT = "its vectors are projected again by the next night"
+
+
+def _read(part: Path, columns: list[str] | None = None, what: str = _ARCHIVE, then: str = _REBUILT) -> pa.Table | None:
+    """A part's table, or None (the part deleted with a warning) when it cannot be read: an older part without a
+    digest, or one damaged between its check and this read, never stops a night or a search."""
+    try:
+        return pq.read_table(part, columns=columns)
+    except FileNotFoundError:
+        return None
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        drop(part, what, f"cannot be read ({str(exc)[:120]})", then)
+        return None
 
 
 def unit_rows(matrix: np.ndarray) -> np.ndarray:
@@ -214,19 +245,20 @@ def record_author_labels(workdir: str | os.PathLike[str], annotations: pa.Table)
     if annotations.num_rows == 0:
         return None
     table = annotations.select(_AUTHOR_LABELS.names).cast(_AUTHOR_LABELS)
-    path = Path(workdir) / AUTHOR_LABELS_DIR / f"part-{time.time_ns():020d}-{os.getpid()}.parquet"
-    with atomic_path(path) as tmp:
-        pq.write_table(table, tmp, compression="zstd")
-    return path
+    return write_part(Path(workdir) / AUTHOR_LABELS_DIR, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
+
+
+_LABELS = "author-label cache"
+_RELABELLED = "its labels come back when their series is annotated again"
 
 
 def read_author_labels(workdir: str | os.PathLike[str]) -> dict[str, dict[str, str | None]]:
     """sample_id -> {group: author label} over every night recorded; the latest night wins."""
-    directory = Path(workdir) / AUTHOR_LABELS_DIR
-    parts = sorted(directory.glob("part-*.parquet")) if directory.is_dir() else []
     out: dict[str, dict[str, str | None]] = {}
-    for part in parts:
-        t = pq.read_table(part, columns=["sample_id", "group", "author_label"])
+    for part in intact_parts(Path(workdir) / AUTHOR_LABELS_DIR, _LABELS, legacy=True, then=_RELABELLED):
+        t = _read(part, ["sample_id", "group", "author_label"], _LABELS, _RELABELLED)
+        if t is None:
+            continue
         for sid, group, label in zip(*(c.to_pylist() for c in t.columns), strict=True):
             out.setdefault(sid, {})[group] = label
     return out

@@ -8,16 +8,16 @@ killed half-way keeps nearly everything it finished, and the next run projects o
 name carries the SHA-256 of its bytes: a part that does not match (flipped bits, truncation, a part from an older
 annotator without a digest) is deleted with a warning and its samples are projected again, so a damaged cache can
 cost time but never give wrong rows: a file is reused when the same sample id with the same
-file sha256 was projected by the same model at the same margin threshold and did not fail. `predictions.parquet` is
+file sha256 was projected by the same model at the same margin threshold. A failed projection is reused too (the
+file is reported failed again, not re-read every night) when its reason is about the bytes (not BED-like, a corrupt
+gzip); one that failed for another reason (a worker killed, a size cap) is tried again on at most three runs in
+all. Either way a file whose bytes change has a new sha256, so it is projected afresh. `predictions.parquet` is
 assembled from the journal by streaming one part at a time, so memory does not grow with the number of samples.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import re
-import secrets
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -28,7 +28,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from annotator.embeddings import EmbeddingArchive
-from annotator.hashing import sha256_of
+from annotator.parts import intact_parts, write_part
 from annotator.project import STATUS_FAILED, STATUS_OK, Projection, to_predictions_table
 from annotator.tables import TableWriter, read_table, write_table
 
@@ -36,9 +36,19 @@ log = logging.getLogger(__name__)
 
 Key = tuple[str, str]  # (sample_id, file sha256)
 _SEP = "\x1f"
-_PART_NAME = re.compile(r"^part-\d+-\d+-(?P<digest>[0-9a-f]{64})\.parquet$")
 #: Flush a part after this many projections or seconds: a killed run loses at most that much work.
 PART_SIZE, PART_SECONDS = 64, 30.0
+#: Failures that say nothing about the file's bytes (a worker killed under memory pressure, a bug, an unreadable
+#: disk, a size cap the user may raise): projected again, on at most `MAX_FAILED_TRIES` tries in all.
+RETRIED_FAILURES = ("worker failed", "internal error", "cannot read file", "setting to read it")
+MAX_FAILED_TRIES = 3
+#: A file path directly under `beds/` (the layout before every sample file had its own path).
+_FLAT = r"^(.*[/\\])?beds[/\\][^/\\]+$"
+
+
+def is_final_failure(reason: str | None) -> bool:
+    """True when a failed projection's reason is about the bytes themselves (another try would fail alike)."""
+    return reason is not None and not any(marker in reason for marker in RETRIED_FAILURES)
 
 
 class ProjectionJournal:
@@ -64,40 +74,63 @@ class ProjectionJournal:
 
     def parts(self) -> list[Path]:
         """The intact parts, oldest first; damaged ones are deleted (with a warning) so their samples are redone."""
-        if not self.directory.is_dir():
-            return []
-        return [p for p in sorted(self.directory.glob("part-*.parquet")) if self._intact(p)]
-
-    def _intact(self, part: Path) -> bool:
-        if part in self._verified:
-            return True
-        match = _PART_NAME.match(part.name)
-        if match is None:
-            why = "has no digest in its name (written by an older annotator)"
-        elif sha256_of(part) != match["digest"]:
-            why = "does not match its digest (damaged or truncated)"
-        else:
-            self._verified.add(part)
-            return True
-        log.warning("projection journal: %s %s: deleted, its samples will be projected again", part, why)
-        part.unlink(missing_ok=True)
-        return False
+        return intact_parts(self.directory, "projection journal", legacy=False, verified=self._verified,
+                            then="its samples will be projected again")  # fmt: skip
 
     def latest(self) -> dict[Key, tuple[Path, str]]:
         """Key -> (part holding its latest projection, status); later parts win."""
-        out: dict[Key, tuple[Path, str]] = {}
+        return {key: (part, status) for key, (part, status, _) in self._latest().items()}
+
+    def _latest(self) -> dict[Key, tuple[Path, str, bool]]:
+        """Key -> (part, status, whether the file projected lay flat in beds/ as an older annotator kept it)."""
+        out: dict[Key, tuple[Path, str, bool]] = {}
         for part in self.parts():
-            keys = pq.read_table(part, columns=["sample_id", "file_sha256", "status"])
-            for sid, sha, status in zip(*(keys.column(i).to_pylist() for i in range(3)), strict=True):
-                out[(sid, sha or "")] = (part, status)
+            keys = pq.read_table(part, columns=["sample_id", "file_sha256", "status", "file"])
+            flat = pc.match_substring_regex(keys.column("file"), _FLAT).to_pylist()
+            for sid, sha, status, was_flat in zip(*(keys.column(i).to_pylist() for i in range(3)), flat, strict=True):
+                out[(sid, sha or "")] = (part, status, bool(was_flat))
         return out
 
     def reusable(self) -> set[Key]:
-        """Keys whose latest projection can be reused: it did not fail, and an ok one has its archived vector
-        (projections journalled before the embeddings archive existed are projected once more to fill it)."""
-        latest = self.latest()
-        archived = self.archive.keys() if any(s == STATUS_OK for _, s in latest.values()) else set()
-        return {k for k, (_, s) in latest.items() if s != STATUS_FAILED and (s != STATUS_OK or k in archived)}
+        """Keys whose latest projection can be reused.
+
+        An ok one when it has its archived vector (projections journalled before the embeddings archive existed,
+        or whose archive part was damaged, are projected once more to fill it). A failed one when another try of
+        the same bytes would fail the same way (`is_final_failure`), or when it has failed `MAX_FAILED_TRIES`
+        times: a file that failed is not projected again every night, only when its bytes change. None made from a
+        file kept flat in `beds/` by an older annotator, where another sample's file could have overwritten it
+        under this one's sha256: those are projected once more (and their vectors archived again).
+        """
+        latest = self._latest()
+        stale = {key for key, (_, _, flat) in latest.items() if flat}
+        if stale:
+            log.info("projection journal: %d projection(s) of files in the old flat layout are made again", len(stale))
+            self.archive.forget(stale)
+        archived = self.archive.keys() if any(s == STATUS_OK for _, s, _ in latest.values()) else set()
+        failures = self.failures() if any(s == STATUS_FAILED for _, s, _ in latest.values()) else {}
+        out = set()
+        for key, (_, status, flat) in latest.items():
+            if flat:
+                continue
+            if status == STATUS_FAILED:
+                tries, reason = failures.get(key, (1, None))
+                if tries >= MAX_FAILED_TRIES or is_final_failure(reason):
+                    out.add(key)
+            elif status != STATUS_OK or key in archived:
+                out.add(key)
+        return out
+
+    def failures(self) -> dict[Key, tuple[int, str | None]]:
+        """Key -> (how many failed projections the journal holds for it, the latest one's reason)."""
+        out: dict[Key, tuple[int, str | None]] = {}
+        for part in self.parts():
+            table = pq.read_table(part, columns=["sample_id", "file_sha256", "status", "reason"])
+            table = table.filter(pc.equal(table.column("status"), STATUS_FAILED))
+            for sid, sha, reason in zip(*(table.column(c).to_pylist() for c in ("sample_id", "file_sha256", "reason")),
+                                        strict=True):  # fmt: skip
+                key = (sid, sha or "")
+                out[key] = (out.get(key, (0, None))[0] + 1, reason)
+        return out
 
     @contextmanager
     def writer(self) -> Iterator[_PartWriter]:
@@ -152,16 +185,7 @@ class _PartWriter:
             return
         self._journal.archive.append(self._buffer)  # first: a journalled projection always has its vector
         table = to_predictions_table(self._buffer, self._journal.model_digest, top_k=None)
-        directory = self._journal.directory
-        stamp = f"{time.time_ns():020d}-{os.getpid()}"
-        tmp = directory / f".part-{stamp}.{secrets.token_hex(4)}.tmp"
-        try:
-            write_table("predictions", table, tmp)
-            part = directory / f"part-{stamp}-{sha256_of(tmp)}.parquet"
-            os.replace(tmp, part)  # the name (with its digest) appears only with the complete content
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        part = write_part(self._journal.directory, lambda tmp: write_table("predictions", table, tmp))
         self._journal._verified.add(part)
         self.n_written += len(self._buffer)
         self._buffer.clear()

@@ -114,6 +114,8 @@ def _check(config: Config) -> None:
         raise ConfigError("download_retries must be >= 0 and download_max_runs >= 1")
     if config.download_deadline_s <= 0 or config.download_timeout_s <= 0 or config.host_throttle_budget_s <= 0:
         raise ConfigError("download_deadline_s, download_timeout_s and host_throttle_budget_s must be > 0 seconds")
+    if config.archive_max_members < 1 or config.archive_max_entries < 1 or not config.archive_max_ratio >= 1:
+        raise ConfigError("archive_max_members and archive_max_entries must be >= 1, archive_max_ratio >= 1")
     if config.download_workers < 1 or config.download_per_host < 1:
         raise ConfigError("download_workers and download_per_host must be >= 1")
     if config.max_hours is not None and not config.max_hours > 0:

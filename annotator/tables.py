@@ -85,7 +85,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
 
 
 #: Names annotator gives what it writes before renaming: `.NAME.<16 hex>.tmp` (atomic_path), `.part-….tmp`
-#: (journal), `.ledger.<mkstemp>.tmp` (ledger compaction).
+#: (digest-named parts: journal, embeddings, author labels), `.ledger.<mkstemp>.tmp` (ledger compaction).
 _TEMPORARY = re.compile(r"^\.(.+\.[0-9a-f]{16}|part-[0-9]+-[0-9]+\.[0-9a-f]{8}|ledger\.[A-Za-z0-9_]{8})\.tmp$")
 
 
@@ -96,10 +96,10 @@ def remove_stale_temporaries(workdir: str | os.PathLike[str]) -> int:
     itself gives its temporaries are touched, never `beds/` (downloads resume from their own partial files).
     """
     workdir = Path(workdir)
-    places = [workdir]
-    cache = workdir / ".cache" / "projections"
-    if cache.is_dir():
-        places += [p for p in cache.iterdir() if p.is_dir()]
+    places = [workdir, workdir / ".cache" / "author-labels"]
+    for parent in (workdir / ".cache" / "projections", workdir / "embeddings"):  # one folder per model
+        if parent.is_dir():
+            places += [p for p in parent.iterdir() if p.is_dir()]
     removed = 0
     for place in places:
         if not place.is_dir():

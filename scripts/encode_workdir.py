@@ -1,8 +1,9 @@
 """Make an annotator workdir from a folder of peak files and its metadata CSV (e.g. the 140 shared ENCODE files),
 so `annotator project/reconcile/report/search --workdir` run on real data without GEO.
 
-Each file becomes one selected, "downloaded" sample under WORKDIR/beds/ — a hard link when the workdir is on the same
-file system, else a copy; never a symbolic link, which annotator refuses as a path leading out of the workdir — whose
+Each file becomes one selected, "downloaded" sample under WORKDIR/beds/<stem>/ (one folder per sample, as the
+harvest keeps them) — a hard link when the workdir is on the same file system, else a copy; never a symbolic link,
+which annotator refuses as a path leading out of the workdir — whose
 characteristics carry the CSV's labels as an author would write them (`chip antibody`, `cell line`); accessions are
 not GEO's, so the report does not link them.
 
@@ -31,8 +32,10 @@ def make_workdir(beds: Path, metadata: Path, workdir: Path, series: str) -> int:
         for r in csv.DictReader(fh):
             name = r["file_name"]
             source = (beds / name).resolve()
-            _place(source, workdir / "beds" / name)
             stem = name.split(".")[0]
+            target = workdir / "beds" / stem / name  # one folder per sample, as the harvest keeps them
+            target.parent.mkdir(exist_ok=True)
+            _place(source, target)
             characteristics = [{"key": "chip antibody", "value": r.get("antibody") or ""},
                                {"key": "cell line", "value": r.get("cell_type") or ""}]  # fmt: skip
             if r.get("treatment"):
@@ -41,7 +44,7 @@ def make_workdir(beds: Path, metadata: Path, workdir: Path, series: str) -> int:
                 "gsm": stem, "gse": series, "title": f"{r.get('cell_type', '')} {r.get('antibody', '')}",
                 "organism": "Homo sapiens", "library_strategy": "ChIP-Seq", "characteristics": characteristics,
                 "genome_build": "hg19", "build_evidence": "ENCODE hg19 track", "file_name": name,
-                "file_kind": "broadPeak", "selected": True, "local_path": f"beds/{name}",
+                "file_kind": "broadPeak", "selected": True, "local_path": f"beds/{stem}/{name}",
                 "file_size": source.stat().st_size, "sha256": hashlib.sha256(source.read_bytes()).hexdigest(),
                 "download_status": "downloaded", "sample_id": f"{stem}/{name}",
             })  # fmt: skip

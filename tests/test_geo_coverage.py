@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import re
 import tarfile
 from pathlib import Path
 
@@ -116,7 +117,7 @@ def test_a_bigbed_peak_file_is_downloaded_converted_and_selected(tmp_path: Path)
         result = harvest(_config(tmp_path, soft_dir=None, metadata_only=False, geo_base_url=geo.url), ["GSE78"])
     (row,) = result.samples.to_pylist()
     assert row["selected"] and row["file_kind"] == "bigbed" and row["download_status"] == "downloaded"
-    assert row["local_path"] == "beds/GSM7801_CTCF_peaks.bb.bed.gz"
+    assert re.fullmatch(r"beds/GSM7801/[0-9a-f]{12}_GSM7801_CTCF_peaks\.bb\.bed\.gz", row["local_path"])
     assert len(read_bed(tmp_path / "work" / row["local_path"])) == 79
     assert not list((tmp_path / "work" / "beds" / ".partial").glob("*"))  # the raw bigBed is not kept
 
@@ -161,11 +162,13 @@ def test_a_series_archive_is_read_member_by_member_for_samples_without_files(tmp
     assert member["file_url"] == f"{url}/GSM7902_H3K4me3_peaks.bed.gz"
     assert len(read_bed(tmp_path / "work" / member["local_path"])) == 39
     escaped = rows["GSM7902/GSM7902_escape.narrowPeak"]
-    assert escaped["local_path"] == "beds/GSM7902_escape.narrowPeak"
+    assert re.fullmatch(r"beds/GSM7902/[0-9a-f]{12}_GSM7902_escape\.narrowPeak", escaped["local_path"])
     assert rows["GSE79/GSE79_peaks.tar.gz"]["skip_reason"] == "archive_read_member_by_member"
     assert not rows["GSE79/GSE79_peaks.tar.gz"]["selected"]  # the archive itself is never projected
     assert {s for s in rows if "link" in s or "signal" in s or "big" in s or "GSM7901_peaks" in s} == set()
     assert not (tmp_path / "GSM7902_escape.narrowPeak").exists() and not (tmp_path.parent / "etc").exists()
-    assert sorted(p.name for p in (tmp_path / "work" / "beds").iterdir() if p.is_file()) == [
-        "GSM7901_CTCF.bed.gz", "GSM7902_H3K4me3_peaks.bed.gz", "GSM7902_escape.narrowPeak"]  # fmt: skip
+    kept = (tmp_path / "work" / "beds").glob("GSM*/*")  # each sample's files in its own folder, name after a digest
+    assert sorted(f"{p.parent.name}/{p.name.split('_', 1)[1]}" for p in kept) == [
+        "GSM7901/GSM7901_CTCF.bed.gz", "GSM7902/GSM7902_H3K4me3_peaks.bed.gz",
+        "GSM7902/GSM7902_escape.narrowPeak"]  # fmt: skip
     assert again.samples.equals(result.samples) and again.counts["cached"] == 2

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
+import re
 from pathlib import Path
 from typing import Any
 
@@ -158,7 +159,7 @@ def test_download_confirm_and_incremental_rerun(tmp_path: Path) -> None:
         first = harvest(config, ["GSE1"])
         rows = {r["gsm"]: r for r in first.samples.to_pylist()}
         assert rows["GSM1"]["download_status"] == "downloaded" and rows["GSM1"]["selected"]
-        assert rows["GSM1"]["local_path"] == "beds/GSM1_H3K4me3_peaks.narrowPeak.gz"
+        assert re.fullmatch(r"beds/GSM1/[0-9a-f]{12}_GSM1_H3K4me3_peaks\.narrowPeak\.gz", rows["GSM1"]["local_path"])
         assert (config.workdir / rows["GSM1"]["local_path"]).read_bytes() == PEAKS_GZ
         assert rows["GSM2"]["download_status"] == "not_bed_like" and not rows["GSM2"]["selected"]
         assert (

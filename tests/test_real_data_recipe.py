@@ -24,7 +24,8 @@ def _peak_folder(folder: Path) -> Path:
     chr2 = [("chr2", 1000 * i + 100, 1000 * i + 600) for i in range(10)]  # its H3K27me3/HepG2 tiles
     write_bed(folder / "wgEncodeTestK562H3k4me3StdPk.broadPeak.gz", chr1)
     write_bed(folder / "wgEncodeTestHepg2H3k27me3StdPk.broadPeak.gz", chr2)
-    write_bed(folder / "wgEncodeTestK562H3k27me3StdPk.broadPeak.gz", chr1)  # labelled H3K27me3, looks H3K4me3
+    shifted = [(c, s + 50, e + 50) for c, s, e in chr1]  # other bytes (search merges identical files), same tiles
+    write_bed(folder / "wgEncodeTestK562H3k27me3StdPk.broadPeak.gz", shifted)  # labelled H3K27me3, looks H3K4me3
     (folder / "samples.csv").write_text(
         "file_name,cell_type,antibody,treatment,donor\n"
         "wgEncodeTestK562H3k4me3StdPk.broadPeak.gz,K562,H3K4me3,,\n"
@@ -41,7 +42,7 @@ def test_the_recipe_runs_end_to_end_on_copied_or_linked_files(tmp_path: Path) ->
                           capture_output=True, text=True, check=False)  # fmt: skip
     assert made.returncode == 0, made.stderr
     assert "3 samples" in made.stdout
-    placed = sorted((work / "beds").iterdir())
+    placed = sorted(p for p in (work / "beds").rglob("*") if p.is_file())  # one folder per sample
     assert len(placed) == 3 and not any(p.is_symlink() for p in placed)  # annotator refuses links out of W
     assert all(p.read_bytes() == (beds / p.name).read_bytes() for p in placed)
 

@@ -139,9 +139,10 @@ class _CsvWriter:
     def write(self, table: pa.Table) -> None:
         import pyarrow.csv as pacsv
 
+        from annotator.report.csvsafe import escape_table
         from annotator.tables import conform
 
-        table = conform("predictions", table)
+        table = escape_table(conform("predictions", table))
         if self._writer is None:
             self._writer = pacsv.CSVWriter(self._tmp, table.schema)
         self._writer.write_table(table)

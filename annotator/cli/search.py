@@ -91,7 +91,9 @@ def search_command(
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else ["rank"], lineterminator="\n")
         writer.writeheader()
-        writer.writerows(rows)
+        from annotator.report.csvsafe import escape_cell
+
+        writer.writerows({k: escape_cell(v) for k, v in row.items()} for row in rows)
         typer.echo(buffer.getvalue(), nl=False)
         return
     if fmt is not None:

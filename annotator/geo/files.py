@@ -62,6 +62,22 @@ def https_url(url: str) -> str:
     return _GEO_FTP.sub("https://ftp.ncbi.nlm.nih.gov/", url)
 
 
+def url_digest(gsm: str, url: str) -> str:
+    """12 hex digits of the SHA-256 of (sample, URL): what keeps two files' local names and partial files apart."""
+    return hashlib.sha256(f"{gsm}\n{url}".encode("utf-8", "surrogatepass")).hexdigest()[:12]
+
+
+def sample_file_path(gsm: str, url: str, file_name: str) -> tuple[str, str]:
+    """The (folder, name) under `beds/` of the file `url` of sample `gsm`: `<gsm>`, `<digest>_<safe name>`.
+
+    One local file per (sample, URL), whatever the file is called: a name that another sample's file also has
+    (`GSM610_peaks.bed.gz` listed by GSM61), or that only differs in characters made safe (`a b` and `a_b`), or
+    that another URL of the same sample spells alike (`..%2F`), never lands on another file, and the partial
+    file of a download (named after it) is never shared by two downloads.
+    """
+    return gsm, f"{url_digest(gsm, url)}_{local_file_name(gsm, file_name)}"
+
+
 def local_file_name(gsm: str, file_name: str) -> str:
     """A safe flat file name under `beds/`: only [A-Za-z0-9._+-], always prefixed by the sample accession."""
     safe = _UNSAFE.sub("_", file_name).lstrip(".") or "file"

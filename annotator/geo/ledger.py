@@ -104,6 +104,24 @@ class Ledger:
             return False
         return sha256_of(path) == entry.sha256
 
+    def relocate(self, entry: LedgerEntry, local: str) -> LedgerEntry:
+        """Move an intact entry's file kept flat as `beds/<name>` (an older annotator's layout, where two samples'
+        files could overwrite each other) to `local`, its own (sample, URL) path; other entries come back as given.
+
+        The entry is intact, so the file is still what its URL served; if the move fails it stays where it is.
+        """
+        old = entry.local_path
+        if old is None or old.count("/") != 1 or not old.startswith("beds/") or old == local:
+            return entry
+        try:
+            target = inside_relative(self.workdir, local)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(inside_relative(self.workdir, old), target)
+        except (OSError, InputError) as exc:
+            _LOG.warning("could not move %s to %s: %s", old, local, exc)
+            return entry
+        return self.record(LedgerEntry(**{**asdict(entry), "local_path": local, "at": ""}))
+
     def compact(self) -> None:
         """Rewrite the ledger with one line per URL, atomically (only when it has grown stale lines)."""
         if self._lines <= len(self._entries):

@@ -17,16 +17,31 @@ from urllib.parse import urlsplit
 
 from annotator.config import Config
 from annotator.errors import AnnotatorError, BedFormatError, DownloadError
-from annotator.geo.archive import ARCHIVE_READ, Member, archive_plans, member_row, read_members
+from annotator.geo.archive import (
+    ARCHIVE_READ,
+    ArchiveCaps,
+    Sniffed,
+    archive_plans,
+    failed_read,
+    member_row,
+    read_archive,
+)
 from annotator.geo.bigbed import bigbed_to_bed_gz
 from annotator.geo.download import Downloaded, download
 from annotator.geo.endpoint import FILES_URL, check_base_url, probe, rebase, unreachable
 from annotator.geo.fetch import load_series
-from annotator.geo.files import local_file_name
+from annotator.geo.files import sample_file_path
 from annotator.geo.ledger import DOWNLOADED, FAILED, NOT_BED_LIKE, Ledger, LedgerEntry
 from annotator.geo.pool import DownloadPool, Outcome, read_ahead
 from annotator.geo.screen import HTML_PAGE, looks_like_html, refuse_urls, transient
-from annotator.geo.select import CONTENT_NOT_BED_LIKE, NO_FILE, NOT_ATTEMPTED, missing_sample_row, sample_rows
+from annotator.geo.select import (
+    CONTENT_NOT_BED_LIKE,
+    NO_FILE,
+    NOT_ATTEMPTED,
+    missing_sample_row,
+    sample_rows,
+    unique_rows,
+)
 from annotator.geo.series_files import series_file_rows
 from annotator.geo.soft import Sample, Series
 from annotator.geo.throttle import HostThrottle
@@ -41,7 +56,7 @@ _LOG = logging.getLogger("annotator.geo.harvest")
 
 BEDS_DIR = "beds"
 #: What a download thread hands back: the file, BED-like?, why (or the format), the members read from an archive.
-Fetched = tuple[Downloaded, bool, str, list[tuple[Member, bool, str]]]
+Fetched = tuple[Downloaded, bool, str, list[Sniffed]]
 SOFT_CACHE_DIR = "soft"
 
 
@@ -91,7 +106,7 @@ class Night:
         self.config, self.workdir, self.progress, self.stream = config, workdir, progress, stream
         self.base = check_base_url(config.geo_base_url)
         self.deadline, self.writer = deadline, writer
-        self.seen: set[str] = set()  # sample ids already given a row tonight
+        self.seen: dict[str, str] = {}  # sample ids already given a row tonight -> digest of (sample, URL)
         self.gsms: set[str] = set()
         self.failed_ids: set[str] = set()
         self.open: deque[_Series] = deque()
@@ -180,9 +195,11 @@ class Night:
             _LOG.warning("%s: sample left out: %s", gse, why)
         refuse_urls(new, config.allow_local_urls)
         _LOG.info("%s: %d sample(s), %d row(s)", gse, len(series.samples), len(new))
-        # a SuperSeries repeats its SubSeries' samples: keep the first series that brought each file
-        mine = [r for r in new if r["sample_id"] not in self.seen]
-        shared = [r["sample_id"] for r in new if r["sample_id"] in self.seen]
+        # one row per (sample, URL); a SuperSeries repeats its SubSeries' samples: keep the first series that
+        # brought each file
+        mine, given = unique_rows(new, self.seen)
+        shared = [r["sample_id"] for r in given]
+        new = mine + given
         counts = SeriesCounts(
             gse=gse,
             samples=len({r["gsm"] for r in new if r["gsm"] != gse}),  # series-level files have no sample
@@ -203,7 +220,6 @@ class Night:
         self._queued += len(fetch)
         self._task.grow(len(fetch))
         for row in mine:
-            self.seen.add(row["sample_id"])
             if row["gsm"] != gse:
                 self.gsms.add(row["gsm"])
         for row in fetch:
@@ -215,12 +231,26 @@ class Night:
         if self.stream is not None:
             self.stream.expect(row["sample_id"])
         plan = series.archives.get(row["sample_id"])
+        # one local file per (sample, URL), whatever the file is called (see `sample_file_path`)
+        local = "/".join((BEDS_DIR, *sample_file_path(row["gsm"], url, row["file_name"])))
+        bigbed = row["file_kind"] == "bigbed"
+        if bigbed:  # fetched beside the partial files, converted to BED text under beds/
+            raw, local = f"{BEDS_DIR}/.partial/{Path(local).name}.raw", f"{local}.bed.gz"
+        if plan is not None:  # kept (so a re-run reads it again without fetching), away from the peak files
+            local = f"{BEDS_DIR}/.archives/{Path(local).name}"
         entry = self.ledger.get(url)
         if entry is not None and self.ledger.intact(entry) and not transient(entry, self.workdir):
+            if plan is None:  # a file an older annotator kept flat under beds/ moves to its own path
+                entry = self.ledger.relocate(entry, local)
             _fill(row, entry)
             self.reused += 1
             if plan is not None and entry.local_path:
-                self._archive_read(row, series, self._members(self.workdir / entry.local_path, plan))
+                members: list[Sniffed] = []
+                if not self._caps(time.monotonic()).refused(entry.detail):  # refused for these caps: not again
+                    members, detail = self._members(self.workdir / entry.local_path, url, plan, time.monotonic())
+                    if detail != entry.detail:
+                        entry = self.ledger.record(replace(entry, detail=detail, at=""))
+                self._archive_read(row, series, members, entry.detail)
             self._settled(row, series)
             return iter(())
         config, workdir = self.config, self.workdir
@@ -235,14 +265,9 @@ class Night:
             self._settled(row, series)
             return iter(())
         tries = entry.tries + 1 if entry is not None and entry.status == FAILED else 1
-        local = f"{BEDS_DIR}/{local_file_name(row['gsm'], row['file_name'])}"
-        bigbed = row["file_kind"] == "bigbed"
-        if bigbed:  # fetched beside the partial files, converted to BED text under beds/
-            raw, local = f"{BEDS_DIR}/.partial/{Path(local).name}.raw", f"{local}.bed.gz"
-        if plan is not None:  # kept (so a re-run reads it again without fetching), away from the peak files
-            local = f"{BEDS_DIR}/.archives/{Path(local).name}"
 
         def fetch() -> Fetched:
+            start = time.monotonic()
             got = download(
                 rebase(url, self.base),
                 inside_relative(workdir, raw if bigbed else local),  # every path from GEO text stays inside
@@ -268,9 +293,9 @@ class Night:
                     got.path.unlink(missing_ok=True)
                 path = workdir / local
                 got = replace(got, path=path, size=path.stat().st_size, sha256=sha256_of(path))
-            if plan is not None:
-                members = self._members(got.path, plan)
-                return got, True, f"archive: {len(members)} BED-like member(s) read", members
+            if plan is not None:  # the archive is read within the file's deadline
+                members, detail = self._members(got.path, url, plan, start)
+                return got, True, detail, members
             is_bed, detail = sniff_bed(got.path)
             return got, is_bed, detail, []
 
@@ -294,30 +319,41 @@ class Night:
                 entry = LedgerEntry(url, status, kept, got.size if kept else None, got.sha256 if kept else None, detail)
                 _fill(row, self.ledger.record(entry))
                 if row["sample_id"] in series.archives:
-                    self._archive_read(row, series, members)
+                    self._archive_read(row, series, members, detail)
             self._settled(row, series)
         self._write()
 
-    def _members(self, archive: Path, plan: dict[str, bool]) -> list[tuple[Member, bool, str]]:
-        """Read an archive's BED-like members into beds/ (any thread); an unreadable archive yields none."""
-        cap = self.config.max_file_bytes
-        try:
-            members = read_members(archive, plan, self.workdir / BEDS_DIR, max_member=cap, max_total=cap)
-        except BedFormatError as exc:
-            _LOG.warning("%s", exc)
-            return []
-        return [(m, *sniff_bed(m.local_path)) for m in members]
+    def _caps(self, start: float) -> ArchiveCaps:
+        config = self.config
+        return ArchiveCaps(config.max_file_bytes, config.max_file_bytes, config.archive_max_members,
+                           config.archive_max_entries, config.archive_max_ratio, config.download_deadline_s,
+                           start + config.download_deadline_s)  # fmt: skip
 
-    def _archive_read(self, row: dict[str, Any], series: _Series, members: list[tuple[Member, bool, str]]) -> None:
-        """The archive row is settled as read; each member becomes a row of its sample, projected like any file."""
+    def _members(self, archive: Path, url: str, plan: dict[str, bool], start: float) -> tuple[list[Sniffed], str]:
+        """Read an archive's BED-like members into beds/ (any thread): (members, what the ledger says of it)."""
+        return read_archive(archive, url, plan, self.workdir / BEDS_DIR, self._caps(start))
+
+    def _archive_read(
+        self, row: dict[str, Any], series: _Series, members: list[Sniffed], detail: str | None
+    ) -> None:
+        """The archive row is settled as read; each member becomes a row of its sample, projected like any file.
+
+        An archive over a cap is a failed row saying which (kept so, without reading it again, until a cap changes);
+        one not read within the file's deadline too, read again the next night.
+        """
+        if failed_read(detail):
+            _LOG.warning("%s: %s", row["sample_id"], detail)
+            row.update(download_status=FAILED, download_error=detail)
+            return
         row.update(selected=False, skip_reason=ARCHIVE_READ)
         config = self.config
         for member, is_bed, detail in members:
             new = member_row(row, member, series.samples.get(member.gsm), series.gse, config.genome,
                              config.strategies)  # fmt: skip
-            if new["sample_id"] in self.seen:
-                continue
-            self.seen.add(new["sample_id"])
+            unique, _ = unique_rows([new], self.seen)
+            if not unique:
+                continue  # this member was already given (a re-listed archive)
+            new = unique[0]
             local = member.local_path.relative_to(self.workdir).as_posix()
             status = DOWNLOADED if is_bed else NOT_BED_LIKE
             _fill(new, LedgerEntry(new["file_url"], status, local, member.size, member.sha256, detail))

@@ -14,7 +14,7 @@ from typing import Any
 
 from annotator.errors import ConfigError
 from annotator.geo.build import AMBIGUOUS, UNKNOWN, BuildCall, detect_build, organism_of_build
-from annotator.geo.files import BED_LIKE_KINDS, SKIP_REASON_OF_KIND, classify_file, file_name_from_url
+from annotator.geo.files import BED_LIKE_KINDS, SKIP_REASON_OF_KIND, classify_file, file_name_from_url, url_digest
 from annotator.geo.soft import Sample
 
 NO_FILE = "no_supplementary_file"
@@ -86,6 +86,36 @@ def sample_rows(sample: Sample, gse: str, genome: str, strategies: Sequence[str]
             }
         )
     return rows
+
+
+def unique_rows(
+    rows: Sequence[dict[str, Any]], seen: dict[str, str]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """One row per (sample, URL), each with its own `sample_id`: (the new rows, the rows given before).
+
+    `seen` maps every sample id given so far to the digest of its (sample, URL) and is updated. A row repeating a
+    (sample, URL) already given is dropped (its id is listed as seen before when an earlier series gave it: a
+    SuperSeries repeating its SubSeries); a row whose id is taken by another URL of the sample (a series file named
+    like the sample's own, a `..%2F` spelling of its name) becomes `<id>~<digest of the sample and URL>`, so the first
+    file listed keeps its plain id night after night.
+    """
+    new: list[dict[str, Any]] = []
+    before: list[dict[str, Any]] = []
+    here: set[str] = set()  # ids given by these rows (new or before): a repeat among them is dropped
+    for row in rows:
+        digest = url_digest(row["gsm"], row.get("file_url") or "")
+        sample_id = row["sample_id"]
+        if sample_id in seen and seen[sample_id] != digest:
+            sample_id = f"{sample_id}~{digest}"
+        if sample_id in here:
+            continue  # this very file again
+        here.add(sample_id)
+        if sample_id in seen:
+            before.append({**row, "sample_id": sample_id})
+            continue
+        seen[sample_id] = digest
+        new.append({**row, "sample_id": sample_id})
+    return new, before
 
 
 def missing_sample_row(gsm: str, gse: str) -> dict[str, Any]:

@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from annotator.flags import Flag
+from annotator.report.csvsafe import escape_cell
 from annotator.report.details import group_title
 from annotator.report.display import clip
 
@@ -271,6 +272,7 @@ def csv_row(row: Mapping[str, Any]) -> list[Any]:
     """The values of one review row for "Download CSV", in CSV_COLUMNS order.
 
     Author text is clipped as the table cell shows it: 3,000 rows of megabyte titles must not make the page heavy
-    (the whole text stays in `annotations.parquet`).
+    (the whole text stays in `annotations.parquet`). Text a spreadsheet would run as a formula is escaped here
+    (`annotator.report.csvsafe`), as in every other CSV annotator writes; the page's script only quotes.
     """
-    return [clip(row.get(c)) if c in _CLIPPED else row.get(c) for c in CSV_COLUMNS]
+    return [escape_cell(clip(row.get(c)) if c in _CLIPPED else row.get(c)) for c in CSV_COLUMNS]

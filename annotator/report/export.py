@@ -2,6 +2,7 @@
 
 Parquet keeps the exact types and the schema version (see `docs/schemas.md`). CSV is for tools that cannot read
 Parquet: nested columns (`samples.characteristics`, `runs.inputs`) become JSON text, timestamps ISO-8601 UTC, and
+text a spreadsheet would run as a formula starts with an apostrophe (`annotator.report.csvsafe`), and
 the schema version is not carried, so prefer Parquet wherever it can be read.
 """
 
@@ -14,6 +15,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from annotator.errors import ConfigError, InputError
+from annotator.report.csvsafe import escape_table
 from annotator.schema import TABLES
 from annotator.tables import atomic_path, read_table, write_table
 
@@ -81,5 +83,5 @@ def flatten_for_csv(table: pa.Table) -> pa.Table:
 
 def _write_csv(table: pa.Table, path: Path) -> Path:
     with atomic_path(path) as tmp:
-        pacsv.write_csv(table, tmp)
+        pacsv.write_csv(escape_table(table), tmp)  # GEO text never reaches a spreadsheet as a formula
     return path

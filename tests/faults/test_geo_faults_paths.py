@@ -18,7 +18,7 @@ from test_geo_download import serving
 from annotator.config import Config
 from annotator.errors import InputError
 from annotator.geo.fetch import load_series
-from annotator.geo.files import local_file_name
+from annotator.geo.files import local_file_name, sample_file_path
 from annotator.geo.harvest import harvest, resolve_accessions
 from annotator.geo.ledger import Ledger
 from annotator.geo.soft import is_sample_accession, is_series_accession, parse_soft, to_series
@@ -89,6 +89,16 @@ def test_every_local_file_name_is_a_safe_name_inside_beds(tmp_path: Path, digits
     local = local_file_name(f"GSM{digits}", name)
     path = inside(tmp_path, "beds", local)  # never raises for what the harvest makes
     assert path.parent == tmp_path / "beds" and len(local) <= 160 and local.startswith(f"GSM{digits}")
+
+
+@settings(max_examples=200, derandomize=True, deadline=None, suppress_health_check=[_FIXTURE])
+@given(digits=st.integers(min_value=0, max_value=10**12 - 1), name=st.text(max_size=600), url=st.text(max_size=300))
+def test_every_sample_file_path_is_safe_and_its_own(tmp_path: Path, digits: int, name: str, url: str) -> None:
+    gsm = f"GSM{digits}"
+    folder, local = sample_file_path(gsm, url, name)
+    path = inside(tmp_path, "beds", folder, local)  # never raises for what the harvest makes
+    assert path.parent == tmp_path / "beds" / gsm and len((local + ".part.meta").encode()) <= 255
+    assert sample_file_path(gsm, url + "x", name) != (folder, local) != sample_file_path(f"GSM{digits + 1}", url, name)
 
 
 def test_long_names_keep_their_suffix_and_never_collide() -> None:

@@ -236,13 +236,12 @@
     sel.addEventListener("change", function () { if (matrix) { setMatrix(null); } });
   });
 
-  // Download CSV of the rows shown, in their current order; cells that a spreadsheet would run as a formula
-  // (author text starting with = + - @) are prefixed with an apostrophe.
+  // Download CSV of the rows shown, in their current order; the rows come already escaped against formulas
+  // (annotator.report.csvsafe, the escaper of every CSV annotator writes), so this only quotes.
   var csvData = null;
   function csvCell(v) {
     if (v === null || v === undefined) { return ""; }
     var s = typeof v === "number" ? String(v) : typeof v === "boolean" ? (v ? "true" : "false") : String(v);
-    if (/^[=+\-@\t\r]/.test(s) && typeof v === "string") { s = "'" + s; }
     return /[",\r\n]/.test(s) ? '"' + s.replace(/"/g, '""') + '"' : s;
   }
   document.getElementById("download-csv").addEventListener("click", function () {
