@@ -73,7 +73,10 @@ def test_requests_to_one_host_are_spaced() -> None:
         DownloadPool(workers=4, per_host=4, host_interval_s=0.05), [(i, f"http://a/x{i}", fetch) for i in range(5)]
     )
     gaps = [b - a for a, b in zip(sorted(starts), sorted(starts)[1:], strict=False)]
-    assert min(gaps) >= 0.045
+    # the pool spaces its starts by 0.05 s; a thread woken a little late shortens one gap and lengthens the next,
+    # so check each gap loosely and the whole span tightly (unspaced starts give gaps of ~0)
+    assert min(gaps) >= 0.03, gaps
+    assert sorted(starts)[-1] - sorted(starts)[0] >= 4 * 0.05 - 0.01, gaps
 
 
 def test_after_the_deadline_nothing_starts_and_the_rest_is_deferred() -> None:
