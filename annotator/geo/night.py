@@ -31,6 +31,7 @@ from annotator.geo.soft import Sample, Series
 from annotator.hashing import sha256_of
 from annotator.paths import inside, inside_relative
 from annotator.progress import Progress
+from annotator.readers import reading
 from annotator.regions.bed import sniff_bed
 from annotator.tables import TableWriter, to_table
 
@@ -233,7 +234,8 @@ class Night:
                 raise DownloadError(f"{url[:200]}: {HTML_PAGE}")
             if bigbed:
                 try:
-                    bigbed_to_bed_gz(got.path, workdir / local)
+                    bigbed_to_bed_gz(got.path, workdir / local, memory_bytes=config.reader_memory_bytes,
+                                     timeout_s=config.reader_timeout_s)  # fmt: skip
                 except BedFormatError as exc:
                     return got, False, str(exc), []
                 finally:
@@ -274,7 +276,8 @@ class Night:
         """Read an archive's BED-like members into beds/ (any thread); an unreadable archive yields none."""
         cap = self.config.max_file_bytes
         try:
-            members = read_members(archive, plan, self.workdir / BEDS_DIR, max_member=cap, max_total=cap)
+            with reading(archive.name, "unreadable archive"):  # tarfile and gzip read hostile bytes
+                members = read_members(archive, plan, self.workdir / BEDS_DIR, max_member=cap, max_total=cap)
         except BedFormatError as exc:
             _LOG.warning("%s", exc)
             return []
