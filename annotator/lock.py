@@ -14,6 +14,7 @@ the flock dies with the run's own process even when its workers outlive it.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import logging
@@ -37,10 +38,8 @@ _HELD: set[int] = set()
 
 def _close_held_in_child() -> None:
     for fd in _HELD:
-        try:
+        with contextlib.suppress(OSError):
             os.close(fd)
-        except OSError:
-            pass
     _HELD.clear()
 
 

@@ -55,7 +55,7 @@ def reading(name: str, what: str) -> Iterator[None]:
         raise
     except MemoryError as exc:
         raise BedFormatError(f"{name}: {what} (ran out of memory reading it)") from exc
-    except BaseException as exc:  # noqa: BLE001 - the point of the boundary: a reader's panic is a failed file
+    except BaseException as exc:  # the point of the boundary: a reader's panic is a failed file
         raise BedFormatError(f"{name}: {what} ({type(exc).__name__}: {clean(str(exc))})") from exc
 
 
@@ -66,7 +66,7 @@ def clean(text: str) -> str:
 
 def isolated(
     call: str, args: list[Any], *, name: str, what: str, memory_bytes: int, timeout_s: float
-) -> Any:  # noqa: ANN401 - whatever `call` returns, as JSON
+) -> Any:
     """Run `call` ("package.module:function", with JSON-able `args`) in a child process; return its JSON result.
 
     Raises
@@ -137,7 +137,8 @@ def _death(returncode: int, stderr: str, memory_bytes: int) -> str:
             how = f"signal {-returncode}"
     else:
         how = f"exit code {returncode}"
-    last = next((clean(line) for line in reversed(stderr.splitlines()) if clean(line)), "")
+    said = [clean(line) for line in stderr.splitlines() if clean(line) and not line.startswith("note: ")]
+    why = said[0] if said else ""  # the first line: "memory allocation of … bytes failed", a panic's location
     if returncode == -signal.SIGKILL:
-        last = last or f"killed, maybe past its memory limit of {memory_bytes:,} bytes (reader_memory_bytes)"
-    return f"{how}; {last}" if last else how
+        why = why or f"killed, maybe past its memory limit of {memory_bytes:,} bytes (reader_memory_bytes)"
+    return f"{how}; {why}" if why else how
