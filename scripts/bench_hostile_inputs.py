@@ -71,11 +71,11 @@ def bench_bomb(tmp: Path) -> None:
     for n in (3, 10):
         members = [_long_lines(1049, 1000, 1049 * k) for k in range(n)]
         for layout, data in (("members", b"".join(gzip.compress(m) for m in members)),
-                             ("BGZF", _bgzf(b"".join(members)))):  # fmt: skip
+                             ("members, BGZF layout", _bgzf(b"".join(members)))):  # fmt: skip
             path = tmp / f"long{n}.{layout}.bed.gz"
             path.write_bytes(data)
             got = _peak(path, DEFAULT_MAX_BED_BYTES)
-            print(f"{n} gzip {layout} of 1,049 lines of 1 KB each ({len(data):,} bytes gzip), default caps: {got}, "
+            print(f"{n} MiB of 1 KB lines as {n} gzip {layout} ({len(data):,} bytes gzip), default caps: {got}, "
                   f"{got['rss_mb'] / base['rss_mb']:.2f}x the baseline's peak RSS")  # fmt: skip
 
 

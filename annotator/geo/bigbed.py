@@ -2,11 +2,10 @@
 
 pybigtools was chosen by measurement against pyBigWig (200,000 records, this machine, 2026-11-27): warm reads
 0.17 s vs 0.15 s, but pybigtools streams records (peak RSS 17 MB vs 50 MB: pyBigWig's `entries` builds a whole
-chromosome's list) and reports a damaged file as a Python exception without C-level noise on stderr. Content is
-hostile: chromosome names and fields are checked, the region count is capped, and a file that cannot be read is a
-`BedFormatError` with one line of reason. pybigtools itself runs in a child process under a memory limit and a
-timeout (`annotator.readers.isolated`): on a damaged file it panics (a `BaseException`, with Rust's text on
-stderr) or aborts the process while allocating a size the header declares.
+chromosome's list). Content is hostile: chromosome names and fields are checked, the region count is capped, and a
+file that cannot be read is a `BedFormatError` with one line of reason. pybigtools itself runs in a child process
+under a memory limit and a timeout (`annotator.readers.isolated`): on a damaged file it panics (a `BaseException`,
+with Rust's text on stderr) or aborts the process while allocating a size the header declares.
 """
 
 from __future__ import annotations

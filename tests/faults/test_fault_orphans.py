@@ -70,7 +70,7 @@ def test_kill_9_of_the_parent_alone_leaves_no_worker_and_no_lock(tmp_path: Path,
     model = labelled_model(tmp_path / "model")
     soft = build_demo(tmp_path / "in", model).soft_dir
     clean = tmp_path / "clean"
-    assert _start(_args(model.path, soft, clean, 1)).wait(timeout=120) == 0
+    assert CliRunner().invoke(app, _args(model.path, soft, clean, 1)).exit_code == 0
     reference = snapshot(clean)
 
     work = tmp_path / "killed"
