@@ -35,7 +35,7 @@ from annotator.errors import AnnotatorError, BedFormatError
 
 __all__ = ["DEFAULT_READER_MEMORY_BYTES", "DEFAULT_READER_TIMEOUT_S", "child_main", "clean", "isolated", "reading"]
 _REASON_CHARS = 200
-_TAIL_BYTES = 4096
+_EXCERPT_BYTES = 4096
 _UNPRINTABLE = re.compile(r"[^\x20-\x7e]+")
 #: Environment of the child: one thread per numeric library, so the address-space limit is not spent on thread
 #: arenas and stacks that a file reader never uses.
@@ -86,7 +86,7 @@ def isolated(
             raise BedFormatError(
                 f"{name}: {what} (reading took more than {timeout_s:g} s; raise reader_timeout_s to allow more)"
             ) from exc
-        reply, stderr = _tail(out), _tail(err)
+        reply, stderr = _excerpt(out, last=True), _excerpt(err, last=False)
     try:
         answer = json.loads(reply.splitlines()[-1]) if proc.returncode == 0 and reply.strip() else None
     except ValueError:
@@ -122,14 +122,15 @@ def _python_path() -> list[str]:
     return [root, *(p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != root)]
 
 
-def _tail(fh: IO[bytes]) -> str:
+def _excerpt(fh: IO[bytes], *, last: bool) -> str:
+    """The first or last few KB a child wrote (a reader may print without bound)."""
     size = fh.seek(0, os.SEEK_END)
-    fh.seek(max(0, size - _TAIL_BYTES))
-    return fh.read().decode("utf-8", "replace")
+    fh.seek(max(0, size - _EXCERPT_BYTES) if last else 0)
+    return fh.read(_EXCERPT_BYTES).decode("utf-8", "replace")
 
 
 def _death(returncode: int, stderr: str, memory_bytes: int) -> str:
-    """Why the child ended without an answer, in words: its signal or exit code and stderr's last line."""
+    """Why the child ended without an answer, in words: its signal or exit code and stderr's first line."""
     if returncode < 0:
         try:
             how = signal.Signals(-returncode).name

@@ -222,7 +222,7 @@ def _gunzip_capped(fh: BinaryIO, path: Path, limits: BedLimits) -> bytes:
             if inflate.eof:  # end of one member: another may follow (concatenated gzip, BGZF)
                 # the input after the member is all in unused_data; unconsumed_tail may still hold a stale copy of
                 # it (CPython leaves it when the member ends in a call after one cut short by max_length), and
-                # reading both inflated the next members again and again: memory without bound
+                # taking both would inflate the next members again and again, with memory and time without bound
                 pending = inflate.unused_data
                 inflate, in_member = zlib.decompressobj(wbits=31), False
             else:
