@@ -167,3 +167,15 @@ def test_a_night_with_damaged_bigbeds_ends_with_failed_rows_and_only_json_on_std
         assert not rows[gsm]["selected"] and rows[gsm]["local_path"] is None, rows[gsm]
     assert not list((work / "beds").rglob("*.tmp")) and not list((work / "beds").rglob("*.raw"))
     tally.refused += 2
+
+
+def test_the_reader_limits_are_settings_checked_on_start(tmp_path: Path) -> None:
+    from annotator.errors import ConfigError
+    from annotator.settings import resolve_config
+
+    env = {"ANNOTATOR_READER_MEMORY_BYTES": str(256 * MiB), "ANNOTATOR_READER_TIMEOUT_S": "30"}
+    config = resolve_config({"workdir": tmp_path}, environ=env)
+    assert (config.reader_memory_bytes, config.reader_timeout_s) == (256 * MiB, 30.0)
+    for bad in ({"ANNOTATOR_READER_MEMORY_BYTES": "1000"}, {"ANNOTATOR_READER_TIMEOUT_S": "0"}):
+        with pytest.raises(ConfigError, match="reader_memory_bytes"):
+            resolve_config({"workdir": tmp_path}, environ=bad)
