@@ -90,9 +90,33 @@ def _safe_project(model: BedspaceModel, job: Job, margin_threshold: float) -> Pr
     return replace(projection, file_sha256=job.sha256)
 
 
-def _worker_init(model_path: Path | None) -> None:
+def _worker_init(model_path: Path | None, parent: int | None = None) -> None:
     global _WORKER_MODEL
+    if parent is not None:
+        _die_with_parent(parent)
     _WORKER_MODEL = load_model(model_path)
+
+
+def _die_with_parent(parent: int) -> None:
+    """Have Linux SIGKILL this worker when the process that forked it dies, even by kill -9 or the OOM killer.
+
+    Orphaned workers would otherwise live on under pid 1, each holding a model in memory (they do not hold the
+    workdir's lock: `annotator.lock` closes it in forked children). The signal follows the *thread* that forked
+    the worker: pools are started from the main thread, which lives as long as the run. Elsewhere than Linux this
+    does nothing.
+    """
+    import ctypes
+    import signal
+
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return
+    if prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0 and os.getppid() != parent:
+        os._exit(1)  # the parent died before the request took effect: nobody will collect this worker's results
+
+
+_PR_SET_PDEATHSIG = 1
 
 
 def _worker_project(job: Job, margin_threshold: float) -> Projection:
@@ -123,7 +147,7 @@ def _result(job: Job, future: Future[Projection]) -> Projection:
 
 
 def _on_processes(jobs: Sequence[Job], model_path: Path | None, n: int, margin: float) -> Iterator[Projection]:
-    with ProcessPoolExecutor(max_workers=n, initializer=_worker_init, initargs=(model_path,)) as pool:
+    with ProcessPoolExecutor(max_workers=n, initializer=_worker_init, initargs=(model_path, os.getpid())) as pool:
         yield from _ordered_window(lambda job: pool.submit(_worker_project, job, margin), jobs, window=4 * n)
 
 
@@ -175,7 +199,9 @@ class StreamingProjector:
     ) -> None:
         self._sink, self._skip, self._limits = sink, skip, limits
         self._margin = margin_threshold
-        self._pool = ProcessPoolExecutor(max_workers=workers, initializer=_worker_init, initargs=(model_path,))
+        self._pool = ProcessPoolExecutor(
+            max_workers=workers, initializer=_worker_init, initargs=(model_path, os.getpid())
+        )
         # With the fork start method the first submit forks every worker at once: do it now, before the harvest
         # starts its download threads (forking a process while other threads hold locks can deadlock the child).
         self._pool.submit(int)

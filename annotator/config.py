@@ -21,6 +21,10 @@ DEFAULT_SWAP_MIN_GAIN = 0.25
 #: 380,000 lines; 1 GiB / 20 M lines leaves ~50x headroom and still bounds a projection worker's memory.
 DEFAULT_MAX_BED_BYTES = 1 << 30
 DEFAULT_MAX_BED_LINES = 20_000_000
+#: Limits of the child process that reads one bigBed (`annotator.readers.isolated`): a 5 M-region file needs
+#: ~100 MB; the limit stops a header that declares terabytes from taking the machine's memory.
+DEFAULT_READER_MEMORY_BYTES = 2 * 1024**3
+DEFAULT_READER_TIMEOUT_S = 600.0
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,8 @@ class Config:
     host_throttle_budget_s: float = 600.0  # the most one host's 429/503 answers in a row may hold its files back
     geo_base_url: str | None = None  # None: the real GEO; else http(s)://host[:port] serving GEO's paths
     max_hours: float | None = None  # stop starting downloads after this long; the next night continues
+    reader_memory_bytes: int = DEFAULT_READER_MEMORY_BYTES  # address space of the child that reads one bigBed
+    reader_timeout_s: float = DEFAULT_READER_TIMEOUT_S  # the most that child may take
 
     # projection
     top_k: int = 5

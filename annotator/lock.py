@@ -8,11 +8,13 @@ content still counts: a lock written by a live run that does not use flock (an o
 another host over a file system whose locks do not reach us) is respected. Such a lock is stale when its host is
 this host and its pid is no longer alive (or is alive but started after the lock was taken, i.e. the pid was
 reused); a stale lock is taken over, with a warning. A lock from another host is never broken automatically: the
-message says how to remove it.
+message says how to remove it. Forked children (projection workers) close their copy of the lock's descriptor, so
+the flock dies with the run's own process even when its workers outlive it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import logging
@@ -28,6 +30,20 @@ from annotator.errors import WorkdirLockedError
 
 log = logging.getLogger(__name__)
 LOCK_NAME = ".annotator.lock"
+#: Descriptors of the locks this process holds. A flock belongs to the open file description, which a forked child
+#: shares: a projection worker that outlives a kill -9 of its parent would keep the workdir locked. So every fork
+#: child closes these at once (`os.register_at_fork`); the parent's flock is untouched by a child closing its copy.
+_HELD: set[int] = set()
+
+
+def _close_held_in_child() -> None:
+    for fd in _HELD:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    _HELD.clear()
+
+
+os.register_at_fork(after_in_child=_close_held_in_child)
 
 
 @contextmanager
@@ -36,6 +52,7 @@ def workdir_lock(workdir: Path) -> Iterator[Path]:
     workdir.mkdir(parents=True, exist_ok=True)
     path = workdir / LOCK_NAME
     fd = _acquire(path)
+    _HELD.add(fd)
     try:
         yield path
     finally:
@@ -45,6 +62,7 @@ def workdir_lock(workdir: Path) -> Iterator[Path]:
             if _same_file(fd, path):
                 path.unlink(missing_ok=True)
         finally:
+            _HELD.discard(fd)
             os.close(fd)
 
 

@@ -133,3 +133,5 @@ def _check(config: Config) -> None:
         )
     if config.max_bed_bytes < 1 or config.max_bed_lines < 1:
         raise ConfigError("max_bed_bytes and max_bed_lines must be >= 1")
+    if config.reader_memory_bytes < 64 * 1024**2 or config.reader_timeout_s <= 0:
+        raise ConfigError("reader_memory_bytes must be >= 67108864 (64 MiB) and reader_timeout_s > 0 seconds")

@@ -1,8 +1,11 @@
 """Hostile inputs against a baseline in the same run: a gzip bomb's peak memory, and a report of hostile text.
 
 1. Peak RSS (VmHWM) of a process projecting one file with the bundled model: a normal 50,000-peak file (the
-   baseline) against gzip bombs of 256 MiB (cap 32 MiB) and 1.1 GiB (default caps).
-2. The curator report of 3,000 rows built from the offline demo: short titles (baseline) against 8 KB hostile titles
+   baseline) against gzip bombs of 256 MiB (cap 32 MiB) and 1.1 GiB (default caps), and against multi-member gzips
+   of long lines (members of 1,049 lines of 1 KB, 3 and 10 of them, and the same text in the BGZF layout).
+2. A bigBed of 200,000 regions converted to BED text in a child process under the reader boundary against the same
+   conversion in this process (the boundary's cost), and a bigBed declaring an 86 G-item chromosome tree.
+3. The curator report of 3,000 rows built from the offline demo: short titles (baseline) against 8 KB hostile titles
    and against one 1 MB title, as HTML size, render time and (with --browser) Chromium open time.
 
     python scripts/bench_hostile_inputs.py [--browser]
@@ -65,6 +68,67 @@ def bench_bomb(tmp: Path) -> None:
         got = _peak(bomb, cap)
         print(f"{mib} MiB bomb ({bomb.stat().st_size:,} bytes gzip), cap {cap:,}: {got}, "
               f"{got['rss_mb'] / base['rss_mb']:.2f}x the baseline's peak RSS")  # fmt: skip
+    for n in (3, 10):
+        members = [_long_lines(1049, 1000, 1049 * k) for k in range(n)]
+        for layout, data in (("members", b"".join(gzip.compress(m) for m in members)),
+                             ("members, BGZF layout", _bgzf(b"".join(members)))):  # fmt: skip
+            path = tmp / f"long{n}.{layout}.bed.gz"
+            path.write_bytes(data)
+            got = _peak(path, DEFAULT_MAX_BED_BYTES)
+            print(f"{n} MiB of 1 KB lines as {n} gzip {layout} ({len(data):,} bytes gzip), default caps: {got}, "
+                  f"{got['rss_mb'] / base['rss_mb']:.2f}x the baseline's peak RSS")  # fmt: skip
+
+
+def _long_lines(n: int, width: int, first: int) -> bytes:
+    out = []
+    for i in range(first, first + n):
+        head = b"chr1\t%d\t%d\t" % (10_000 + 1000 * i, 10_500 + 1000 * i)
+        out.append(head + b"n" * (width - len(head) - 1) + b"\n")
+    return b"".join(out)
+
+
+def _bgzf(data: bytes, block: int = 65_280) -> bytes:
+    """`data` as bgzip writes it: gzip members of at most 64 KiB with a 'BC' extra field, then the EOF block."""
+    import struct
+    import zlib
+
+    out = []
+    for at in range(0, len(data), block):
+        chunk = data[at : at + block]
+        deflate = zlib.compressobj(6, zlib.DEFLATED, -15)
+        body = deflate.compress(chunk) + deflate.flush()
+        header = b"\x1f\x8b\x08\x04\x00\x00\x00\x00\x00\xff\x06\x00BC\x02\x00" + struct.pack("<H", 25 + len(body))
+        out.append(header + body + struct.pack("<II", zlib.crc32(chunk), len(chunk)))
+    return b"".join(out) + bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000")
+
+
+def bench_bigbed(tmp: Path) -> None:
+    import struct
+
+    import pybigtools
+
+    from annotator.errors import BedFormatError
+    from annotator.geo.bigbed import bigbed_to_bed_gz, write_bed_gz
+
+    src = tmp / "peaks.bb"
+    rows = ((f"chr{1 + i // 10_000}", 1000 * (i % 10_000), 1000 * (i % 10_000) + 300, f"p{i}") for i in range(200_000))
+    pybigtools.open(str(src), "w").write({f"chr{c}": 200_000_000 for c in range(1, 21)}, rows)
+    started = time.perf_counter()
+    write_bed_gz(str(src), str(tmp / "inline.bed.gz"), 5_000_000)
+    inline = time.perf_counter() - started
+    started = time.perf_counter()
+    n = bigbed_to_bed_gz(src, tmp / "child.bed.gz")
+    child = time.perf_counter() - started
+    print(f"bigBed of {n:,} regions: {inline:.2f} s in this process, {child:.2f} s in a child under the reader "
+          f"boundary ({child / inline:.2f}x)")  # fmt: skip
+    data = bytearray(src.read_bytes())
+    struct.pack_into("<Q", data, struct.unpack_from("<Q", data, 8)[0] + 16, 85_899_346_060)
+    (tmp / "huge.bb").write_bytes(bytes(data))
+    started = time.perf_counter()
+    try:
+        bigbed_to_bed_gz(tmp / "huge.bb", tmp / "huge.bed.gz")
+    except BedFormatError as exc:
+        print(f"bigBed declaring 86 G chromosomes: failed file in {time.perf_counter() - started:.2f} s: {exc}")
 
 
 def _with_titles(work: Path, out: Path, titles: list[str], n_rows: int = 3000) -> Path:
@@ -126,6 +190,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         bench_bomb(Path(tmp))
+        bench_bigbed(Path(tmp))
         bench_report(Path(tmp), args.browser)
 
 

@@ -35,6 +35,7 @@ from annotator.geo.files import BED_LIKE_KINDS, SKIP_REASON_OF_KIND, classify_fi
 from annotator.geo.select import sample_rows
 from annotator.geo.soft import Sample
 from annotator.paths import UnsafePathError, inside
+from annotator.readers import reading
 from annotator.regions.bed import sniff_bed
 
 _LOG = logging.getLogger("annotator.geo.harvest")
@@ -110,7 +111,8 @@ def read_archive(
     detail starting with `OVER_CAP` or `TIMED_OUT` (see `failed_read`).
     """
     try:
-        members = read_members(archive, url, wanted, dest_dir, caps)
+        with reading(archive.name, "unreadable archive"):  # tarfile and gzip read hostile bytes
+            members = read_members(archive, url, wanted, dest_dir, caps)
     except (ArchiveOverCap, ArchiveTimedOut) as exc:
         return [], str(exc)
     except BedFormatError as exc:

@@ -2,9 +2,10 @@
 
 pybigtools was chosen by measurement against pyBigWig (200,000 records, this machine, 2026-11-27): warm reads
 0.17 s vs 0.15 s, but pybigtools streams records (peak RSS 17 MB vs 50 MB: pyBigWig's `entries` builds a whole
-chromosome's list) and reports a damaged file as a Python exception without C-level noise on stderr. Content is
-hostile: chromosome names and fields are checked, the region count is capped, and a file that cannot be read is a
-`BedFormatError` with one line of reason.
+chromosome's list). Content is hostile: chromosome names and fields are checked, the region count is capped, and a
+file that cannot be read is a `BedFormatError` with one line of reason. pybigtools itself runs in a child process
+under a memory limit and a timeout (`annotator.readers.isolated`): on a damaged file it panics (a `BaseException`,
+with Rust's text on stderr) or aborts the process while allocating a size the header declares.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import tempfile
 from pathlib import Path
 
 from annotator.errors import BedFormatError
+from annotator.readers import DEFAULT_READER_MEMORY_BYTES, DEFAULT_READER_TIMEOUT_S, isolated, reading
 
 BIGBED_MAGIC = b"\xeb\xf2\x89\x87"  # little-endian bigBed signature 0x8789F2EB
 MAX_REGIONS = 5_000_000
@@ -29,45 +31,63 @@ def is_bigbed(path: Path) -> bool:
     return head in (BIGBED_MAGIC, BIGBED_MAGIC[::-1])
 
 
-def bigbed_to_bed_gz(src: Path, dest: Path, max_regions: int = MAX_REGIONS) -> int:
-    """Write the regions of bigBed `src` to `dest` as gzip BED (atomically); return how many were written."""
-    import pybigtools
+def bigbed_to_bed_gz(
+    src: Path,
+    dest: Path,
+    max_regions: int = MAX_REGIONS,
+    *,
+    memory_bytes: int = DEFAULT_READER_MEMORY_BYTES,
+    timeout_s: float = DEFAULT_READER_TIMEOUT_S,
+) -> int:
+    """Write the regions of bigBed `src` to `dest` as gzip BED (atomically); return how many were written.
 
+    pybigtools runs in a child process (`annotator.readers.isolated`) under `memory_bytes` of address space and
+    `timeout_s`: a damaged file that makes it panic or abort costs this one file, a `BedFormatError`.
+    """
     src, dest = Path(src), Path(dest)
     if not is_bigbed(src):
         raise BedFormatError(f"{src.name}: not a bigBed file (wrong signature)")
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
-    n = 0
+    os.close(fd)
     try:
-        with (
-            os.fdopen(fd, "wb") as raw,
-            gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as out,
-            src.open("rb") as fh,
-        ):
-            reader = pybigtools.open(fh)  # a file object: the format is read from the content, not the name
-            try:
-                for chrom in reader.chroms():
-                    if not _CHROM.match(chrom):
-                        continue  # a name we would not trust in a path, log or table: its regions are left out
-                    lines = []
-                    for record in reader.records(chrom):
-                        n += 1
-                        if n > max_regions:
-                            raise BedFormatError(f"{src.name}: more than {max_regions} regions; not read")
-                        rest = "\t".join(_UNSAFE_FIELD.sub(" ", str(f)) for f in record[2:])
-                        lines.append(f"{chrom}\t{record[0]}\t{record[1]}" + (f"\t{rest}\n" if rest else "\n"))
-                        if len(lines) >= 65536:
-                            out.write("".join(lines).encode())
-                            lines.clear()
-                    out.write("".join(lines).encode())
-            finally:
-                reader.close()
+        n = int(isolated(f"{__name__}:write_bed_gz", [str(src), tmp, max_regions], name=src.name,
+                         what="unreadable bigBed", memory_bytes=memory_bytes, timeout_s=timeout_s))  # fmt: skip
         os.replace(tmp, dest)
-    except BedFormatError:
+    except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    except Exception as exc:  # pybigtools raises its own error types (and OSError) on damaged files
-        Path(tmp).unlink(missing_ok=True)
-        raise BedFormatError(f"{src.name}: unreadable bigBed ({type(exc).__name__}: {exc})") from exc
+    return n
+
+
+def write_bed_gz(src: str, dest: str, max_regions: int) -> int:
+    """The child's side of `bigbed_to_bed_gz`: read `src` with pybigtools, write gzip BED text to `dest`."""
+    import pybigtools
+
+    n = 0
+    name = Path(src).name
+    with (
+        open(dest, "wb") as raw,
+        gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as out,
+        open(src, "rb") as fh,
+        reading(name, "unreadable bigBed"),
+    ):
+        reader = pybigtools.open(fh)  # a file object: the format is read from the content, not the name
+        try:
+            for chrom in reader.chroms():
+                if not _CHROM.match(chrom):
+                    continue  # a name we would not trust in a path, log or table: its regions are left out
+                lines = []
+                for record in reader.records(chrom):
+                    n += 1
+                    if n > max_regions:
+                        raise BedFormatError(f"{name}: more than {max_regions} regions; not read")
+                    rest = "\t".join(_UNSAFE_FIELD.sub(" ", str(f)) for f in record[2:])
+                    lines.append(f"{chrom}\t{record[0]}\t{record[1]}" + (f"\t{rest}\n" if rest else "\n"))
+                    if len(lines) >= 65536:
+                        out.write("".join(lines).encode())
+                        lines.clear()
+                out.write("".join(lines).encode())
+        finally:
+            reader.close()
     return n

@@ -286,7 +286,8 @@ class Night:
                 raise DownloadError(f"{url[:200]}: {HTML_PAGE}")
             if bigbed:
                 try:
-                    bigbed_to_bed_gz(got.path, workdir / local)
+                    bigbed_to_bed_gz(got.path, workdir / local, memory_bytes=config.reader_memory_bytes,
+                                     timeout_s=config.reader_timeout_s)  # fmt: skip
                 except BedFormatError as exc:
                     return got, False, str(exc), []
                 finally:

@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 from annotator.errors import DownloadError
 from annotator.geo.download import HostUnreachableError
 from annotator.geo.throttle import HostThrottle
+from annotator.readers import clean
 
 _LOG = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -187,18 +188,24 @@ class DownloadPool(Generic[T]):
         self.close()
 
     def _run(self, tag: Any, url: str, fetch: Callable[[], T]) -> None:
+        # every file hands back an outcome, whatever escapes `fetch` (a reader's panic is a BaseException): the
+        # caller waits for exactly one per file, so a thread that died silently would hang the night
+        outcome: Outcome[T] = Outcome(tag, error="internal error: the download thread stopped")
         try:
-            outcome: Outcome[T] = Outcome(tag, value=fetch())
+            outcome = Outcome(tag, value=fetch())
         except HostUnreachableError as exc:
             outcome = Outcome(tag, error=str(exc), unreachable=True)
         except DownloadError as exc:
             outcome = Outcome(tag, error=str(exc))
         except OSError as exc:  # our disk, not the file's server: no traceback here, the caller stops the night
             outcome = Outcome(tag, error=str(exc), local_error=exc)
-        except Exception as exc:  # a bug or resource error on one file must not hang the pool
-            _LOG.exception("downloading %s failed unexpectedly", url)
-            outcome = Outcome(tag, error=f"internal error: {exc!r}")
-        self._done.put((url, outcome))
+        except BaseException as exc:  # a bug or resource error on one file must not hang the pool
+            _LOG.error("downloading %s failed unexpectedly", url, exc_info=isinstance(exc, Exception))
+            outcome = Outcome(tag, error=f"internal error: {type(exc).__name__}: {clean(str(exc))}")
+            if isinstance(exc, KeyboardInterrupt | SystemExit):
+                raise
+        finally:
+            self._done.put((url, outcome))
 
     def _settle(self, url: str, outcome: Outcome[T]) -> Outcome[T]:
         """Bookkeeping on the caller's thread when a file finished; opens a host's breaker when it is gone."""

@@ -34,6 +34,7 @@ import pyarrow.csv as pacsv
 
 from annotator.config import DEFAULT_MAX_BED_BYTES, DEFAULT_MAX_BED_LINES
 from annotator.errors import BedFormatError
+from annotator.readers import reading
 from annotator.regions.genome import HG19, Genome, is_unplaced_contig, normalise_chrom
 
 #: Skip reasons, in the order they are tested (a line is counted under the first that applies).
@@ -120,18 +121,19 @@ def read_bed(path: str | os.PathLike[str], genome: Genome = HG19, limits: BedLim
         The file is missing, empty, binary, truncated gzip, over a limit, or has no BED-like line.
     """
     path = Path(path)
-    try:
-        data = _read_capped(path, limits)
-    except OSError as exc:
-        raise BedFormatError(f"{path}: cannot read file ({exc.strerror or exc})") from exc
-    return parse_bed_bytes(data, str(path), genome)
+    with reading(str(path), "unreadable peak file"):  # zlib and pyarrow are third-party readers of hostile bytes
+        try:
+            data = _read_capped(path, limits)
+        except OSError as exc:
+            raise BedFormatError(f"{path}: cannot read file ({exc.strerror or exc})") from exc
+        return parse_bed_bytes(data, str(path), genome)
 
 
 def sniff_bed(path: str | os.PathLike[str], genome: Genome = HG19) -> tuple[bool, str]:
     """Cheap check of a file's first lines: `(True, format)` when BED-like, else `(False, reason)`."""
     path = Path(path)
     try:
-        with path.open("rb") as fh:
+        with path.open("rb") as fh, reading(str(path), "unreadable"):
             head = fh.read(2)
             fh.seek(0)
             if head == _GZIP_MAGIC:
@@ -139,12 +141,15 @@ def sniff_bed(path: str | os.PathLike[str], genome: Genome = HG19) -> tuple[bool
                     data = gz.read(_SNIFF_BYTES)
             else:
                 data = fh.read(_SNIFF_BYTES)
-    except (OSError, EOFError, zlib.error) as exc:
+    except OSError as exc:
         return False, f"unreadable: {exc}"
+    except BedFormatError as exc:
+        return False, str(exc).removeprefix(f"{path}: ")
     if len(data) == _SNIFF_BYTES and b"\n" in data:
         data = data[: data.rindex(b"\n") + 1]  # only whole lines
     try:
-        regions = parse_bed_bytes(data, str(path), genome)
+        with reading(str(path), "unreadable"):
+            regions = parse_bed_bytes(data, str(path), genome)
     except BedFormatError as exc:
         return False, str(exc).removeprefix(f"{path}: ")
     if len(regions) < regions.n_skipped:
@@ -214,10 +219,14 @@ def _gunzip_capped(fh: BinaryIO, path: Path, limits: BedLimits) -> bytes:
                     continue
             in_member = True
             out = inflate.decompress(pending, _CHUNK)
-            pending = inflate.unconsumed_tail
-            if inflate.eof:  # end of one member: another may follow (concatenated gzip)
-                pending = inflate.unused_data + pending
+            if inflate.eof:  # end of one member: another may follow (concatenated gzip, BGZF)
+                # the input after the member is all in unused_data; unconsumed_tail may still hold a stale copy of
+                # it (CPython leaves it when the member ends in a call after one cut short by max_length), and
+                # taking both would inflate the next members again and again, with memory and time without bound
+                pending = inflate.unused_data
                 inflate, in_member = zlib.decompressobj(wbits=31), False
+            else:
+                pending = inflate.unconsumed_tail
             n_bytes += len(out)
             n_lines += out.count(b"\n")
             if n_bytes > limits.max_bytes:
