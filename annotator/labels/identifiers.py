@@ -1,0 +1,197 @@
+"""Standard identifiers for what authors write: cell lines (Cellosaurus), primary cells (Cell Ontology), tissues
+(UBERON) and protein targets (HGNC).
+
+The look-up tables ship as package data (``identifiers.sqlite``, built offline by ``scripts/build_vocabulary.py``;
+its sources, versions and licences are in ``identifiers_sources.tsv``). SQLite is read in place, read-only, on the
+first look-up, so that reading one string costs a few index probes and no table is loaded into memory.
+
+A name is compared by its `identifier_key`: lower case, letters and digits only, each word's plural ``s`` dropped
+(``Hep G2`` = ``HEPG2``, ``T cells`` = ``T cell``). A key can name several terms: a bare ``H9`` is a human
+embryonic stem-cell line and a T-cell line. Then the words around it decide (``H9 hESC``); when they do not, the
+reading is *ambiguous*: no identifier, and every candidate is reported (`Identification.candidates`).
+
+Inside free text only *distinctive* names are read (flag `FREE`, set at build time): names of four or more
+characters that mix letters and digits and are no gene symbol (``Huh7``, ``OVCAR-3``), longer names that are no
+ordinary word, multi-word ontology labels (``prefrontal cortex``), and the hand-written table's names. Others
+(``Beta``, ``JM``, ``293``) are read only as a whole cell-type value (``cell line: Beta``). Work per string is
+bounded: at most `MAX_WORDS` words are read.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+VOCABULARY_FILE = "identifiers.sqlite"
+SOURCES_FILE = "identifiers_sources.tsv"
+FREE = 1  # names flag: may be read inside free text
+
+CELLOSAURUS, CELL_ONTOLOGY, UBERON = "CVCL_", "CL:", "UBERON:"
+MAX_WORDS = 200  # words of one string that are read (GEO strings are hostile: bounded work per string)
+MAX_SPAN = 6  # words one name may span ("CD4-positive, alpha-beta T cell")
+_SQL_CHUNK = 900  # bound parameters per query (SQLite's historical limit is 999)
+
+_WORD = re.compile(r"[A-Za-z0-9]+")
+_CELL_SUFFIX = re.compile(r"(?:cellline|celllines|cell)$")
+#: Words around an ambiguous name that decide between its candidates: key -> ((context, identifier), ...).
+_CONTEXT: dict[str, tuple[tuple[re.Pattern[str], str], ...]] = {
+    "h9": (
+        (re.compile(r"hES|\bES\b|ESC|embryonic|stem|pluripoten|WA0?9|WiCell", re.IGNORECASE), "CVCL_9773"),
+        (re.compile(r"T[ _-]?cell|lymphoma|HuT|HTLV|HIV", re.IGNORECASE), "CVCL_1240"),
+    ),
+    "h1": ((re.compile(r"hES|\bES\b|ESC|embryonic|stem|pluripoten|WA0?1|WiCell", re.IGNORECASE), "CVCL_9771"),),
+}
+
+
+@dataclass(frozen=True)
+class Identification:
+    """The identifier a name was resolved to, or the candidates it stays ambiguous between."""
+
+    id: str | None
+    label: str | None  # the ontology's label of `id`
+    candidates: tuple[str, ...] = ()  # set only when ambiguous: every identifier the name may mean
+
+    @property
+    def ambiguous(self) -> bool:
+        return self.id is None and len(self.candidates) > 1
+
+
+@dataclass(frozen=True)
+class Match:
+    """A name found in a text: its span, its key and what it may mean."""
+
+    start: int
+    end: int
+    key: str
+    ids: tuple[str, ...]
+    free: bool
+
+    @property
+    def rank(self) -> int:
+        """Cell lines before primary cells before tissues: the most specific kind of sample wins."""
+        first = self.ids[0]
+        return 0 if first.startswith(CELLOSAURUS) else 1 if first.startswith(CELL_ONTOLOGY) else 2
+
+
+def identifier_key(text: str) -> str:
+    """Compare-key of a name: ``'Hep G2'`` -> ``'hepg2'``, ``'CD4+ T cells'`` -> ``'cd4tcell'``."""
+    return "".join(_singular(w) for w in _WORD.findall(text.lower()))
+
+
+def _singular(word: str) -> str:
+    if len(word) > 3 and word.isalpha() and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word
+
+
+def find_names(text: str) -> list[Match]:
+    """Every known name in `text` (spans of up to `MAX_SPAN` words of its first `MAX_WORDS`)."""
+    words = [(m.start(), m.end(), _singular(m.group().lower())) for m in _WORD.finditer(text)][:MAX_WORDS]
+    spans: dict[str, list[tuple[int, int]]] = {}
+    for i in range(len(words)):
+        key = ""
+        for j in range(i, min(i + MAX_SPAN, len(words))):
+            key += words[j][2]
+            spans.setdefault(key, []).append((words[i][0], words[j][1]))
+    found = _names(tuple(spans))
+    return [Match(a, b, key, *found[key]) for key in found for a, b in spans[key]]
+
+
+def best_match(text: str, whole: bool = False) -> Match | None:
+    """The name `text` is most likely about: a distinctive name anywhere (a cell line before a primary cell before a
+    tissue, then the longest, then the first), or with `whole`, any name that is the whole text but a trailing
+    ``cells``/``cell line``."""
+    matches = find_names(text)
+    if whole:
+        key = _CELL_SUFFIX.sub("", identifier_key(text)) or identifier_key(text)
+        exact = [m for m in matches if m.key in (key, identifier_key(text))]
+        if exact:
+            return max(exact, key=lambda m: m.end - m.start)
+    usable = [m for m in matches if m.free or _names_a_cell_line(text, m)]
+    if not usable:
+        return None
+    return min(usable, key=lambda m: (m.rank, -(m.end - m.start), m.start))
+
+
+def _names_a_cell_line(text: str, match: Match) -> bool:
+    """``HAP1 cells``: a name that is also a gene symbol reads as a line when ``cells`` follows it."""
+    return (
+        match.rank == 0
+        and any(c.isdigit() for c in match.key)
+        and re.match(r"[ _-]*cell", text[match.end : match.end + 12], re.IGNORECASE) is not None
+    )
+
+
+def identify(raw: str, context: str = "") -> Identification | None:
+    """The identifier of a name as written (``raw``), with the words of `context` to decide between namesakes.
+
+    None when the name is unknown. ``HeLa`` is identified as HeLa, not as the model's HeLa-S3: the identifier
+    says what the author wrote.
+    """
+    key = identifier_key(raw)
+    found = _names((key, _CELL_SUFFIX.sub("", key)))
+    ids = found.get(key, found.get(_CELL_SUFFIX.sub("", key), ((), False)))[0]
+    return resolve(key, ids, context or raw)
+
+
+def resolve(key: str, ids: Sequence[str], context: str) -> Identification | None:
+    """One identifier from the candidates of `key`, or an ambiguous reading."""
+    if not ids:
+        return None
+    if len(ids) > 1:
+        for pattern, term in _CONTEXT.get(key, ()):
+            if term in ids and pattern.search(context):
+                ids = (term,)
+                break
+    if len(ids) > 1:
+        return Identification(None, None, tuple(ids))
+    return Identification(ids[0], term_label(ids[0]))
+
+
+def term_label(term: str) -> str | None:
+    """The ontology's label of a term (``CVCL_0004`` -> ``K-562``)."""
+    row = _db().execute("SELECT label FROM terms WHERE id = ?", (term,)).fetchone()
+    return row[0] if row else None
+
+
+def related_terms(term: str) -> frozenset[str]:
+    """What the ontologies relate a term to: a subline's parent line, a line's tissue and cell type of origin,
+    a CL term's ancestors, an origin tissue's ancestors."""
+    row = _db().execute("SELECT related FROM terms WHERE id = ?", (term,)).fetchone()
+    return frozenset(row[0].split()) if row and row[0] else frozenset()
+
+
+def hgnc_id(symbol: str) -> str | None:
+    """HGNC ID of an approved HGNC symbol (``CTCF`` -> ``HGNC:13723``); None for anything else."""
+    row = _db().execute("SELECT id FROM hgnc WHERE symbol = ?", (symbol,)).fetchone()
+    return row[0] if row else None
+
+
+def vocabulary_path() -> Path:
+    """Where the shipped table is (inside the installed package)."""
+    return Path(str(resources.files("annotator.labels").joinpath(VOCABULARY_FILE)))
+
+
+def _names(keys: Iterable[str]) -> dict[str, tuple[tuple[str, ...], bool]]:
+    """key -> (identifiers, free) for the keys the table knows."""
+    keys = [k for k in dict.fromkeys(keys) if len(k) >= 2]
+    out: dict[str, tuple[tuple[str, ...], bool]] = {}
+    db = _db()
+    for n in range(0, len(keys), _SQL_CHUNK):
+        chunk = keys[n : n + _SQL_CHUNK]
+        query = f"SELECT key, ids, flags FROM names WHERE key IN ({','.join('?' * len(chunk))})"
+        for key, ids, flags in db.execute(query, chunk):
+            out[key] = (tuple(ids.split()), bool(flags & FREE))
+    return out
+
+
+@lru_cache(maxsize=1)
+def _db() -> sqlite3.Connection:
+    """The shipped table, opened read-only in place on first use."""
+    uri = vocabulary_path().resolve().as_uri() + "?mode=ro&immutable=1"
+    return sqlite3.connect(uri, uri=True, check_same_thread=False)
