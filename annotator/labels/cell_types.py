@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from rapidfuzz import fuzz, process
 
 from annotator.config import Config
+from annotator.labels.identifiers import CELLOSAURUS, best_match, identify, read_vocabulary, resolve
 from annotator.labels.records import (
     EXACT,
     FUZZY,
@@ -60,6 +61,7 @@ _WORD = re.compile(r"[A-Za-z0-9]+")
 _JOINERS = re.compile(r"[-.]+")  # what may stand inside one cell-line name (MCF-7, HeLa-S3)
 _MAX_WORDS = 4
 _MIN_FUZZY_LENGTH = 6
+_CLEAR_FUZZY_LEAD = 3.0  # a near match gets an identifier only this far ahead of the next other name
 
 
 @dataclass(frozen=True)
@@ -83,9 +85,18 @@ def normalise_cell_type(text: str) -> str:
 
 
 def parse_cell_type(
-    text: str, vocabulary: Sequence[str] = (), fuzzy_threshold: float = DEFAULT_CELL_TYPE_FUZZY_THRESHOLD
+    text: str,
+    vocabulary: Sequence[str] = (),
+    fuzzy_threshold: float = DEFAULT_CELL_TYPE_FUZZY_THRESHOLD,
+    ontologies: bool = True,
+    whole: bool = False,
 ) -> CellTypeLabel | None:
-    """Read the cell type an author's text names, in the spelling of the model's vocabulary.
+    """Read the cell type an author's text names, in the spelling of the model's vocabulary, with its identifier.
+
+    The table's names come first, then a cell line the shipped vocabulary knows (`annotator.labels.identifiers`),
+    then a near match of the table's names, then a primary cell type or tissue the vocabulary knows. Every reading
+    carries the identifier of what the author wrote (``HeLa`` -> Cellosaurus HeLa, though it is reported as the
+    table's ``HeLa-S3``), or the candidates of an ambiguous name.
 
     Parameters
     ----------
@@ -96,6 +107,11 @@ def parse_cell_type(
         with the vocabulary's spelling (``MCF7`` when the model says so).
     fuzzy_threshold
         Minimum rapidfuzz ratio (0-100) for a near match (``Config.cell_type_fuzzy_threshold``).
+    ontologies
+        Also read names only the shipped vocabulary knows (``Huh7``, ``prefrontal cortex``).
+    whole
+        `text` is one cell-type value (``cell line: Beta``): any vocabulary name that is all of it is read, not
+        only the distinctive ones.
 
     Returns
     -------
@@ -125,8 +141,38 @@ def parse_cell_type(
                     last += 1
             raw = text[words[i][0] : words[last][1]]
             method, score = (EXACT, SCORE_EXACT) if raw == canonical else (NORMALISED, SCORE_NORMALISED)
-            return CellTypeLabel(canonical, raw, method, score)
-    return _fuzzy(text, words, index, fuzzy_threshold)
+            label = _identified(CellTypeLabel(canonical, raw, method, score), text)
+            return _subline(label, text, words[i][0], words[last][1])
+    found = read_vocabulary(text, whole) if ontologies else None
+    if found is not None and (found.ontology_id or found.id_candidates[0]).startswith(CELLOSAURUS):
+        return found  # a cell line the table lacks beats a near match of one it has (GM12873 is not GM12878)
+    near = _fuzzy(text, words, index, fuzzy_threshold)
+    return _identified(near, text) if near is not None else found
+
+
+def _subline(label: CellTypeLabel, text: str, start: int, end: int) -> CellTypeLabel:
+    """A table name that is part of a longer cell-line name (``MCF-7`` of ``MCF-7/ADR``) keeps its name but takes the
+    identifier of the longer one: the author named the subline."""
+    longer = best_match(text)
+    if longer is None or longer.rank != 0 or not longer.start <= start < end <= longer.end:
+        return label
+    if longer.end - longer.start <= end - start:
+        return label
+    found = resolve(longer.key, longer.ids, text, text[longer.start : longer.end])
+    if found is None:
+        return label
+    return replace(label, ontology_id=found.id, ontology_label=found.label, id_candidates=found.candidates)
+
+
+def _identified(label: CellTypeLabel, text: str) -> CellTypeLabel:
+    """`label` with the identifier of the name as written, or of its correction when it is a clear near match."""
+    if label.method == FUZZY:
+        found = identify(label.canonical, text) if not label.candidates else None
+    else:
+        found = identify(label.raw, text) or identify(label.canonical, text)
+    if found is None:
+        return label
+    return replace(label, ontology_id=found.id, ontology_label=found.label, id_candidates=found.candidates)
 
 
 def _fuzzy(text: str, words: list[tuple[int, int, str]], index: _Index, fuzzy_threshold: float) -> CellTypeLabel | None:
@@ -151,11 +197,17 @@ def _fuzzy(text: str, words: list[tuple[int, int, str]], index: _Index, fuzzy_th
         return None
     scores = process.cdist(keys, index.fuzzy_keys, scorer=fuzz.ratio, score_cutoff=fuzzy_threshold, workers=1)
     span, name = divmod(int(scores.argmax()), scores.shape[1])
-    if scores[span, name] < fuzzy_threshold or scores[span, name] == 0:
+    best = scores[span, name]
+    if best < fuzzy_threshold or best == 0:
         return None
     i, j = spans[span]
     canonical = index.names[index.fuzzy_keys[name]]
-    return CellTypeLabel(canonical, text[words[i][0] : words[j][1]], FUZZY, round(float(scores[span, name]), 1))
+    rivals = sorted(  # other names nearly as close: the correction is not clearly one of them
+        {index.names[key] for key, score in zip(index.fuzzy_keys, scores.max(axis=0), strict=True)
+         if score >= best - _CLEAR_FUZZY_LEAD and score > 0 and index.names[key] != canonical}
+    )
+    candidates = (canonical, *rivals) if rivals else ()
+    return CellTypeLabel(canonical, text[words[i][0] : words[j][1]], FUZZY, round(float(best), 1), candidates)
 
 
 @lru_cache(maxsize=16)

@@ -27,6 +27,8 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
+from annotator.labels.records import EXACT, NORMALISED, SCORE_EXACT, SCORE_NORMALISED, CellTypeLabel
+
 VOCABULARY_FILE = "identifiers.sqlite"
 SOURCES_FILE = "identifiers_sources.tsv"
 FREE = 1  # names flag: may be read inside free text
@@ -37,7 +39,9 @@ MAX_SPAN = 6  # words one name may span ("CD4-positive, alpha-beta T cell")
 _SQL_CHUNK = 900  # bound parameters per query (SQLite's historical limit is 999)
 
 _WORD = re.compile(r"[A-Za-z0-9]+")
+_FIELD_BREAK = re.compile(r"[_;:|\n\t]")
 _CELL_SUFFIX = re.compile(r"(?:cellline|celllines|cell)$")
+_SUFFIX_WORDS = re.compile(r"[ _-]*(cell[ _-]?lines?|cells?)$", re.IGNORECASE)
 #: Words around an ambiguous name that decide between its candidates: key -> ((context, identifier), ...).
 _CONTEXT: dict[str, tuple[tuple[re.Pattern[str], str], ...]] = {
     "h9": (
@@ -96,6 +100,8 @@ def find_names(text: str) -> list[Match]:
     for i in range(len(words)):
         key = ""
         for j in range(i, min(i + MAX_SPAN, len(words))):
+            if j > i and _FIELD_BREAK.search(text, words[j - 1][1], words[j][0]):
+                break  # K562_CTCF, SK-N-SH_RA: an underscore separates fields of a title, not words of a name
             key += words[j][2]
             spans.setdefault(key, []).append((words[i][0], words[j][1]))
     found = _names(tuple(spans))
@@ -118,6 +124,23 @@ def best_match(text: str, whole: bool = False) -> Match | None:
     return min(usable, key=lambda m: (m.rank, -(m.end - m.start), m.start))
 
 
+def read_vocabulary(text: str, whole: bool = False) -> CellTypeLabel | None:
+    """The cell line, primary cell type or tissue `text` names by the shipped vocabulary (`best_match`), with its
+    identifier; the label is the name as written (``Huh7``; with `whole`, all of `text` less a trailing
+    ``cells``), the ontology's own name is `CellTypeLabel.ontology_label`."""
+    match = best_match(text, whole)
+    if match is None:
+        return None
+    found = resolve(match.key, match.ids, text, text[match.start : match.end])
+    if found is None:
+        return None
+    raw = " ".join(text.split()) if whole else text[match.start : match.end]
+    canonical = _SUFFIX_WORDS.sub("", raw) or raw if whole else raw
+    method, score = (EXACT, SCORE_EXACT) if canonical == raw else (NORMALISED, SCORE_NORMALISED)
+    return CellTypeLabel(canonical, raw, method, score, (), ontology_id=found.id, ontology_label=found.label,
+                         id_candidates=found.candidates)  # fmt: skip
+
+
 def _names_a_cell_line(text: str, match: Match) -> bool:
     """``HAP1 cells``: a name that is also a gene symbol reads as a line when ``cells`` follows it."""
     return (
@@ -136,11 +159,12 @@ def identify(raw: str, context: str = "") -> Identification | None:
     key = identifier_key(raw)
     found = _names((key, _CELL_SUFFIX.sub("", key)))
     ids = found.get(key, found.get(_CELL_SUFFIX.sub("", key), ((), False)))[0]
-    return resolve(key, ids, context or raw)
+    return resolve(key, ids, context or raw, raw)
 
 
-def resolve(key: str, ids: Sequence[str], context: str) -> Identification | None:
-    """One identifier from the candidates of `key`, or an ambiguous reading."""
+def resolve(key: str, ids: Sequence[str], context: str, raw: str = "") -> Identification | None:
+    """One identifier from the candidates of `key`: the one the words of `context` point to, else the only one
+    whose label is `raw` as written but for case (``HAP1``, not a ``HAP-1``); or an ambiguous reading."""
     if not ids:
         return None
     if len(ids) > 1:
@@ -148,6 +172,10 @@ def resolve(key: str, ids: Sequence[str], context: str) -> Identification | None
             if term in ids and pattern.search(context):
                 ids = (term,)
                 break
+    if len(ids) > 1 and raw and key not in _CONTEXT:  # the table's traps (H9) need context
+        written = [term for term in ids if (term_label(term) or "").lower() == raw.strip().lower()]
+        if len(written) == 1:
+            ids = tuple(written)
     if len(ids) > 1:
         return Identification(None, None, tuple(ids))
     return Identification(ids[0], term_label(ids[0]))
