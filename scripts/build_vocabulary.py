@@ -37,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 from annotator.labels.cell_types import CELL_TYPE_SYNONYMS  # noqa: E402
 from annotator.labels.identifiers import (  # noqa: E402
+    BEFORE_CELLS,
     FREE,
     SOURCES_FILE,
     VOCABULARY_FILE,
@@ -67,6 +68,8 @@ SYNONYM_PINS: dict[str, str] = {
     "HeLa": "CVCL_0030", "H1": "CVCL_9771 CVCL_D4YF CVCL_N541", "H9": "CVCL_9773 CVCL_1240", "NHDF": "CL:0002551",
 }  # fmt: skip
 
+#: Well-known lines whose name a namesake also bears (a HAP-1 besides the human near-haploid HAP1).
+EXTRA_PINS: dict[str, str] = {"HAP1": "CVCL_Y019"}
 #: Terms too general to be an answer (tissue, cell, organ …): never written as an identifier.
 _GENERIC = frozenset({
     "CL:0000000", "CL:0000003", "CL:0000548", "CL:0000255", "CL:0002371", "CL:0000010", "CL:0000578",
@@ -84,7 +87,10 @@ _NOT_FREE = frozenset({
     "knockdown", "knockout", "overexpression", "empty", "vector", "scramble", "parental", "clone", "pool",
     "total", "nuclear", "nuclei", "nucleus", "whole", "fetal", "adult", "embryo", "embryonic", "stem", "day",
 })  # fmt: skip
-_FIRST_WORD_NOT_NAME = re.compile(r"^(?:gsm|gse|gpl|srr|srx|sra|chr|hg|mm|rep|input|chip|seq|day|h[234]k\d)\d")
+_SHORT = 3  # names this short are only read as a well-known line
+_FIRST_WORD_NOT_NAME = re.compile(
+    r"^(?:gsm|gse|gpl|srr|srx|sra|rep|input|chip|seq|day)\d|^(?:chr|hg|mm|grch)\d+$|^h[1234]k\d"
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -95,10 +101,11 @@ def main(argv: list[str] | None = None) -> int:
     from cellxgene_ontology_guide.supported_versions import CXGSchema  # build-time only (the `vocab` extra)
 
     schema = CXGSchema()
-    versions = {name: schema.supported_ontologies[name]["version"] for name in ("CVCL", "CL", "UBERON")}
+    versions = {name: schema.supported_ontologies[name]["version"] for name in ("CVCL", "CL", "UBERON", "EFO")}
     cvcl = {k: v for k, v in schema.ontology("CVCL").items() if not v.get("deprecated")}
     cl = {k: v for k, v in schema.ontology("CL").items() if not v.get("deprecated")}
     uberon = {k: v for k, v in schema.ontology("UBERON").items() if not v.get("deprecated")}
+    efo_lines = _efo_cell_lines({k: v for k, v in schema.ontology("EFO").items() if not v.get("deprecated")})
     hgnc = list(_read_hgnc(args.data / "hgnc_complete_set.txt.gz"))
     gene_symbols = {identifier_key(row["symbol"]) for row in hgnc}
     gene_words = gene_symbols | {identifier_key(w) for row in hgnc for w in row["aliases"]}
@@ -109,14 +116,22 @@ def main(argv: list[str] | None = None) -> int:
 
     names: dict[str, set[str]] = defaultdict(set)  # key -> identifiers
     free: set[str] = set()  # keys that may be read inside free text
+    before_cells: set[str] = set()  # keys that may be read inside free text when "cells" follows (Kelly cells)
     labels: dict[str, str] = {}
     by_label: dict[str, set[str]] = defaultdict(set)
     for acc, term in cvcl.items():
         by_label[identifier_key(term["label"])].add(acc)
+        if "[" in term["label"]:  # "BJ [Human fibroblast]": Cellosaurus tells namesakes apart in brackets
+            by_label[identifier_key(term["label"].split("[")[0])].add(acc)
     bto_lines = _bto_cell_lines(bto, by_label)
     notable = {acc.replace("CVCL:", "CVCL_") for acc in mappings} & cvcl.keys() | set(bto_lines.values())
-    notable |= {v for v in PINS.values() if v.startswith("CVCL_")}
-    kept = set(notable)  # lines MetaSRA or BTO name: the ones GEO authors use (and a table under 10 MB)
+    notable |= {v for v in (*PINS.values(), *EXTRA_PINS.values()) if v.startswith("CVCL_")}
+    for group in efo_lines:  # EFO's cell lines (ArrayExpress, ENCODE): well known, and their synonyms
+        accs = {a for name in group for a in by_label.get(identifier_key(name), ())}
+        if len(accs) == 1:
+            notable |= accs
+            synonym_sets.append(group)
+    kept = set(notable)  # lines MetaSRA, EFO or BTO name: the ones GEO authors use (and a table under 10 MB)
     for group in synonym_sets:  # MetaSRA sets carry names only: join them by the label they contain
         accs = {a for name in group for a in by_label.get(identifier_key(name), ())}
         kept |= accs
@@ -126,17 +141,24 @@ def main(argv: list[str] | None = None) -> int:
     for acc in kept & cvcl.keys():
         labels[acc] = cvcl[acc]["label"]
         names[identifier_key(cvcl[acc]["label"])].add(acc)
-    for key, accs in names.items():  # a well-known line beats obscure namesakes (HAP1, not HAP-1 of a mouse)
+        names[identifier_key(cvcl[acc]["label"].split("[")[0])].add(acc)
+    for key, accs in names.items():  # a well-known line beats obscure namesakes
         known = accs & notable
         if len(accs) > 1 and len(known) == 1:
             names[key] = known
+        elif len(key) <= _SHORT:  # E14, MEL: short names have namesakes Cellosaurus may not list; only known lines
+            names[key] = known
         if _free_cell_line(key, gene_symbols, gene_words, english):
             free.add(key)
+        elif key.isalpha() and len(key) >= 4 and key not in english | gene_words | _NOT_FREE:
+            before_cells.add(key)
+    term_labels: dict[str, set[str]] = defaultdict(set)  # a term's label beats another term's synonym ("lung")
     for ontology in (cl, uberon):
         for term_id, term in ontology.items():
             if term_id in _GENERIC or not term.get("ancestors"):
                 continue
             labels[term_id] = term["label"]
+            term_labels[identifier_key(term["label"])].add(term_id)
             for i, name in enumerate((term["label"], *term.get("synonyms", ()))):
                 key = identifier_key(name)
                 if len(key) < 3 or (key in names and any(a.startswith("CVCL_") for a in names[key])):
@@ -145,10 +167,16 @@ def main(argv: list[str] | None = None) -> int:
                 if i == 0 or " " in name.strip():
                     if key not in _NOT_FREE and key not in gene_words:
                         free.add(key)
+    for key, terms in term_labels.items():
+        if key in names and not any(a.startswith("CVCL_") for a in names[key]):
+            names[key] = terms
     _add_pins(names, free, labels)
+    for name, term in EXTRA_PINS.items():
+        names[identifier_key(name)] = {term}
     related = _relations(bto, bto_lines, mappings, cl, uberon, labels)
     symbols = {row["symbol"]: row["hgnc_id"] for row in hgnc}
-    _write(args.out / VOCABULARY_FILE, names, free, labels, related, symbols)
+    flags = {k: FREE for k in free} | {k: BEFORE_CELLS for k in before_cells - free}
+    _write(args.out / VOCABULARY_FILE, names, flags, labels, related, symbols)
     _write_sources(args.out / SOURCES_FILE, versions, bto, hgnc)
     size = (args.out / VOCABULARY_FILE).stat().st_size
     print(f"{len(names)} names, {len(labels)} terms, {len(symbols)} HGNC symbols; {size / 1e6:.1f} MB")
@@ -215,7 +243,7 @@ def _relations(
 def _write(
     path: Path,
     names: dict[str, set[str]],
-    free: set[str],
+    flags: dict[str, int],
     labels: dict[str, str],
     related: dict[str, set[str]],
     symbols: dict[str, str],
@@ -232,7 +260,7 @@ def _write(
     )
     db.executemany(
         "INSERT INTO names VALUES (?, ?, ?)",
-        sorted((k, " ".join(sorted(v)), FREE if k in free else 0) for k, v in names.items() if v and len(k) >= 2),
+        sorted((k, " ".join(sorted(v)), flags.get(k, 0)) for k, v in names.items() if v and len(k) >= 2),
     )
     db.executemany(
         "INSERT INTO terms VALUES (?, ?, ?)",
@@ -255,6 +283,8 @@ def _write_sources(path: Path, versions: dict[str, str], bto: dict[str, dict], h
          "Cell Ontology, https://obophenotype.github.io/cell-ontology/"),
         ("UBERON", f"{versions['UBERON']} (via cellxgene-ontology-guide {cxg})", "CC-BY-3.0",
          "Uberon multi-species anatomy ontology, https://obophenotype.github.io/uberon/"),
+        ("Experimental Factor Ontology (EFO)", f"{versions['EFO']} (via cellxgene-ontology-guide {cxg})",
+         "Apache-2.0", "EFO, EMBL-EBI, https://www.ebi.ac.uk/efo/"),
         ("cellxgene-ontology-guide", cxg, "MIT", "Chan Zuckerberg Initiative, used at build time only"),
         ("MetaSRA Cellosaurus synonym sets and mappings", "deweylab/MetaSRA-pipeline", "BSD-3-Clause",
          "Copyright (c) Matthew N. Bernstein, Colin N. Dewey; MetaSRA, Bioinformatics 2017;33:2914-2923"),
@@ -312,6 +342,16 @@ def _read_obo(path: Path) -> dict[str, dict[str, list[str]]]:
         else:
             current[tag].append(value.split(" ! ")[0])
     return terms
+
+
+def _efo_cell_lines(efo: dict[str, dict]) -> list[list[str]]:
+    """Names (label and synonyms) of every EFO cell line (a term under an EFO term named ``… cell line``)."""
+    roots = {term_id for term_id, term in efo.items() if term["label"].endswith("cell line")}
+    return [
+        [term["label"], *term.get("synonyms", ())]
+        for term_id, term in efo.items()
+        if term_id not in roots and roots & set(term.get("ancestors", ()))
+    ]
 
 
 def _bto_cell_lines(bto: dict[str, dict[str, list[str]]], by_label: dict[str, set[str]]) -> dict[str, str]:

@@ -142,7 +142,7 @@ def parse_cell_type(
             raw = text[words[i][0] : words[last][1]]
             method, score = (EXACT, SCORE_EXACT) if raw == canonical else (NORMALISED, SCORE_NORMALISED)
             label = _identified(CellTypeLabel(canonical, raw, method, score), text)
-            return _subline(label, text, words[i][0], words[last][1])
+            return _subline(label, text, words[i][0], words[last][1], whole)
     found = read_vocabulary(text, whole) if ontologies else None
     if found is not None and (found.ontology_id or found.id_candidates[0]).startswith(CELLOSAURUS):
         return found  # a cell line the table lacks beats a near match of one it has (GM12873 is not GM12878)
@@ -150,14 +150,16 @@ def parse_cell_type(
     return _identified(near, text) if near is not None else found
 
 
-def _subline(label: CellTypeLabel, text: str, start: int, end: int) -> CellTypeLabel:
+def _subline(label: CellTypeLabel, text: str, start: int, end: int, whole: bool) -> CellTypeLabel:
     """A table name that is part of a longer cell-line name (``MCF-7`` of ``MCF-7/ADR``) keeps its name but takes the
     identifier of the longer one: the author named the subline."""
-    longer = best_match(text)
+    longer = best_match(text, whole)
     if longer is None or longer.rank != 0 or not longer.start <= start < end <= longer.end:
         return label
     if longer.end - longer.start <= end - start:
         return label
+    if not (whole or longer.end - longer.start == len(text)) and text[end : end + 1].isspace():
+        return label  # in a title, only a name joined on (MCF-7/ADR), not the next word (HCT116 p53 ChIP)
     found = resolve(longer.key, longer.ids, text, text[longer.start : longer.end])
     if found is None:
         return label

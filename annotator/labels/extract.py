@@ -61,6 +61,7 @@ _KEYS: dict[str, re.Pattern[str]] = {
 _PROVENANCE_KEY = re.compile(r"vendor|manufacturer|catalog|lot\b|clone|dilution|host|source|company")
 _FREE_TEXT_SOURCES = ("title", "source_name", "description", "file_name")
 _NO_ANTIBODY = ("none", "no antibody")
+_KEY_VALUE = re.compile(r"([^:\n]{1,40}):[ \t]*(\S.*)", re.DOTALL)
 _NO_VALUE = frozenset({"", "na", "n/a", "none", "unknown", "not applicable", "not available", "missing", "-"})
 
 _Label = AntibodyLabel | CellTypeLabel
@@ -102,7 +103,8 @@ def extract_labels(
         )
 
     def read_cell_type(text: str, source: str) -> CellTypeLabel | None:
-        return parse_cell_type(text, cell_vocab, config.cell_type_fuzzy_threshold, ontologies=False)
+        whole = source.startswith("characteristics:")
+        return parse_cell_type(text, cell_vocab, config.cell_type_fuzzy_threshold, ontologies=False, whole=whole)
 
     out = {}
     antibody = _first_reading(ANTIBODY, sample, read_antibody)
@@ -345,7 +347,14 @@ def text_labels(
     config = config or Config()
     vocabularies = vocabularies or {}
     antibody = parse_antibody(text, tuple(vocabularies.get(ANTIBODY, ())), config.antibody_fuzzy_threshold)
-    cell_type = parse_cell_type(text, tuple(vocabularies.get(CELL_TYPE_GROUP, ())), config.cell_type_fuzzy_threshold)
+    key_value = _KEY_VALUE.match(text)  # "cell line: Beta" reads like that characteristic: its whole value counts
+    whole = key_value is not None and _KEYS[CELL_TYPE_GROUP].search(key_value.group(1).strip().lower()) is not None
+    cell_type = parse_cell_type(
+        key_value.group(2) if whole and key_value else text,
+        tuple(vocabularies.get(CELL_TYPE_GROUP, ())),
+        config.cell_type_fuzzy_threshold,
+        whole=whole,
+    )
     return {
         "text": text,
         "antibody": antibody.canonical if antibody else None,

@@ -16,16 +16,18 @@ _MAX_LINEAGE = 4  # sublines of sublines: how far up "derived from" is followed
 
 
 def relation(author: AuthorLabel, model_label: str) -> str | None:
-    """Why the author's cell type and the model's label are related, in words; None when they are not (or when
-    either has no identifier, or the two are the same term: that is agreement, not a relation).
+    """Why the author's cell type and the model's label are related, in words; None when they are not or when
+    either has no identifier. Two names of one term (``B cells`` and a model's ``CD20+``) are related as the same.
 
     Examples: ``"HeLa (CVCL_0030) is the parent line of the model's HeLa-S3 (CVCL_0058)"``.
     """
     if author.group != "cell_type" or author.ontology_id is None:
         return None
     model = identify(model_label)
-    if model is None or model.id is None or model.id == author.ontology_id:
+    if model is None or model.id is None:
         return None
+    if model.id == author.ontology_id:
+        return f"both name {_name(model.id)}"
     return relate(author.ontology_id, model.id, model_label)
 
 

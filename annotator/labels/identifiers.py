@@ -32,6 +32,7 @@ from annotator.labels.records import EXACT, NORMALISED, SCORE_EXACT, SCORE_NORMA
 VOCABULARY_FILE = "identifiers.sqlite"
 SOURCES_FILE = "identifiers_sources.tsv"
 FREE = 1  # names flag: may be read inside free text
+BEFORE_CELLS = 2  # names flag: may be read inside free text when "cells" follows (``Kelly cells``)
 
 CELLOSAURUS, CELL_ONTOLOGY, UBERON = "CVCL_", "CL:", "UBERON:"
 MAX_WORDS = 200  # words of one string that are read (GEO strings are hostile: bounded work per string)
@@ -40,6 +41,13 @@ _SQL_CHUNK = 900  # bound parameters per query (SQLite's historical limit is 999
 
 _WORD = re.compile(r"[A-Za-z0-9]+")
 _FIELD_BREAK = re.compile(r"[_;:|\n\t]")
+_MAX_WHOLE = 200  # characters of a value looked up whole
+#: Words saying a sample is diseased tissue: its tissue or cell type of origin is not what it is.
+_DISEASE = re.compile(
+    r"tumou?r|cancer|carcinoma|sarcoma|lymphoma|leuka?emi|\bAML\b|\bALL\b|\bCLL\b|\bCML\b|metasta|neoplas|"
+    r"malignan|blastoma|glioma|myeloma|xenograft|\bPDX\b|organoid",
+    re.IGNORECASE,
+)
 _CELL_SUFFIX = re.compile(r"(?:cellline|celllines|cell)$")
 _SUFFIX_WORDS = re.compile(r"[ _-]*(cell[ _-]?lines?|cells?)$", re.IGNORECASE)
 #: Words around an ambiguous name that decide between its candidates: key -> ((context, identifier), ...).
@@ -73,7 +81,7 @@ class Match:
     end: int
     key: str
     ids: tuple[str, ...]
-    free: bool
+    flags: int
 
     @property
     def rank(self) -> int:
@@ -108,17 +116,26 @@ def find_names(text: str) -> list[Match]:
     return [Match(a, b, key, *found[key]) for key in found for a, b in spans[key]]
 
 
+def _disease(text: str) -> bool:
+    return _DISEASE.search(text) is not None
+
+
 def best_match(text: str, whole: bool = False) -> Match | None:
     """The name `text` is most likely about: a distinctive name anywhere (a cell line before a primary cell before a
     tissue, then the longest, then the first), or with `whole`, any name that is the whole text but a trailing
     ``cells``/``cell line``."""
+    if whole and len(text) <= _MAX_WHOLE:
+        full = identifier_key(text)
+        found = _names((full, _CELL_SUFFIX.sub("", full)))
+        for key in (full, _CELL_SUFFIX.sub("", full)):
+            if key in found:
+                match = Match(0, len(text), key, *found[key])
+                if match.rank == 0 or not _disease(text):
+                    return match
     matches = find_names(text)
-    if whole:
-        key = _CELL_SUFFIX.sub("", identifier_key(text)) or identifier_key(text)
-        exact = [m for m in matches if m.key in (key, identifier_key(text))]
-        if exact:
-            return max(exact, key=lambda m: m.end - m.start)
-    usable = [m for m in matches if m.free or _names_a_cell_line(text, m)]
+    usable = [m for m in matches if m.flags & FREE or _names_a_cell_line(text, m)]
+    if _disease(text):  # "breast tumor", "AML cells": the tissue or cell type of origin is not the sample
+        usable = [m for m in usable if m.rank == 0]
     if not usable:
         return None
     return min(usable, key=lambda m: (m.rank, -(m.end - m.start), m.start))
@@ -142,10 +159,11 @@ def read_vocabulary(text: str, whole: bool = False) -> CellTypeLabel | None:
 
 
 def _names_a_cell_line(text: str, match: Match) -> bool:
-    """``HAP1 cells``: a name that is also a gene symbol reads as a line when ``cells`` follows it."""
+    """``HAP1 cells``, ``Kelly cells``: a line named like a gene or a short word reads as a line when ``cells``
+    follows it (not ``Beta cells``: an English word is never read so)."""
     return (
         match.rank == 0
-        and any(c.isdigit() for c in match.key)
+        and (any(c.isdigit() for c in match.key) or bool(match.flags & BEFORE_CELLS))
         and re.match(r"[ _-]*cell", text[match.end : match.end + 12], re.IGNORECASE) is not None
     )
 
@@ -163,8 +181,8 @@ def identify(raw: str, context: str = "") -> Identification | None:
 
 
 def resolve(key: str, ids: Sequence[str], context: str, raw: str = "") -> Identification | None:
-    """One identifier from the candidates of `key`: the one the words of `context` point to, else the only one
-    whose label is `raw` as written but for case (``HAP1``, not a ``HAP-1``); or an ambiguous reading."""
+    """One identifier from the candidates of `key`: the one the words of `context` point to; else an ambiguous
+    reading."""
     if not ids:
         return None
     if len(ids) > 1:
@@ -172,10 +190,6 @@ def resolve(key: str, ids: Sequence[str], context: str, raw: str = "") -> Identi
             if term in ids and pattern.search(context):
                 ids = (term,)
                 break
-    if len(ids) > 1 and raw and key not in _CONTEXT:  # the table's traps (H9) need context
-        written = [term for term in ids if (term_label(term) or "").lower() == raw.strip().lower()]
-        if len(written) == 1:
-            ids = tuple(written)
     if len(ids) > 1:
         return Identification(None, None, tuple(ids))
     return Identification(ids[0], term_label(ids[0]))
@@ -205,16 +219,16 @@ def vocabulary_path() -> Path:
     return Path(str(resources.files("annotator.labels").joinpath(VOCABULARY_FILE)))
 
 
-def _names(keys: Iterable[str]) -> dict[str, tuple[tuple[str, ...], bool]]:
-    """key -> (identifiers, free) for the keys the table knows."""
+def _names(keys: Iterable[str]) -> dict[str, tuple[tuple[str, ...], int]]:
+    """key -> (identifiers, flags) for the keys the table knows."""
     keys = [k for k in dict.fromkeys(keys) if len(k) >= 2]
-    out: dict[str, tuple[tuple[str, ...], bool]] = {}
+    out: dict[str, tuple[tuple[str, ...], int]] = {}
     db = _db()
     for n in range(0, len(keys), _SQL_CHUNK):
         chunk = keys[n : n + _SQL_CHUNK]
         query = f"SELECT key, ids, flags FROM names WHERE key IN ({','.join('?' * len(chunk))})"
         for key, ids, flags in db.execute(query, chunk):
-            out[key] = (tuple(ids.split()), bool(flags & FREE))
+            out[key] = (tuple(ids.split()), flags)
     return out
 
 
