@@ -22,6 +22,18 @@ def _f(name: str, type_: pa.DataType, doc: str, nullable: bool = True) -> pa.Fie
     return pa.field(name, type_, nullable=nullable, metadata={b"doc": doc.encode()})
 
 
+#: Standard identifiers of the author's labels (`annotator.labels.identifiers`), in samples and annotations.
+_IDENTIFIERS = [
+    _f("cell_type_id", pa.string(), "Identifier of the author's cell type as written: Cellosaurus (CVCL_0004) for "
+       "a cell line, Cell Ontology (CL:0001054) for a primary cell, UBERON (UBERON:0002107) for a tissue; null "
+       "when unknown or ambiguous."),
+    _f("cell_type_label", pa.string(), "The ontology's label of cell_type_id (K-562, liver)."),
+    _f("cell_type_id_candidates", pa.list_(pa.string()), "Every identifier an ambiguous cell-type name may mean "
+       "(a bare H9: an embryonic stem-cell line or a T-cell line); null unless ambiguous."),
+    _f("antibody_id", pa.string(), "HGNC ID of the author's protein target (HGNC:13723 for CTCF); null for "
+       "histone marks, assays, controls and no target."),
+]  # fmt: skip
+
 SAMPLES = pa.schema(
     [
         _f("gsm", pa.string(), "GEO sample accession (GSM…); the series (GSE…) for a series file of no sample.", False),
@@ -51,14 +63,7 @@ SAMPLES = pa.schema(
         ),
         _f("download_error", pa.string(), "Reason of the last failed download or content check."),
         _f("sample_id", pa.string(), "Key of the region set downstream: '<gsm>/<file_name>'.", False),
-        _f("cell_type_id", pa.string(), "Identifier of the author's cell type as written: Cellosaurus (CVCL_0004) for a "
-           "cell line, Cell Ontology (CL:0001054) for a primary cell, UBERON (UBERON:0002107) for a tissue; null "
-           "when unknown or ambiguous."),
-        _f("cell_type_label", pa.string(), "The ontology's label of cell_type_id (K-562, liver)."),
-        _f("cell_type_id_candidates", pa.list_(pa.string()), "Every identifier an ambiguous cell-type name may mean "
-           "(a bare H9: an embryonic stem-cell line or a T-cell line); null unless ambiguous."),
-        _f("antibody_id", pa.string(), "HGNC ID of the author's protein target (HGNC:13723 for CTCF); null for "
-           "histone marks, assays, controls and no target."),
+        *_IDENTIFIERS,
     ]
 )
 
@@ -119,14 +124,7 @@ ANNOTATIONS = pa.schema(
         _f("reason", pa.string(), "One-line human explanation of the flag.", False),
         _f("evidence", pa.string(), "JSON: the extraction candidates and the model's top labels with scores."),
         _f("model_digest", pa.string(), "Digest of the model used."),
-        _f("cell_type_id", pa.string(), "Identifier of the author's cell type as written: Cellosaurus (CVCL_0004) for a "
-           "cell line, Cell Ontology (CL:0001054) for a primary cell, UBERON (UBERON:0002107) for a tissue; null "
-           "when unknown or ambiguous."),
-        _f("cell_type_label", pa.string(), "The ontology's label of cell_type_id (K-562, liver)."),
-        _f("cell_type_id_candidates", pa.list_(pa.string()), "Every identifier an ambiguous cell-type name may mean "
-           "(a bare H9: an embryonic stem-cell line or a T-cell line); null unless ambiguous."),
-        _f("antibody_id", pa.string(), "HGNC ID of the author's protein target (HGNC:13723 for CTCF); null for "
-           "histone marks, assays, controls and no target."),
+        *_IDENTIFIERS,
     ]
 )
 

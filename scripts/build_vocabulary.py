@@ -144,9 +144,8 @@ def main(argv: list[str] | None = None) -> int:
         names[identifier_key(cvcl[acc]["label"].split("[")[0])].add(acc)
     for key, accs in names.items():  # a well-known line beats obscure namesakes
         known = accs & notable
-        if len(accs) > 1 and len(known) == 1:
-            names[key] = known
-        elif len(key) <= _SHORT:  # E14, MEL: short names have namesakes Cellosaurus may not list; only known lines
+        # E14, MEL: short names have namesakes Cellosaurus may not list; only a well-known line is read for them
+        if (len(accs) > 1 and len(known) == 1) or len(key) <= _SHORT:
             names[key] = known
         if _free_cell_line(key, gene_symbols, gene_words, english):
             free.add(key)
@@ -164,9 +163,8 @@ def main(argv: list[str] | None = None) -> int:
                 if len(key) < 3 or (key in names and any(a.startswith("CVCL_") for a in names[key])):
                     continue
                 names[key].add(term_id)
-                if i == 0 or " " in name.strip():
-                    if key not in _NOT_FREE and key not in gene_words:
-                        free.add(key)
+                if (i == 0 or " " in name.strip()) and key not in _NOT_FREE and key not in gene_words:
+                    free.add(key)
     for key, terms in term_labels.items():
         if key in names and not any(a.startswith("CVCL_") for a in names[key]):
             names[key] = terms

@@ -160,7 +160,7 @@ def _subline(label: CellTypeLabel, text: str, start: int, end: int, whole: bool)
         return label
     if not (whole or longer.end - longer.start == len(text)) and text[end : end + 1].isspace():
         return label  # in a title, only a name joined on (MCF-7/ADR), not the next word (HCT116 p53 ChIP)
-    found = resolve(longer.key, longer.ids, text, text[longer.start : longer.end])
+    found = resolve(longer.key, longer.ids, text)
     if found is None:
         return label
     return replace(label, ontology_id=found.id, ontology_label=found.label, id_candidates=found.candidates)

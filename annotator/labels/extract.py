@@ -31,7 +31,7 @@ from typing import Any
 from annotator.config import Config
 from annotator.labels.antibody import ASSAYS, parse_antibody
 from annotator.labels.cell_types import normalise_cell_type, parse_cell_type
-from annotator.labels.identifiers import CELLOSAURUS, CELL_ONTOLOGY, hgnc_id, read_vocabulary
+from annotator.labels.identifiers import CELL_ONTOLOGY, CELLOSAURUS, NO_VALUE, hgnc_id, read_vocabulary
 from annotator.labels.records import (
     ASSAY,
     CELL_TYPE,
@@ -62,7 +62,6 @@ _PROVENANCE_KEY = re.compile(r"vendor|manufacturer|catalog|lot\b|clone|dilution|
 _FREE_TEXT_SOURCES = ("title", "source_name", "description", "file_name")
 _NO_ANTIBODY = ("none", "no antibody")
 _KEY_VALUE = re.compile(r"([^:\n]{1,40}):[ \t]*(\S.*)", re.DOTALL)
-_NO_VALUE = frozenset({"", "na", "n/a", "none", "unknown", "not applicable", "not available", "missing", "-"})
 
 _Label = AntibodyLabel | CellTypeLabel
 
@@ -269,7 +268,7 @@ def _verbatim_cell_type(sample: Mapping[str, Any]) -> AuthorLabel | None:
     """The first cell-type characteristic as written, for a cell type no table knows."""
     for key, value in _characteristics(sample):
         raw = " ".join(value.split())
-        if not _KEYS[CELL_TYPE_GROUP].search(key.lower()) or raw.lower() in _NO_VALUE:
+        if not _KEYS[CELL_TYPE_GROUP].search(key.lower()) or raw.lower() in NO_VALUE:
             continue
         canonical = re.sub(r"[ _-]*(cell[ _-]?lines?|cells?)$", "", raw, flags=re.IGNORECASE) or raw
         method, score = (EXACT, SCORE_EXACT) if canonical == raw else (NORMALISED, SCORE_NORMALISED)

@@ -19,14 +19,18 @@ bounded: at most `MAX_WORDS` words are read.
 
 from __future__ import annotations
 
+import os
 import re
 import sqlite3
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
+from itertools import islice
 from pathlib import Path
 
+from annotator.errors import ModelError
 from annotator.labels.records import EXACT, NORMALISED, SCORE_EXACT, SCORE_NORMALISED, CellTypeLabel
 
 VOCABULARY_FILE = "identifiers.sqlite"
@@ -36,11 +40,15 @@ BEFORE_CELLS = 2  # names flag: may be read inside free text when "cells" follow
 
 CELLOSAURUS, CELL_ONTOLOGY, UBERON = "CVCL_", "CL:", "UBERON:"
 MAX_WORDS = 200  # words of one string that are read (GEO strings are hostile: bounded work per string)
+MAX_CHARS = 10_000  # characters of one string that are read
+_MAX_WORD = 64  # longer runs of letters and digits are no names (and are not looked up)
 MAX_SPAN = 6  # words one name may span ("CD4-positive, alpha-beta T cell")
 _SQL_CHUNK = 900  # bound parameters per query (SQLite's historical limit is 999)
 
 _WORD = re.compile(r"[A-Za-z0-9]+")
 _FIELD_BREAK = re.compile(r"[_;:|\n\t]")
+#: Cell-type values that say there is none (``cell type: N/A``; NA is also a cell line).
+NO_VALUE = frozenset({"", "na", "n/a", "none", "unknown", "not applicable", "not available", "missing", "-"})
 _MAX_WHOLE = 200  # characters of a value looked up whole
 #: Words saying a sample is diseased tissue: its tissue or cell type of origin is not what it is.
 _DISEASE = re.compile(
@@ -103,7 +111,11 @@ def _singular(word: str) -> str:
 
 def find_names(text: str) -> list[Match]:
     """Every known name in `text` (spans of up to `MAX_SPAN` words of its first `MAX_WORDS`)."""
-    words = [(m.start(), m.end(), _singular(m.group().lower())) for m in _WORD.finditer(text)][:MAX_WORDS]
+    words = [
+        (m.start(), m.end(), _singular(m.group().lower()))
+        for m in islice(_WORD.finditer(text, 0, MAX_CHARS), MAX_WORDS)
+        if m.end() - m.start() <= _MAX_WORD
+    ]
     spans: dict[str, list[tuple[int, int]]] = {}
     for i in range(len(words)):
         key = ""
@@ -117,13 +129,15 @@ def find_names(text: str) -> list[Match]:
 
 
 def _disease(text: str) -> bool:
-    return _DISEASE.search(text) is not None
+    return _DISEASE.search(text, 0, MAX_CHARS) is not None
 
 
 def best_match(text: str, whole: bool = False) -> Match | None:
     """The name `text` is most likely about: a distinctive name anywhere (a cell line before a primary cell before a
     tissue, then the longest, then the first), or with `whole`, any name that is the whole text but a trailing
     ``cells``/``cell line``."""
+    if whole and " ".join(text.split()).lower() in NO_VALUE:
+        return None
     if whole and len(text) <= _MAX_WHOLE:
         full = identifier_key(text)
         found = _names((full, _CELL_SUFFIX.sub("", full)))
@@ -148,11 +162,12 @@ def read_vocabulary(text: str, whole: bool = False) -> CellTypeLabel | None:
     match = best_match(text, whole)
     if match is None:
         return None
-    found = resolve(match.key, match.ids, text, text[match.start : match.end])
+    found = resolve(match.key, match.ids, text[:MAX_CHARS])
     if found is None:
         return None
-    raw = " ".join(text.split()) if whole else text[match.start : match.end]
-    canonical = _SUFFIX_WORDS.sub("", raw) or raw if whole else raw
+    as_value = whole and len(text) <= _MAX_WHOLE  # a cell-type value is named as written (less "cells")
+    raw = " ".join(text.split()) if as_value else text[match.start : match.end]
+    canonical = (_SUFFIX_WORDS.sub("", raw) or raw) if as_value else raw
     method, score = (EXACT, SCORE_EXACT) if canonical == raw else (NORMALISED, SCORE_NORMALISED)
     return CellTypeLabel(canonical, raw, method, score, (), ontology_id=found.id, ontology_label=found.label,
                          id_candidates=found.candidates)  # fmt: skip
@@ -174,13 +189,15 @@ def identify(raw: str, context: str = "") -> Identification | None:
     None when the name is unknown. ``HeLa`` is identified as HeLa, not as the model's HeLa-S3: the identifier
     says what the author wrote.
     """
+    if len(raw) > _MAX_WHOLE:
+        return None
     key = identifier_key(raw)
     found = _names((key, _CELL_SUFFIX.sub("", key)))
     ids = found.get(key, found.get(_CELL_SUFFIX.sub("", key), ((), False)))[0]
-    return resolve(key, ids, context or raw, raw)
+    return resolve(key, ids, (context or raw)[:MAX_CHARS])
 
 
-def resolve(key: str, ids: Sequence[str], context: str, raw: str = "") -> Identification | None:
+def resolve(key: str, ids: Sequence[str], context: str) -> Identification | None:
     """One identifier from the candidates of `key`: the one the words of `context` point to; else an ambiguous
     reading."""
     if not ids:
@@ -232,8 +249,24 @@ def _names(keys: Iterable[str]) -> dict[str, tuple[tuple[str, ...], int]]:
     return out
 
 
-@lru_cache(maxsize=1)
+_local = threading.local()
+
+
 def _db() -> sqlite3.Connection:
-    """The shipped table, opened read-only in place on first use."""
-    uri = vocabulary_path().resolve().as_uri() + "?mode=ro&immutable=1"
-    return sqlite3.connect(uri, uri=True, check_same_thread=False)
+    """The shipped table, opened read-only in place on first use: one connection per thread and process (a
+    connection must not cross a fork)."""
+    opened: tuple[int, sqlite3.Connection] | None = getattr(_local, "db", None)
+    if opened is None or opened[0] != os.getpid():
+        uri = _vocabulary_uri()
+        try:
+            db = sqlite3.connect(uri, uri=True)
+            db.execute("SELECT 1 FROM names LIMIT 1")
+        except sqlite3.Error as exc:
+            raise ModelError(f"the identifier vocabulary {uri} cannot be read ({exc}): reinstall annotator") from exc
+        opened = _local.db = (os.getpid(), db)
+    return opened[1]
+
+
+@lru_cache(maxsize=1)
+def _vocabulary_uri() -> str:
+    return vocabulary_path().resolve().as_uri() + "?mode=ro&immutable=1"
