@@ -61,6 +61,7 @@ _WORD = re.compile(r"[A-Za-z0-9]+")
 _JOINERS = re.compile(r"[-.]+")  # what may stand inside one cell-line name (MCF-7, HeLa-S3)
 _MAX_WORDS = 4
 _MIN_FUZZY_LENGTH = 6
+_SUBLINE_JOINERS = frozenset("-/.+([")  # what joins a subline's suffix or prefix to a name (MCF-7/ADR, NCI-H460)
 _CLEAR_FUZZY_LEAD = 3.0  # a near match gets an identifier only this far ahead of the next other name
 
 
@@ -153,6 +154,9 @@ def parse_cell_type(
 def _subline(label: CellTypeLabel, text: str, start: int, end: int, whole: bool) -> CellTypeLabel:
     """A table name that is part of a longer cell-line name (``MCF-7`` of ``MCF-7/ADR``) keeps its name but takes the
     identifier of the longer one: the author named the subline."""
+    joined = text[end : end + 1] in _SUBLINE_JOINERS or (whole and end < len(text.rstrip()))
+    if not joined and not (start > 0 and text[start - 1] in _SUBLINE_JOINERS):
+        return label  # nothing is joined on: no longer name to look for
     longer = best_match(text, whole)
     if longer is None or longer.rank != 0 or not longer.start <= start < end <= longer.end:
         return label

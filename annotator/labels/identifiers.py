@@ -49,7 +49,8 @@ _WORD = re.compile(r"[A-Za-z0-9]+")
 _FIELD_BREAK = re.compile(r"[_;:|\n\t]")
 #: Cell-type values that say there is none (``cell type: N/A``; NA is also a cell line).
 NO_VALUE = frozenset({"", "na", "n/a", "none", "unknown", "not applicable", "not available", "missing", "-"})
-_MAX_WHOLE = 200  # characters of a value looked up whole
+_MAX_WHOLE = 200
+_CACHED_LENGTH = 300  # texts up to this long are remembered  # characters of a value looked up whole
 #: Words saying a sample is diseased tissue: its tissue or cell type of origin is not what it is.
 _DISEASE = re.compile(
     r"tumou?r|cancer|carcinoma|sarcoma|lymphoma|leuka?emi|\bAML\b|\bALL\b|\bCLL\b|\bCML\b|metasta|neoplas|"
@@ -133,6 +134,16 @@ def _disease(text: str) -> bool:
 
 
 def best_match(text: str, whole: bool = False) -> Match | None:
+    """See `_best_match`; short texts (a night's characteristics repeat across a series) are remembered."""
+    return _cached_best_match(text, whole) if len(text) <= _CACHED_LENGTH else _best_match(text, whole)
+
+
+@lru_cache(maxsize=4096)
+def _cached_best_match(text: str, whole: bool) -> Match | None:
+    return _best_match(text, whole)
+
+
+def _best_match(text: str, whole: bool = False) -> Match | None:
     """The name `text` is most likely about: a distinctive name anywhere (a cell line before a primary cell before a
     tissue, then the longest, then the first), or with `whole`, any name that is the whole text but a trailing
     ``cells``/``cell line``."""
@@ -191,10 +202,20 @@ def identify(raw: str, context: str = "") -> Identification | None:
     """
     if len(raw) > _MAX_WHOLE:
         return None
+    context = (context or raw)[:MAX_CHARS]
+    return _cached_identify(raw, context) if len(context) <= _CACHED_LENGTH else _identify(raw, context)
+
+
+@lru_cache(maxsize=4096)
+def _cached_identify(raw: str, context: str) -> Identification | None:
+    return _identify(raw, context)
+
+
+def _identify(raw: str, context: str) -> Identification | None:
     key = identifier_key(raw)
     found = _names((key, _CELL_SUFFIX.sub("", key)))
     ids = found.get(key, found.get(_CELL_SUFFIX.sub("", key), ((), False)))[0]
-    return resolve(key, ids, (context or raw)[:MAX_CHARS])
+    return resolve(key, ids, context)
 
 
 def resolve(key: str, ids: Sequence[str], context: str) -> Identification | None:
