@@ -68,6 +68,7 @@ def test_names_get_the_identifier_of_what_the_author_wrote(text: str, expected: 
         "HCT116OxR input",  # an unknown subline gets no identifier rather than its parent's
         "tissue: breast tumor",  # the tissue of origin is not what a tumour sample is
         "cell type: N/A",  # NA is also a cell line
+        "cell type: CD8+ T cells",  # not plain T cells: the marker makes it a narrower type the table lacks
         "14H007",
         "ChIP-Seq SETD2_mut_H3K27ac_rep2",
     ],
@@ -100,6 +101,11 @@ def test_a_near_match_gets_an_identifier_only_when_one_name_is_clearly_closest()
 def test_today_s_names_are_kept() -> None:
     for text, name in [("HeLa", "HeLa-S3"), ("Hep G2", "HepG2"), ("H1 hESC", "H1-hESC"), ("K562", "K562")]:
         assert text_labels(text)["cell_type"] == name
+
+
+def test_new_names_are_written_as_the_author_wrote_them() -> None:
+    assert text_labels("cell line: Huh7 cells")["cell_type"] == "Huh7"  # a line, less "cells"
+    assert text_labels("cell type: T cells")["cell_type"] == "T cells"  # a cell type keeps "cells": no "T"
 
 
 @pytest.mark.parametrize(

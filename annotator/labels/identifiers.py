@@ -57,6 +57,9 @@ _DISEASE = re.compile(
     r"malignan|blastoma|glioma|myeloma|xenograft|\bPDX\b|organoid",
     re.IGNORECASE,
 )
+_MARKER_BEFORE = re.compile(
+    r"\bCD\d+[a-z]?\s*(?:\+|-|pos\w*|neg\w*|hi|lo|high|low|bright|dim)?[\s,/-]*$", re.IGNORECASE
+)
 _CELL_SUFFIX = re.compile(r"(?:cellline|celllines|cell)$")
 _SUFFIX_WORDS = re.compile(r"[ _-]*(cell[ _-]?lines?|cells?)$", re.IGNORECASE)
 #: Words around an ambiguous name that decide between its candidates: key -> ((context, identifier), ...).
@@ -161,6 +164,8 @@ def _best_match(text: str, whole: bool = False) -> Match | None:
     usable = [m for m in matches if m.flags & FREE or _names_a_cell_line(text, m)]
     if _disease(text):  # "breast tumor", "AML cells": the tissue or cell type of origin is not the sample
         usable = [m for m in usable if m.rank == 0]
+    # "CD8+ T cells": a marker the name leaves out makes it another, narrower cell type than the one matched
+    usable = [m for m in usable if m.rank != 1 or not _MARKER_BEFORE.search(text[max(0, m.start - 24) : m.start])]
     if not usable:
         return None
     return min(usable, key=lambda m: (m.rank, -(m.end - m.start), m.start))
@@ -176,9 +181,10 @@ def read_vocabulary(text: str, whole: bool = False) -> CellTypeLabel | None:
     found = resolve(match.key, match.ids, text[:MAX_CHARS])
     if found is None:
         return None
-    as_value = whole and len(text) <= _MAX_WHOLE  # a cell-type value is named as written (less "cells")
+    as_value = whole and len(text) <= _MAX_WHOLE  # a cell-type value is named as written
     raw = " ".join(text.split()) if as_value else text[match.start : match.end]
-    canonical = (_SUFFIX_WORDS.sub("", raw) or raw) if as_value else raw
+    # less a trailing "cells" for a line (HepG2 cells), not for a cell type ("T cells" is no "T")
+    canonical = (_SUFFIX_WORDS.sub("", raw) or raw) if as_value and match.rank == 0 else raw
     method, score = (EXACT, SCORE_EXACT) if canonical == raw else (NORMALISED, SCORE_NORMALISED)
     return CellTypeLabel(canonical, raw, method, score, (), ontology_id=found.id, ontology_label=found.label,
                          id_candidates=found.candidates)  # fmt: skip
