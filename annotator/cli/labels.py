@@ -63,7 +63,7 @@ def labels(
         for record in records:
             typer.echo(json.dumps(record, ensure_ascii=False))
         return
-    table = Table("text", "antibody", "kind", "read as", "cell type", "read as")
+    table = Table("text", "antibody", "kind", "read as", "cell type", "read as", "identifiers")
     for record in records:
         table.add_row(
             record["text"],
@@ -72,8 +72,21 @@ def labels(
             _read_as(record, "antibody"),
             record["cell_type"] or "-",
             _read_as(record, "cell_type"),
+            _identifiers(record),
         )
     console.print(table)
+
+
+def _identifiers(record: dict[str, Any]) -> str:
+    """``CVCL_0004 (K-562), HGNC:13723``; ``ambiguous: CVCL_1240 CVCL_9773`` for a name that stays ambiguous."""
+    parts = []
+    if record["cell_type_id"]:
+        parts.append(f"{record['cell_type_id']} ({record['cell_type_label']})")
+    elif record["cell_type_id_candidates"]:
+        parts.append("ambiguous: " + " ".join(record["cell_type_id_candidates"]))
+    if record["antibody_id"]:
+        parts.append(record["antibody_id"])
+    return ", ".join(parts)
 
 
 def _read_as(record: dict[str, Any], group: str) -> str:

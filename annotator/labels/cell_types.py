@@ -20,8 +20,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
-from rapidfuzz import fuzz, process
-
 from annotator.config import Config
 from annotator.labels.identifiers import CELLOSAURUS, best_match, identify, read_vocabulary, resolve
 from annotator.labels.records import (
@@ -184,6 +182,8 @@ def _identified(label: CellTypeLabel, text: str) -> CellTypeLabel:
 def _fuzzy(text: str, words: list[tuple[int, int, str]], index: _Index, fuzzy_threshold: float) -> CellTypeLabel | None:
     """The best near match among spans of whole names (never cut at a hyphen or dot, so that "Kasumi" of
     "Kasumi-3" is not read as Kasumi-1)."""
+    from rapidfuzz import fuzz, process  # only for a name no table spells so: `annotator labels` starts without it
+
     whole = [i == 0 or not _JOINERS.fullmatch(text[words[i - 1][1] : words[i][0]]) for i in range(len(words))]
     whole.append(True)
     # ratio >= t needs the shorter string to be at least t / (200 - t) of the longer: skip hopeless spans

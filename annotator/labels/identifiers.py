@@ -13,15 +13,16 @@ reading is *ambiguous*: no identifier, and every candidate is reported (`Identif
 Inside free text only *distinctive* names are read (flag `FREE`, set at build time): names of four or more
 characters that mix letters and digits and are no gene symbol (``Huh7``, ``OVCAR-3``), longer names that are no
 ordinary word, multi-word ontology labels (``prefrontal cortex``), and the hand-written table's names. Others
-(``Beta``, ``JM``, ``293``) are read only as a whole cell-type value (``cell line: Beta``). Work per string is
-bounded: at most `MAX_WORDS` words are read.
+(``Beta``, ``JM``, ``293``) are read only as a whole cell-type value (``cell line: Beta``). A primary cell type
+or tissue is not read from a text that says the sample is diseased (``breast tumor``: the organ of origin is not
+what the sample is), nor right after a marker the name leaves out (``CD8+ T cells`` are no plain T cells). Work per
+string is bounded: at most `MAX_CHARS` characters and `MAX_WORDS` words are read.
 """
 
 from __future__ import annotations
 
 import os
 import re
-import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -29,9 +30,13 @@ from functools import lru_cache
 from importlib import resources
 from itertools import islice
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from annotator.errors import ModelError
 from annotator.labels.records import EXACT, NORMALISED, SCORE_EXACT, SCORE_NORMALISED, CellTypeLabel
+
+if TYPE_CHECKING:
+    import sqlite3
 
 VOCABULARY_FILE = "identifiers.sqlite"
 SOURCES_FILE = "identifiers_sources.tsv"
@@ -49,11 +54,11 @@ _WORD = re.compile(r"[A-Za-z0-9]+")
 _FIELD_BREAK = re.compile(r"[_;:|\n\t]")
 #: Cell-type values that say there is none (``cell type: N/A``; NA is also a cell line).
 NO_VALUE = frozenset({"", "na", "n/a", "none", "unknown", "not applicable", "not available", "missing", "-"})
-_MAX_WHOLE = 200
-_CACHED_LENGTH = 300  # texts up to this long are remembered  # characters of a value looked up whole
+_MAX_WHOLE = 200  # characters of a value looked up whole
+_CACHED_LENGTH = 300  # texts up to this long are remembered
 #: Words saying a sample is diseased tissue: its tissue or cell type of origin is not what it is.
 _DISEASE = re.compile(
-    r"tumou?r|cancer|carcinoma|sarcoma|lymphoma|leuka?emi|\bAML\b|\bALL\b|\bCLL\b|\bCML\b|metasta|neoplas|"
+    r"tumou?r|cancer|carcinoma|sarcoma|lymphoma|leuka?emi|(?-i:\b(?:AML|ALL|CLL|CML)\b)|metasta|neoplas|"
     r"malignan|blastoma|glioma|myeloma|xenograft|\bPDX\b|organoid",
     re.IGNORECASE,
 )
@@ -282,6 +287,8 @@ _local = threading.local()
 def _db() -> sqlite3.Connection:
     """The shipped table, opened read-only in place on first use: one connection per thread and process (a
     connection must not cross a fork)."""
+    import sqlite3  # imported on first use: most strings are read without it
+
     opened: tuple[int, sqlite3.Connection] | None = getattr(_local, "db", None)
     if opened is None or opened[0] != os.getpid():
         uri = _vocabulary_uri()
