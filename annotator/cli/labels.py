@@ -63,30 +63,26 @@ def labels(
         for record in records:
             typer.echo(json.dumps(record, ensure_ascii=False))
         return
-    table = Table("text", "antibody", "kind", "read as", "cell type", "read as", "identifiers")
+    table = Table("text", "antibody", "kind", "read as", "cell type", "read as")
     for record in records:
         table.add_row(
             record["text"],
-            record["antibody"] or "-",
+            "\n".join(filter(None, (record["antibody"] or "-", record["antibody_id"]))),
             record["antibody_kind"] or "",
             _read_as(record, "antibody"),
-            record["cell_type"] or "-",
+            "\n".join(filter(None, (record["cell_type"] or "-", _cell_type_id(record)))),
             _read_as(record, "cell_type"),
-            _identifiers(record),
         )
     console.print(table)
 
 
-def _identifiers(record: dict[str, Any]) -> str:
-    """``CVCL_0004 (K-562), HGNC:13723``; ``ambiguous: CVCL_1240 CVCL_9773`` for a name that stays ambiguous."""
-    parts = []
+def _cell_type_id(record: dict[str, Any]) -> str | None:
+    """``CVCL_0004 (K-562)``, or ``ambiguous: CVCL_1240 CVCL_9773`` for a name that stays ambiguous."""
     if record["cell_type_id"]:
-        parts.append(f"{record['cell_type_id']} ({record['cell_type_label']})")
-    elif record["cell_type_id_candidates"]:
-        parts.append("ambiguous: " + " ".join(record["cell_type_id_candidates"]))
-    if record["antibody_id"]:
-        parts.append(record["antibody_id"])
-    return ", ".join(parts)
+        return f"{record['cell_type_id']} ({record['cell_type_label']})"
+    if record["cell_type_id_candidates"]:
+        return "ambiguous: " + " ".join(record["cell_type_id_candidates"])
+    return None
 
 
 def _read_as(record: dict[str, Any], group: str) -> str:
