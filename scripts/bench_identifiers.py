@@ -5,9 +5,9 @@ the merge base with ``main``, i.e. before identifiers), unpacked into a temporar
 PYTHONPATH, so the two run on the same machine under the same load.
 
 - start-up: wall time of ``python -m annotator labels "K562 CTCF ChIP-seq"``, baseline and current alternated,
-  `--runs` each, and, in process, the time to import the label code and read that one string (the rest of the
-  CLI's imports are the same in both and only add noise); minima and medians and their ratios (current /
-  baseline) are printed;
+  `--runs` each, and the CPU time to import the label code and read that one string (the rest of the CLI's
+  imports are the same in both and only add noise); minima and medians and their ratios (current / baseline)
+  are printed;
 - throughput: `extract_labels` (and, for the current code, `identifier_columns`) over `--samples` synthetic
   GEO samples (titles, source names and characteristics made from the strings of ``tests/data/identifiers.tsv``
   with varied suffixes), each version in its own process; wall and CPU seconds are printed (on a shared machine
@@ -35,10 +35,10 @@ TEXT = "K562 CTCF ChIP-seq"
 #: What `annotator labels` adds to its CLI imports (the same in both versions): the label code and one string.
 _READ_ONE = f"""
 import time
-start = time.perf_counter()
+start = time.process_time()
 from annotator.labels import text_labels
 text_labels({TEXT!r})
-print(time.perf_counter() - start)
+print(time.process_time() - start)
 """
 
 _THROUGHPUT = r"""
@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
             for name, path in versions.items():
                 times[name].append(_startup(path))
                 reading[name].append(float(_run(path, [sys.executable, "-c", _READ_ONE]).stdout))
-        for what, measured in (("annotator labels, wall", times), ("import + first string, in process", reading)):
+        for what, measured in (("annotator labels, wall", times), ("import + first string, CPU", reading)):
             for stat in (min, statistics.median):
                 base, now = stat(measured["baseline"]), stat(measured["current"])
                 print(f"start-up ({what}), {stat.__name__} of {args.runs}: baseline {base:.3f} s, "
