@@ -57,14 +57,14 @@ def main(argv: list[str] | None = None) -> int:
         for column, got in (("cell_type_id", ids["cell_type_id"]), ("antibody_id", ids["antibody_id"])):
             outcome = verdict(row[column], got)
             totals.setdefault(row["split"], Counter())[outcome] += 1
-            totals.setdefault(column, Counter())[outcome] += 1
+            totals.setdefault(f"{row['split']} {column}", Counter())[outcome] += 1
             if outcome == "wrong":
                 wrong.append(f"  wrong {column}: {row['text']!r} expected {row[column]} got {got}")
             elif outcome == "none" and args.split:
                 print(f"  none  {column}: {row['text']!r} expected {row[column]} (candidates "
                       f"{ids['cell_type_id_candidates']})")  # fmt: skip
     print("\n".join(wrong))
-    for name, counts in totals.items():
+    for name, counts in sorted(totals.items()):
         n = sum(counts.values())
         print(f"{name}: {n} identifiers, right {counts['right'] / n:.1%}, wrong {counts['wrong'] / n:.1%}, "
               f"none {counts['none'] / n:.1%}")  # fmt: skip
