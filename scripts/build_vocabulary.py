@@ -39,10 +39,13 @@ from annotator.labels.cell_types import CELL_TYPE_SYNONYMS  # noqa: E402
 from annotator.labels.identifiers import (  # noqa: E402
     BEFORE_CELLS,
     FREE,
+    PINNED_FILE,
     SOURCES_FILE,
     VOCABULARY_FILE,
     identifier_key,
 )
+from annotator.labels.vocabulary import CHROMATIN_PROTEIN, TF  # noqa: E402
+from annotator.labels.vocabulary import symbols as target_symbols  # noqa: E402
 
 #: The hand-written cell-type table's canonical names -> identifier (checked against the ontologies at build time).
 PINS: dict[str, str] = {
@@ -176,6 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     flags = {k: FREE for k in free} | {k: BEFORE_CELLS for k in before_cells - free}
     _write(args.out / VOCABULARY_FILE, names, flags, labels, related, symbols)
     _write_sources(args.out / SOURCES_FILE, versions, bto, hgnc)
+    _write_pinned(args.out / PINNED_FILE, names, flags, labels, symbols)
     size = (args.out / VOCABULARY_FILE).stat().st_size
     print(f"{len(names)} names, {len(labels)} terms, {len(symbols)} HGNC symbols; {size / 1e6:.1f} MB")
     return 0
@@ -268,6 +272,23 @@ def _write(
     db.commit()
     db.execute("VACUUM")
     db.close()
+
+
+def _write_pinned(
+    path: Path, names: dict[str, set[str]], flags: dict[str, int], labels: dict[str, str], symbols: dict[str, str]
+) -> None:
+    """The rows of the table that the hand-written names and the targets need, as a small text file: reading one
+    string of the usual kind (``K562 CTCF``) then opens no database (`annotator.labels.identifiers`)."""
+    keys = sorted({identifier_key(n) for c, syn in CELL_TYPE_SYNONYMS.items() for n in (c, *syn)} | set(
+        identifier_key(n) for n in EXTRA_PINS))  # fmt: skip
+    rows = [("name", k, " ".join(sorted(names[k])), str(flags.get(k, 0))) for k in keys]
+    terms = sorted({t for k in keys for t in names[k]})
+    rows += [("term", t, labels[t], "") for t in terms]
+    rows += [("hgnc", s, symbols[s], "") for s in target_symbols(TF, CHROMATIN_PROTEIN)]
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        fh.write("# Rows of identifiers.sqlite for the hand-written cell-type table and the target vocabulary\n")
+        fh.write("# (built by scripts/build_vocabulary.py): kind<TAB>key<TAB>value<TAB>flags.\n")
+        csv.writer(fh, delimiter="\t", lineterminator="\n").writerows(rows)
 
 
 def _write_sources(path: Path, versions: dict[str, str], bto: dict[str, dict], hgnc: list[dict]) -> None:

@@ -225,3 +225,18 @@ def test_the_shipped_table_records_its_sources_and_licences() -> None:
 def test_extract_labels_identifies_a_line_only_a_characteristic_names() -> None:
     labels = extract_labels({"title": "rep1", "characteristics": [{"key": "cell line", "value": "HAP1"}]}, {})
     assert identifier_columns(labels)["cell_type_id"] == "CVCL_Y019"
+
+
+def test_the_pinned_rows_agree_with_the_shipped_table() -> None:
+    # identifiers_pinned.tsv spares one usual string the database: it must say what the database says
+    from annotator.labels import identifiers
+
+    pinned = identifiers._pinned()
+    db = identifiers._db()
+    assert len(pinned.names) > 80 and len(pinned.hgnc) == len(symbols("tf", "chromatin-protein"))
+    for key, (ids, flags) in pinned.names.items():
+        assert db.execute("SELECT ids, flags FROM names WHERE key = ?", (key,)).fetchone() == (" ".join(ids), flags)
+    for term, label in pinned.labels.items():
+        assert db.execute("SELECT label FROM terms WHERE id = ?", (term,)).fetchone() == (label,)
+    for symbol, hgnc in pinned.hgnc.items():
+        assert db.execute("SELECT id FROM hgnc WHERE symbol = ?", (symbol,)).fetchone() == (hgnc,)

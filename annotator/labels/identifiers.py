@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
 VOCABULARY_FILE = "identifiers.sqlite"
 SOURCES_FILE = "identifiers_sources.tsv"
+PINNED_FILE = "identifiers_pinned.tsv"  # the table's rows for the hand-written names and the targets
 FREE = 1  # names flag: may be read inside free text
 BEFORE_CELLS = 2  # names flag: may be read inside free text when "cells" follows (``Kelly cells``)
 
@@ -246,6 +247,8 @@ def resolve(key: str, ids: Sequence[str], context: str) -> Identification | None
 
 def term_label(term: str) -> str | None:
     """The ontology's label of a term (``CVCL_0004`` -> ``K-562``)."""
+    if term in _pinned().labels:
+        return _pinned().labels[term]
     row = _db().execute("SELECT label FROM terms WHERE id = ?", (term,)).fetchone()
     return row[0] if row else None
 
@@ -259,6 +262,8 @@ def related_terms(term: str) -> frozenset[str]:
 
 def hgnc_id(symbol: str) -> str | None:
     """HGNC ID of an approved HGNC symbol (``CTCF`` -> ``HGNC:13723``); None for anything else."""
+    if symbol in _pinned().hgnc:
+        return _pinned().hgnc[symbol]
     row = _db().execute("SELECT id FROM hgnc WHERE symbol = ?", (symbol,)).fetchone()
     return row[0] if row else None
 
@@ -270,8 +275,11 @@ def vocabulary_path() -> Path:
 
 def _names(keys: Iterable[str]) -> dict[str, tuple[tuple[str, ...], int]]:
     """key -> (identifiers, flags) for the keys the table knows."""
-    keys = [k for k in dict.fromkeys(keys) if len(k) >= 2]
-    out: dict[str, tuple[tuple[str, ...], int]] = {}
+    pinned = _pinned().names
+    out = {k: pinned[k] for k in keys if k in pinned}
+    keys = [k for k in dict.fromkeys(keys) if len(k) >= 2 and k not in out]
+    if not keys:
+        return out  # the usual names: no database opened
     db = _db()
     for n in range(0, len(keys), _SQL_CHUNK):
         chunk = keys[n : n + _SQL_CHUNK]
@@ -279,6 +287,30 @@ def _names(keys: Iterable[str]) -> dict[str, tuple[tuple[str, ...], int]]:
         for key, ids, flags in db.execute(query, chunk):
             out[key] = (tuple(ids.split()), flags)
     return out
+
+
+@dataclass(frozen=True)
+class _Pinned:
+    """The table's rows for the hand-written names and the targets (``identifiers_pinned.tsv``)."""
+
+    names: dict[str, tuple[tuple[str, ...], int]]
+    labels: dict[str, str]
+    hgnc: dict[str, str]
+
+
+@lru_cache(maxsize=1)
+def _pinned() -> _Pinned:
+    text = resources.files("annotator.labels").joinpath(PINNED_FILE).read_text(encoding="utf-8")
+    pinned = _Pinned({}, {}, {})
+    for line in text.splitlines():
+        kind, key, value, flags = [*line.split("\t"), "", "", ""][:4]
+        if kind == "name":
+            pinned.names[key] = (tuple(value.split()), int(flags or 0))
+        elif kind == "term":
+            pinned.labels[key] = value
+        elif kind == "hgnc":
+            pinned.hgnc[key] = value
+    return pinned
 
 
 _local = threading.local()
