@@ -7,7 +7,8 @@ string is read as that characteristic of a sample, any other string as its title
 Per expected identifier: *right* (the same identifier, or none where none is expected), *wrong* (another
 identifier, or one where none is expected) or *none* (no identifier given: unknown or ambiguous). Printed per split
 (``tuned``: strings looked at while the matcher was built; ``heldout``: never tuned on), with every wrong one, and
-the last line ``right=… wrong=… none=…`` over all.
+how many of the protein targets the extractor read got their expected HGNC ID, and the last line
+``right=… wrong=… none=…`` over all.
 
 Run: ``python scripts/check_identifiers.py [--file tests/data/identifiers.tsv] [--split heldout]``.
 """
@@ -52,8 +53,13 @@ def main(argv: list[str] | None = None) -> int:
     rows = [r for r in csv.DictReader(_lines(args.file), delimiter="\t") if not args.split or r["split"] == args.split]
     totals: dict[str, Counter[str]] = {}
     wrong: list[str] = []
+    targets = Counter[str]()  # protein targets the extractor read: is their HGNC ID the expected one?
     for row in rows:
-        ids = identifier_columns(extract_labels(sample_of(row["text"]), {}))
+        labels = extract_labels(sample_of(row["text"]), {})
+        ids = identifier_columns(labels)
+        antibody = labels.get("antibody")
+        if antibody is not None and antibody.kind == "non_histone" and row["antibody_id"] != NONE:
+            targets["right" if antibody.ontology_id == row["antibody_id"] else "wrong"] += 1
         for column, got in (("cell_type_id", ids["cell_type_id"]), ("antibody_id", ids["antibody_id"])):
             outcome = verdict(row[column], got)
             totals.setdefault(row["split"], Counter())[outcome] += 1
@@ -68,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         n = sum(counts.values())
         print(f"{name}: {n} identifiers, right {counts['right'] / n:.1%}, wrong {counts['wrong'] / n:.1%}, "
               f"none {counts['none'] / n:.1%}")  # fmt: skip
+    print(f"protein targets read: {sum(targets.values())}, HGNC ID right for {targets['right']}")
     overall = sum((c for name, c in totals.items() if name in ("tuned", "heldout")), Counter())
     print(f"right={overall['right']} wrong={overall['wrong']} none={overall['none']}")
     return 0

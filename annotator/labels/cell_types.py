@@ -10,7 +10,11 @@ considers normalised names of at least `_MIN_FUZZY_LENGTH` characters. Since the
 one substitution is ``1 - 1/n``, 88 accepts one inserted or dropped character in names of six or more characters
 (``GM1287`` -> GM12878) but a substitution only in names of nine or more, so sibling lines such as GM12891 and
 GM12892 are never confused. Near matches are only sought among runs that do not cut a name at a hyphen or dot
-(``Kasumi`` of ``Kasumi-3`` is one character from Kasumi-1).
+(``Kasumi`` of ``Kasumi-3`` is one character from Kasumi-1), and a near match gets an identifier only when no other
+name is within `_CLEAR_FUZZY_LEAD` of it.
+
+Names the table lacks (``Huh7``, ``T cells``, ``liver``) are read from the shipped vocabulary, and every reading
+carries the standard identifier of what was written (`annotator.labels.identifiers`).
 """
 
 from __future__ import annotations
