@@ -22,7 +22,7 @@ from annotator.geo.soft import parse_soft, to_series
 from annotator.labels import extract_labels, parse_cell_type, symbols, text_labels
 from annotator.labels.extract import IDENTIFIER_COLUMNS, identifier_columns
 from annotator.labels.hierarchy import relate
-from annotator.labels.identifiers import SOURCES_FILE, VOCABULARY_FILE, hgnc_id, identify
+from annotator.labels.identifiers import NOTICE_FILE, SOURCES_FILE, VOCABULARY_FILE, hgnc_id, identify
 from annotator.reconcile import reconcile
 from annotator.report.html import render_report
 from annotator.schema import ANNOTATIONS, SAMPLES
@@ -220,6 +220,9 @@ def test_the_shipped_table_records_its_sources_and_licences() -> None:
                    "MetaSRA Cellosaurus synonym sets and mappings", "cellxgene-ontology-guide"):  # fmt: skip
         assert rows[source]["version"] and rows[source]["licence"] and rows[source]["attribution"], source
     assert {rows[s]["licence"] for s in rows} >= {"CC-BY-4.0", "BSD-3-Clause", "CC0", "MIT"}
+    notice = package.joinpath(NOTICE_FILE).read_text(encoding="utf-8")  # BSD-3 and MIT ask for their texts
+    assert "Copyright (c) 2023, MetaSRA developers" in notice and "Chan Zuckerberg Initiative" in notice
+    assert "Redistributions in binary form must reproduce" in notice and "Permission is hereby granted" in notice
 
 
 def test_extract_labels_identifies_a_line_only_a_characteristic_names() -> None:

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
 VOCABULARY_FILE = "identifiers.sqlite"
 SOURCES_FILE = "identifiers_sources.tsv"
+NOTICE_FILE = "identifiers_NOTICE.txt"  # attribution and licence texts of the sources
 PINNED_FILE = "identifiers_pinned.tsv"  # the table's rows for the hand-written names and the targets
 FREE = 1  # names flag: may be read inside free text
 BEFORE_CELLS = 2  # names flag: may be read inside free text when "cells" follows (``Kelly cells``)
