@@ -14,9 +14,12 @@ Offline, from the public sources in ``../shared/data/vocabularies/`` and the PyP
 The Roadmap epigenome table is not used: its licence is not stated.
 
 Run: ``python scripts/build_vocabulary.py [--data ../shared/data/vocabularies] [--out annotator/labels]``.
-It writes ``identifiers.sqlite`` (the look-up tables) and ``identifiers_sources.tsv`` (every source with its version
-and licence; the attribution the CC-BY sources require). The curated pins below tie the hand-written cell-type table
-(`annotator.labels.cell_types.CELL_TYPE_SYNONYMS`) to identifiers; the build fails if a pin names an unknown term.
+It writes ``identifiers.sqlite`` (the look-up tables), ``identifiers_pinned.tsv`` (its rows for the hand-written
+names and the targets), ``identifiers_sources.tsv`` (every source with its version, licence and attribution) and
+``identifiers_NOTICE.txt`` (the licence texts BSD-3 and MIT ask to ship; see ``vocabulary_sources.py``).
+
+The curated pins below tie the hand-written cell-type table (`annotator.labels.cell_types.CELL_TYPE_SYNONYMS`) to
+identifiers; the build fails if a pin names an unknown term.
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from vocabulary_sources import write_notice, write_sources  # noqa: E402  (beside this script)
 
 from annotator.labels.cell_types import CELL_TYPE_SYNONYMS  # noqa: E402
 from annotator.labels.identifiers import (  # noqa: E402
@@ -179,9 +184,9 @@ def main(argv: list[str] | None = None) -> int:
     symbols = {row["symbol"]: row["hgnc_id"] for row in hgnc}
     flags = {k: FREE for k in free} | {k: BEFORE_CELLS for k in before_cells - free}
     _write(args.out / VOCABULARY_FILE, names, flags, labels, related, symbols)
-    _write_sources(args.out / SOURCES_FILE, versions, bto, hgnc)
+    write_sources(args.out / SOURCES_FILE, versions, bto, hgnc)
     _write_pinned(args.out / PINNED_FILE, names, flags, labels, symbols)
-    _write_notice(args.out / NOTICE_FILE, args.out / SOURCES_FILE)
+    write_notice(args.out / NOTICE_FILE, args.out / SOURCES_FILE)
     size = (args.out / VOCABULARY_FILE).stat().st_size
     print(f"{len(names)} names, {len(labels)} terms, {len(symbols)} HGNC symbols; {size / 1e6:.1f} MB")
     return 0
@@ -291,88 +296,6 @@ def _write_pinned(
         fh.write("# Rows of identifiers.sqlite for the hand-written cell-type table and the target vocabulary\n")
         fh.write("# (built by scripts/build_vocabulary.py): kind<TAB>key<TAB>value<TAB>flags.\n")
         csv.writer(fh, delimiter="\t", lineterminator="\n").writerows(rows)
-
-
-_BSD3_METASRA = """BSD 3-Clause License
-
-Copyright (c) 2023, MetaSRA developers
-
-Redistribution and use in source and binary forms, with or without
-modification, are permitted provided that the following conditions are met:
-
-1. Redistributions of source code must retain the above copyright notice, this
-   list of conditions and the following disclaimer.
-
-2. Redistributions in binary form must reproduce the above copyright notice,
-   this list of conditions and the following disclaimer in the documentation
-   and/or other materials provided with the distribution.
-
-3. Neither the name of the copyright holder nor the names of its
-   contributors may be used to endorse or promote products derived from
-   this software without specific prior written permission.
-
-THIS SOFTWARE IS PROVIDED BY THE COPYRIGHT HOLDERS AND CONTRIBUTORS "AS IS"
-AND ANY EXPRESS OR IMPLIED WARRANTIES, INCLUDING, BUT NOT LIMITED TO, THE
-IMPLIED WARRANTIES OF MERCHANTABILITY AND FITNESS FOR A PARTICULAR PURPOSE ARE
-DISCLAIMED. IN NO EVENT SHALL THE COPYRIGHT HOLDER OR CONTRIBUTORS BE LIABLE
-FOR ANY DIRECT, INDIRECT, INCIDENTAL, SPECIAL, EXEMPLARY, OR CONSEQUENTIAL
-DAMAGES (INCLUDING, BUT NOT LIMITED TO, PROCUREMENT OF SUBSTITUTE GOODS OR
-SERVICES; LOSS OF USE, DATA, OR PROFITS; OR BUSINESS INTERRUPTION) HOWEVER
-CAUSED AND ON ANY THEORY OF LIABILITY, WHETHER IN CONTRACT, STRICT LIABILITY,
-OR TORT (INCLUDING NEGLIGENCE OR OTHERWISE) ARISING IN ANY WAY OUT OF THE USE
-OF THIS SOFTWARE, EVEN IF ADVISED OF THE POSSIBILITY OF SUCH DAMAGE.
-"""
-
-
-def _write_notice(path: Path, sources: Path) -> None:
-    """The attribution and licence texts the shipped table's sources require (CC-BY attribution; the BSD-3 and
-    MIT notices of MetaSRA and cellxgene-ontology-guide, whose files the table is derived from)."""
-    from importlib.metadata import distribution
-
-    dist = distribution("cellxgene-ontology-guide")
-    mit = next(f for f in dist.files or () if "LICENSE" in str(f)).read_text(encoding="utf-8")
-    rows = [line.split("\t") for line in sources.read_text(encoding="utf-8").splitlines()[2:]]
-    credits = "\n".join(f"- {name} ({version}), {licence}: {credit}" for name, version, licence, credit in rows)
-    path.write_text(
-        "Notices for identifiers.sqlite and identifiers_pinned.tsv (built by scripts/build_vocabulary.py)\n\n"
-        "These tables are derived from the sources below; each is used under its licence.\n\n"
-        f"{credits}\n\n"
-        "CC-BY-4.0: https://creativecommons.org/licenses/by/4.0/ ; CC-BY-3.0: "
-        "https://creativecommons.org/licenses/by/3.0/ ; Apache-2.0: https://www.apache.org/licenses/LICENSE-2.0 ; "
-        "the tables were changed from the sources (names normalised, selected and joined).\n\n"
-        f"----- MetaSRA (deweylab/MetaSRA-pipeline) -----\n\n{_BSD3_METASRA}\n"
-        f"----- cellxgene-ontology-guide -----\n\n{mit}",
-        encoding="utf-8",
-    )
-
-
-def _write_sources(path: Path, versions: dict[str, str], bto: dict[str, dict], hgnc: list[dict]) -> None:
-    from importlib.metadata import version
-
-    cxg = version("cellxgene-ontology-guide")
-    rows = [
-        ("Cellosaurus", f"release {versions['CVCL']} (via cellxgene-ontology-guide {cxg})", "CC-BY-4.0",
-         "Cellosaurus, SIB Swiss Institute of Bioinformatics; Bairoch A. J Biomol Tech 2018;29:25-38"),
-        ("Cell Ontology (CL)", f"{versions['CL']} (via cellxgene-ontology-guide {cxg})", "CC-BY-4.0",
-         "Cell Ontology, https://obophenotype.github.io/cell-ontology/"),
-        ("UBERON", f"{versions['UBERON']} (via cellxgene-ontology-guide {cxg})", "CC-BY-3.0",
-         "Uberon multi-species anatomy ontology, https://obophenotype.github.io/uberon/"),
-        ("Experimental Factor Ontology (EFO)", f"{versions['EFO']} (via cellxgene-ontology-guide {cxg})",
-         "Apache-2.0", "EFO, EMBL-EBI, https://www.ebi.ac.uk/efo/"),
-        ("cellxgene-ontology-guide", cxg, "MIT", "Copyright (c) 2021-Present Chan Zuckerberg Initiative (MIT, text "
-         "in identifiers_NOTICE.txt); its bundled ontologies are used at build time only"),
-        ("MetaSRA Cellosaurus synonym sets and mappings", "deweylab/MetaSRA-pipeline", "BSD-3-Clause",
-         "Copyright (c) 2023, MetaSRA developers (BSD-3-Clause, text in identifiers_NOTICE.txt); "
-         "Bernstein et al., Bioinformatics 2017;33:2914-2923"),
-        ("HGNC complete set", f"{max(r['modified'] for r in hgnc)[:7]}", "CC0", "HUGO Gene Nomenclature Committee"),
-        ("BRENDA Tissue Ontology (BTO)", bto["__header__"].get("data-version", ["?"])[0], "CC-BY-4.0",
-         "BRENDA Tissue Ontology, Technische Universitaet Braunschweig; https://www.brenda-enzymes.org"),
-    ]  # fmt: skip
-    with path.open("w", encoding="utf-8", newline="") as fh:
-        fh.write("# Sources of identifiers.sqlite (built by scripts/build_vocabulary.py); attribution as required.\n")
-        writer = csv.writer(fh, delimiter="\t", lineterminator="\n")
-        writer.writerow(("source", "version", "licence", "attribution"))
-        writer.writerows(rows)
 
 
 def _read_hgnc(path: Path) -> Iterator[dict]:
