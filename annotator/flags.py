@@ -28,7 +28,8 @@ class Flag(StrEnum):
     NO_PREDICTION = "no_prediction"
     """Projection failed or the region set had no overlap with the model; the reason is carried."""
     MATCH = "match"
-    """Author label equals the model's top label."""
+    """Author label equals the model's top label, or the ontologies relate the two (a subline and its parent line,
+    a cell type and a kind of it, a tissue and a line derived from it: `annotator.labels.hierarchy`)."""
 
     @property
     def urgency(self) -> int:

@@ -54,6 +54,8 @@ from annotator.embeddings import EmbeddingArchive
 from annotator.errors import ModelError, SchemaError
 from annotator.flags import Flag
 from annotator.labels import REPRESSIVE_MARKS, AuthorLabel, extract_labels
+from annotator.labels.extract import identifier_columns
+from annotator.labels.hierarchy import relation
 from annotator.labels.records import ASSAY, CONTROL, FUZZY, HISTONE_MARK, NON_HISTONE
 from annotator.progress import NULL_PROGRESS, Progress
 from annotator.rankings import Prediction, Ranking, chunk_predictions, predictions_by_sample, row_group_spans
@@ -121,14 +123,14 @@ def reconcile(
     with progress.task("reconcile", total=len(selected)) as task:
         for sample in selected:
             authors = extract_labels(sample, groups, config)
+            identifiers = identifier_columns(authors)
             prediction = by_sample.get(sample["sample_id"])
             digest = model_digest or (prediction.model_digest if prediction else None)
             for group, vocabulary in groups.items():
                 if group not in AUTHOR_LABEL_GROUPS:
                     continue
-                rows.append(
-                    _annotate(sample, group, vocabulary, authors.get(group), prediction, config, thresholds, digest)
-                )
+                row = _annotate(sample, group, vocabulary, authors.get(group), prediction, config, thresholds, digest)
+                rows.append({**row, **identifiers})
             task.advance()
     return to_table("annotations", rows)
 
@@ -257,6 +259,8 @@ def decide(author: AuthorLabel | None, ranking: Ranking, vocabulary: Sequence[st
     if author.accepts(top):
         how = "" if top == author.canonical else f" (read '{written}' as {top})"
         return Verdict(Flag.MATCH, f"author label agrees with the model{how}; {model_says}", top)
+    if related := relation(author, top):  # HeLa vs HeLa-S3, liver vs HepG2: related in the ontologies
+        return Verdict(Flag.MATCH, f"author label is related to the model's: {related}; {model_says}", author.canonical)
     label = author.canonical
     if label not in vocabulary:
         what = {

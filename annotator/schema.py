@@ -16,7 +16,11 @@ SCHEMA_VERSION = "2"
 #: from an older file, so a workdir keeps working across an upgrade (journal, archive, tables of earlier nights).
 READABLE_SCHEMA_VERSIONS = frozenset({"1", SCHEMA_VERSION})
 #: Columns added after version 1, per table.
-ADDED_COLUMNS: dict[str, tuple[str, ...]] = {"annotations": ("swapped_with",)}
+_IDENTIFIER_COLUMNS = ("cell_type_id", "cell_type_label", "cell_type_id_candidates", "antibody_id")
+ADDED_COLUMNS: dict[str, tuple[str, ...]] = {
+    "samples": _IDENTIFIER_COLUMNS,
+    "annotations": ("swapped_with", *_IDENTIFIER_COLUMNS),
+}
 SCHEMA_VERSION_KEY = b"annotator.schema_version"
 TABLE_NAME_KEY = b"annotator.table"
 
@@ -26,6 +30,18 @@ _KV = pa.struct([pa.field("key", pa.string()), pa.field("value", pa.string())])
 def _f(name: str, type_: pa.DataType, doc: str, nullable: bool = True) -> pa.Field:
     return pa.field(name, type_, nullable=nullable, metadata={b"doc": doc.encode()})
 
+
+#: Standard identifiers of the author's labels (`annotator.labels.identifiers`), in samples and annotations.
+_IDENTIFIERS = [
+    _f("cell_type_id", pa.string(), "Identifier of the author's cell type as written: Cellosaurus (CVCL_0004) for "
+       "a cell line, Cell Ontology (CL:0001054) for a primary cell, UBERON (UBERON:0002107) for a tissue; null "
+       "when unknown or ambiguous."),
+    _f("cell_type_label", pa.string(), "The ontology's label of cell_type_id (K-562, liver)."),
+    _f("cell_type_id_candidates", pa.list_(pa.string()), "Every identifier an ambiguous cell-type name may mean "
+       "(a bare H9: an embryonic stem-cell line or a T-cell line); null unless ambiguous."),
+    _f("antibody_id", pa.string(), "HGNC ID of the author's protein target (HGNC:13723 for CTCF); null for "
+       "histone marks, assays, controls and no target."),
+]  # fmt: skip
 
 SAMPLES = pa.schema(
     [
@@ -56,6 +72,7 @@ SAMPLES = pa.schema(
         ),
         _f("download_error", pa.string(), "Reason of the last failed download or content check."),
         _f("sample_id", pa.string(), "Key of the region set downstream: '<gsm>/<file_name>'.", False),
+        *_IDENTIFIERS,
     ]
 )
 
@@ -119,6 +136,7 @@ ANNOTATIONS = pa.schema(
         _f("swapped_with", pa.string(), "When this sample's and another sample's labels look swapped (same series, "
            "each label fits the other's data far better; flag confident_mismatch): the partner's sample_id; else "
            "null. Added in schema version 2."),
+        *_IDENTIFIERS,
     ]
 )
 

@@ -58,16 +58,24 @@ def test_texts_naming_no_cell_type(text: str) -> None:
 
 def test_fuzzy_threshold_keeps_sibling_lines_apart() -> None:
     # one substitution in a 7-character name scores 85.7 < 88: GM12892 is not a typo of GM12878
-    assert parse_cell_type("GM12872") is None
-    assert parse_cell_type("GM12872", fuzzy_threshold=85).canonical == "GM12878"
+    assert parse_cell_type("GM12872", ontologies=False) is None
+    assert parse_cell_type("GM12872", fuzzy_threshold=85, ontologies=False).canonical == "GM12878"
     # nor does a name cut at its hyphen: "Kasumi" of Kasumi-3 is one character from Kasumi-1
-    assert parse_cell_type("Kasumi-3 cells") is None
+    assert parse_cell_type("Kasumi-3 cells", ontologies=False) is None
+
+
+def test_a_line_the_vocabulary_knows_beats_a_near_match_of_the_table() -> None:
+    # GM12872 and Kasumi-3 are real lines: read as themselves, never corrected to GM12878 or Kasumi-1
+    gm = parse_cell_type("GM12872", fuzzy_threshold=85)
+    assert gm is not None and (gm.canonical, gm.ontology_id) == ("GM12872", "CVCL_9626")
+    kasumi = parse_cell_type("Kasumi-3 cells")
+    assert kasumi is not None and (kasumi.canonical, kasumi.ontology_id) == ("Kasumi-3", "CVCL_0612")
 
 
 def test_vocabulary_spelling_wins_and_adds_labels() -> None:
     assert parse_cell_type("MCF-7", vocabulary=["MCF7", "K562"]).canonical == "MCF7"
     assert parse_cell_type("HeLa S3", vocabulary=["HeLa", "K562"]).canonical == "HeLa"
-    assert parse_cell_type("liver tissue") is None
+    assert parse_cell_type("liver tissue", ontologies=False) is None
     assert parse_cell_type("adult liver", vocabulary=["liver"]).canonical == "liver"
 
 

@@ -107,6 +107,10 @@ def test_labels_command_prints_json_lines(tmp_path: Path) -> None:
         "cell_type_raw": "VCap",
         "cell_type_method": "normalised",
         "cell_type_score": 95.0,
+        "cell_type_id": "CVCL_2235",
+        "cell_type_label": "VCaP",
+        "cell_type_id_candidates": None,
+        "antibody_id": "HGNC:644",
     }
     assert (records[1]["antibody"], records[1]["antibody_method"]) == ("H3K27ac", "fuzzy")
     assert records[2]["antibody"] is None and records[2]["cell_type"] is None

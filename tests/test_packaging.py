@@ -74,5 +74,8 @@ def test_wheel_contains_the_bundled_model_and_package_data(tmp_path: Path) -> No
     assert any(n.startswith("annotator/report/templates/") for n in names)
     assert "annotator/demo/__init__.py" in names and "annotator/py.typed" in names
     assert "annotator/labels/targets.tsv" in names  # the shared target vocabulary
+    # the identifier table and the record of its sources and licences (attribution travels with the data)
+    shipped = ("identifiers.sqlite", "identifiers_sources.tsv", "identifiers_NOTICE.txt", "identifiers_pinned.tsv")
+    assert {f"annotator/labels/{name}" for name in shipped} <= names
     local = {str(p.relative_to(ROOT)) for p in (ROOT / "annotator").rglob("*.py")}
     assert local <= names, f"modules missing from the wheel: {sorted(local - names)[:5]}"

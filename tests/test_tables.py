@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from annotator.errors import SchemaError
-from annotator.schema import SCHEMA_VERSION, SCHEMA_VERSION_KEY, TABLE_NAME_KEY, TABLES
+from annotator.schema import ADDED_COLUMNS, SCHEMA_VERSION, SCHEMA_VERSION_KEY, TABLE_NAME_KEY, TABLES
 from annotator.tables import atomic_path, conform, read_columns, read_rows_where, read_table, to_table, write_table
 
 
@@ -165,17 +165,27 @@ def test_wrong_schema_version_is_refused(tmp_path: Path) -> None:
 
 
 def test_a_version_1_annotations_file_reads_with_the_added_columns_null(tmp_path: Path) -> None:
-    """Workdirs of earlier nights keep working across the upgrade that added `swapped_with`."""
+    """Workdirs of earlier nights keep working across the upgrade that added `swapped_with` and the identifiers."""
     rows = [{"sample_id": "GSM1/a.bed", "group": "antibody", "flag": "match", "reason": "r"},
             {"sample_id": "GSM2/b.bed", "group": "antibody", "flag": "match", "reason": "r"}]  # fmt: skip
-    old = to_table("annotations", rows).drop_columns(["swapped_with"])
+    old = to_table("annotations", rows).drop_columns(list(ADDED_COLUMNS["annotations"]))
     path = tmp_path / "annotations.parquet"
     pq.write_table(old.replace_schema_metadata({SCHEMA_VERSION_KEY: b"1", TABLE_NAME_KEY: b"annotations"}), path)
-    assert read_table("annotations", path).column("swapped_with").to_pylist() == [None, None]
+    again = read_table("annotations", path)
+    assert again.column("swapped_with").to_pylist() == [None, None]
+    assert again.column("cell_type_id").to_pylist() == [None, None]
     light = read_columns("annotations", path, ["sample_id", "swapped_with"])
     assert light.column_names == ["sample_id", "swapped_with"] and light.column(1).null_count == 2
     some = read_rows_where("annotations", path, "sample_id", pa.array(["GSM2/b.bed"]), ["sample_id", "swapped_with"])
     assert some.to_pylist() == [{"sample_id": "GSM2/b.bed", "swapped_with": None}]
+
+
+def test_a_version_1_samples_file_reads_with_the_identifier_columns_null(tmp_path: Path) -> None:
+    old = to_table("samples", _rows("samples")).drop_columns(list(ADDED_COLUMNS["samples"]))
+    path = tmp_path / "samples.parquet"
+    pq.write_table(old.replace_schema_metadata({SCHEMA_VERSION_KEY: b"1", TABLE_NAME_KEY: b"samples"}), path)
+    table = read_table("samples", path)
+    assert table.column("antibody_id").null_count == table.num_rows > 0
 
 
 def test_reading_one_table_as_another_is_refused(tmp_path: Path) -> None:

@@ -69,14 +69,23 @@ def labels(
     for record in records:
         table.add_row(
             record["text"],
-            record["antibody"] or "-",
+            "\n".join(filter(None, (record["antibody"] or "-", record["antibody_id"]))),
             record["antibody_kind"] or "",
             _read_as(record, "antibody"),
-            record["cell_type"] or "-",
+            "\n".join(filter(None, (record["cell_type"] or "-", _cell_type_id(record)))),
             _read_as(record, "cell_type"),
         )
     OUTPUT.table_format = "table"  # asked for by name: drawn even in a pipe
     print_table(table)
+
+
+def _cell_type_id(record: dict[str, Any]) -> str | None:
+    """``CVCL_0004 (K-562)``, or ``ambiguous: CVCL_1240 CVCL_9773`` for a name that stays ambiguous."""
+    if record["cell_type_id"]:
+        return f"{record['cell_type_id']} ({record['cell_type_label']})"
+    if record["cell_type_id_candidates"]:
+        return "ambiguous: " + " ".join(record["cell_type_id_candidates"])
+    return None
 
 
 def _read_as(record: dict[str, Any], group: str) -> str:

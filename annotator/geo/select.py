@@ -16,6 +16,7 @@ from annotator.errors import ConfigError
 from annotator.geo.build import AMBIGUOUS, UNKNOWN, BuildCall, detect_build, organism_of_build
 from annotator.geo.files import BED_LIKE_KINDS, SKIP_REASON_OF_KIND, classify_file, file_name_from_url, url_digest
 from annotator.geo.soft import Sample
+from annotator.labels.extract import extract_labels, identifier_columns
 
 NO_FILE = "no_supplementary_file"
 NO_SAMPLE_RECORD = "no_sample_record"
@@ -134,7 +135,7 @@ def missing_sample_row(gsm: str, gse: str) -> dict[str, Any]:
 
 
 def _base_row(sample: Sample, gse: str) -> dict[str, Any]:
-    return {
+    row = {
         "gsm": sample.gsm,
         "gse": gse,
         "title": sample.title,
@@ -146,6 +147,8 @@ def _base_row(sample: Sample, gse: str) -> dict[str, Any]:
         "data_processing": sample.data_processing,
         "download_status": NOT_ATTEMPTED,
     }
+    # the standard identifiers of what the authors wrote, read with the built-in tables (no model needed)
+    return {**row, **identifier_columns(extract_labels(row, {}))}
 
 
 def _skip_reason(

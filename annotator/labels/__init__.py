@@ -6,7 +6,9 @@ synonym table and rapidfuzz.
 - `parse_antibody`: histone marks (`marks`), non-histone targets, assays and controls (`antibody`);
 - `parse_cell_type`: cell lines and primary cells (`cell_types`);
 - `extract_labels`: both, over a sample's metadata fields in order of trust (`extract`);
-- `text_labels`: both, for one free text (what `annotator labels` prints).
+- `text_labels`: both, for one free text (what `annotator labels` prints);
+- `identifiers`: the standard identifier of what the author wrote (Cellosaurus, Cell Ontology, UBERON, HGNC) from
+  the shipped vocabulary, and `hierarchy`: how an author's cell type and a model's label relate in the ontologies.
 """
 
 from annotator.labels.antibody import ASSAYS, NON_HISTONE_TARGETS, parse_antibody

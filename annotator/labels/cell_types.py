@@ -10,19 +10,22 @@ considers normalised names of at least `_MIN_FUZZY_LENGTH` characters. Since the
 one substitution is ``1 - 1/n``, 88 accepts one inserted or dropped character in names of six or more characters
 (``GM1287`` -> GM12878) but a substitution only in names of nine or more, so sibling lines such as GM12891 and
 GM12892 are never confused. Near matches are only sought among runs that do not cut a name at a hyphen or dot
-(``Kasumi`` of ``Kasumi-3`` is one character from Kasumi-1).
+(``Kasumi`` of ``Kasumi-3`` is one character from Kasumi-1), and a near match gets an identifier only when no other
+name is within `_CLEAR_FUZZY_LEAD` of it.
+
+Names the table lacks (``Huh7``, ``T cells``, ``liver``) are read from the shipped vocabulary, and every reading
+carries the standard identifier of what was written (`annotator.labels.identifiers`).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
-from rapidfuzz import fuzz, process
-
 from annotator.config import Config
+from annotator.labels.identifiers import CELLOSAURUS, best_match, identify, read_vocabulary, resolve
 from annotator.labels.records import (
     EXACT,
     FUZZY,
@@ -60,6 +63,8 @@ _WORD = re.compile(r"[A-Za-z0-9]+")
 _JOINERS = re.compile(r"[-.]+")  # what may stand inside one cell-line name (MCF-7, HeLa-S3)
 _MAX_WORDS = 4
 _MIN_FUZZY_LENGTH = 6
+_SUBLINE_JOINERS = frozenset("-/.+([")  # what joins a subline's suffix or prefix to a name (MCF-7/ADR, NCI-H460)
+_CLEAR_FUZZY_LEAD = 3.0  # a near match gets an identifier only this far ahead of the next other name
 
 
 @dataclass(frozen=True)
@@ -83,9 +88,18 @@ def normalise_cell_type(text: str) -> str:
 
 
 def parse_cell_type(
-    text: str, vocabulary: Sequence[str] = (), fuzzy_threshold: float = DEFAULT_CELL_TYPE_FUZZY_THRESHOLD
+    text: str,
+    vocabulary: Sequence[str] = (),
+    fuzzy_threshold: float = DEFAULT_CELL_TYPE_FUZZY_THRESHOLD,
+    ontologies: bool = True,
+    whole: bool = False,
 ) -> CellTypeLabel | None:
-    """Read the cell type an author's text names, in the spelling of the model's vocabulary.
+    """Read the cell type an author's text names, in the spelling of the model's vocabulary, with its identifier.
+
+    The table's names come first, then a cell line the shipped vocabulary knows (`annotator.labels.identifiers`),
+    then a near match of the table's names, then a primary cell type or tissue the vocabulary knows. Every reading
+    carries the identifier of what the author wrote (``HeLa`` -> Cellosaurus HeLa, though it is reported as the
+    table's ``HeLa-S3``), or the candidates of an ambiguous name.
 
     Parameters
     ----------
@@ -96,6 +110,11 @@ def parse_cell_type(
         with the vocabulary's spelling (``MCF7`` when the model says so).
     fuzzy_threshold
         Minimum rapidfuzz ratio (0-100) for a near match (``Config.cell_type_fuzzy_threshold``).
+    ontologies
+        Also read names only the shipped vocabulary knows (``Huh7``, ``prefrontal cortex``).
+    whole
+        `text` is one cell-type value (``cell line: Beta``): any vocabulary name that is all of it is read, not
+        only the distinctive ones.
 
     Returns
     -------
@@ -125,13 +144,50 @@ def parse_cell_type(
                     last += 1
             raw = text[words[i][0] : words[last][1]]
             method, score = (EXACT, SCORE_EXACT) if raw == canonical else (NORMALISED, SCORE_NORMALISED)
-            return CellTypeLabel(canonical, raw, method, score)
-    return _fuzzy(text, words, index, fuzzy_threshold)
+            label = _identified(CellTypeLabel(canonical, raw, method, score), text)
+            return _subline(label, text, words[i][0], words[last][1], whole)
+    found = read_vocabulary(text, whole) if ontologies else None
+    if found is not None and (found.ontology_id or found.id_candidates[0]).startswith(CELLOSAURUS):
+        return found  # a cell line the table lacks beats a near match of one it has (GM12873 is not GM12878)
+    near = _fuzzy(text, words, index, fuzzy_threshold)
+    return _identified(near, text) if near is not None else found
+
+
+def _subline(label: CellTypeLabel, text: str, start: int, end: int, whole: bool) -> CellTypeLabel:
+    """A table name that is part of a longer cell-line name (``MCF-7`` of ``MCF-7/ADR``) keeps its name but takes the
+    identifier of the longer one: the author named the subline."""
+    joined = text[end : end + 1] in _SUBLINE_JOINERS or (whole and end < len(text.rstrip()))
+    if not joined and not (start > 0 and text[start - 1] in _SUBLINE_JOINERS):
+        return label  # nothing is joined on: no longer name to look for
+    longer = best_match(text, whole)
+    if longer is None or longer.rank != 0 or not longer.start <= start < end <= longer.end:
+        return label
+    if longer.end - longer.start <= end - start:
+        return label
+    if not (whole or longer.end - longer.start == len(text)) and text[end : end + 1].isspace():
+        return label  # in a title, only a name joined on (MCF-7/ADR), not the next word (HCT116 p53 ChIP)
+    found = resolve(longer.key, longer.ids, text)
+    if found is None:
+        return label
+    return replace(label, ontology_id=found.id, ontology_label=found.label, id_candidates=found.candidates)
+
+
+def _identified(label: CellTypeLabel, text: str) -> CellTypeLabel:
+    """`label` with the identifier of the name as written, or of its correction when it is a clear near match."""
+    if label.method == FUZZY:
+        found = identify(label.canonical, text) if not label.candidates else None
+    else:
+        found = identify(label.raw, text) or identify(label.canonical, text)
+    if found is None:
+        return label
+    return replace(label, ontology_id=found.id, ontology_label=found.label, id_candidates=found.candidates)
 
 
 def _fuzzy(text: str, words: list[tuple[int, int, str]], index: _Index, fuzzy_threshold: float) -> CellTypeLabel | None:
     """The best near match among spans of whole names (never cut at a hyphen or dot, so that "Kasumi" of
     "Kasumi-3" is not read as Kasumi-1)."""
+    from rapidfuzz import fuzz, process  # only for a name no table spells so: `annotator labels` starts without it
+
     whole = [i == 0 or not _JOINERS.fullmatch(text[words[i - 1][1] : words[i][0]]) for i in range(len(words))]
     whole.append(True)
     # ratio >= t needs the shorter string to be at least t / (200 - t) of the longer: skip hopeless spans
@@ -151,11 +207,17 @@ def _fuzzy(text: str, words: list[tuple[int, int, str]], index: _Index, fuzzy_th
         return None
     scores = process.cdist(keys, index.fuzzy_keys, scorer=fuzz.ratio, score_cutoff=fuzzy_threshold, workers=1)
     span, name = divmod(int(scores.argmax()), scores.shape[1])
-    if scores[span, name] < fuzzy_threshold or scores[span, name] == 0:
+    best = scores[span, name]
+    if best < fuzzy_threshold or best == 0:
         return None
     i, j = spans[span]
     canonical = index.names[index.fuzzy_keys[name]]
-    return CellTypeLabel(canonical, text[words[i][0] : words[j][1]], FUZZY, round(float(scores[span, name]), 1))
+    rivals = sorted(  # other names nearly as close: the correction is not clearly one of them
+        {index.names[key] for key, score in zip(index.fuzzy_keys, scores.max(axis=0), strict=True)
+         if score >= best - _CLEAR_FUZZY_LEAD and score > 0 and index.names[key] != canonical}
+    )
+    candidates = (canonical, *rivals) if rivals else ()
+    return CellTypeLabel(canonical, text[words[i][0] : words[j][1]], FUZZY, round(float(best), 1), candidates)
 
 
 @lru_cache(maxsize=16)

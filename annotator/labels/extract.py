@@ -31,12 +31,14 @@ from typing import Any
 from annotator.config import Config
 from annotator.labels.antibody import ASSAYS, parse_antibody
 from annotator.labels.cell_types import normalise_cell_type, parse_cell_type
+from annotator.labels.identifiers import CELL_ONTOLOGY, CELLOSAURUS, NO_VALUE, hgnc_id, read_vocabulary
 from annotator.labels.records import (
     ASSAY,
     CELL_TYPE,
     CONTROL,
     EXACT,
     INFERRED,
+    NON_HISTONE,
     NORMALISED,
     SCORE_EXACT,
     SCORE_NORMALISED,
@@ -59,7 +61,7 @@ _KEYS: dict[str, re.Pattern[str]] = {
 _PROVENANCE_KEY = re.compile(r"vendor|manufacturer|catalog|lot\b|clone|dilution|host|source|company")
 _FREE_TEXT_SOURCES = ("title", "source_name", "description", "file_name")
 _NO_ANTIBODY = ("none", "no antibody")
-_NO_VALUE = frozenset({"", "na", "n/a", "none", "unknown", "not applicable", "not available", "missing", "-"})
+_KEY_VALUE = re.compile(r"([^:\n]{1,40}):[ \t]*(\S.*)", re.DOTALL)
 
 _Label = AntibodyLabel | CellTypeLabel
 
@@ -100,19 +102,80 @@ def extract_labels(
         )
 
     def read_cell_type(text: str, source: str) -> CellTypeLabel | None:
-        return parse_cell_type(text, cell_vocab, config.cell_type_fuzzy_threshold)
+        whole = source.startswith("characteristics:")
+        return parse_cell_type(text, cell_vocab, config.cell_type_fuzzy_threshold, ontologies=False, whole=whole)
 
     out = {}
     antibody = _first_reading(ANTIBODY, sample, read_antibody)
     if antibody is not None:
-        out[ANTIBODY] = antibody
+        out[ANTIBODY] = _with_hgnc(antibody)
     assay = _assay(sample, antibody)
     if assay is not None:
         out[ASSAY_GROUP] = assay
-    cell_type = _first_reading(CELL_TYPE_GROUP, sample, read_cell_type) or _verbatim_cell_type(sample)
+    cell_type = (
+        _first_reading(CELL_TYPE_GROUP, sample, read_cell_type)
+        or _vocabulary_cell_type(sample)
+        or _verbatim_cell_type(sample)
+    )
     if cell_type is not None:
         out[CELL_TYPE_GROUP] = cell_type
     return out
+
+
+def _with_hgnc(label: AuthorLabel) -> AuthorLabel:
+    """A protein target's HGNC ID (histone marks, assays and controls have none)."""
+    found = hgnc_id(label.canonical) if label.kind == NON_HISTONE else None
+    return replace(label, ontology_id=found, ontology_label=label.canonical) if found else label
+
+
+def _vocabulary_cell_type(sample: Mapping[str, Any]) -> AuthorLabel | None:
+    """A cell type only the shipped vocabulary knows: a cell line from any field but the description, else a
+    primary cell type, else a tissue, from the characteristics, title or source name; the most trusted field first
+    within each kind."""
+    best: tuple[int, int, str, CellTypeLabel] | None = None
+    for order, (source, text) in enumerate(_sources(CELL_TYPE_GROUP, sample)):
+        if source == "description":
+            continue
+        label = read_vocabulary(text, whole=source.startswith("characteristics:"))
+        if label is None:
+            continue
+        term = label.ontology_id or label.id_candidates[0]
+        rank = 0 if term.startswith(CELLOSAURUS) else 1 if term.startswith(CELL_ONTOLOGY) else 2
+        if (rank > 0 and source == "file_name") or (best is not None and best[:2] <= (rank, order)):
+            continue
+        best = (rank, order, source, label)
+    if best is None:
+        return None
+    _, _, source, label = best
+    return AuthorLabel(
+        group=CELL_TYPE_GROUP,
+        canonical=label.canonical,
+        raw=label.raw,
+        source=source,
+        kind=CELL_TYPE,
+        method=label.method,
+        score=label.score,
+        readings=(Reading(source, label.canonical, label.raw, label.method, label.score),),
+        ontology_id=label.ontology_id,
+        ontology_label=label.ontology_label,
+        id_candidates=label.id_candidates,
+    )
+
+
+#: Columns `identifier_columns` adds to the samples and annotations tables.
+IDENTIFIER_COLUMNS = ("cell_type_id", "cell_type_label", "cell_type_id_candidates", "antibody_id")
+
+
+def identifier_columns(labels: Mapping[str, AuthorLabel]) -> dict[str, Any]:
+    """The identifier columns of one sample's author labels (`extract_labels`): nulls where there are none, the
+    candidates of an ambiguous cell-type name where it stays ambiguous."""
+    cell, antibody = labels.get(CELL_TYPE_GROUP), labels.get(ANTIBODY)
+    return {
+        "cell_type_id": cell.ontology_id if cell else None,
+        "cell_type_label": cell.ontology_label if cell else None,
+        "cell_type_id_candidates": list(cell.id_candidates) if cell and cell.id_candidates else None,
+        "antibody_id": antibody.ontology_id if antibody else None,
+    }
 
 
 def _assay(sample: Mapping[str, Any], antibody: AuthorLabel | None) -> AuthorLabel | None:
@@ -176,6 +239,7 @@ def _first_reading(
         # "chip antibody: none" on a DNase-seq or ATAC-seq sample: no antibody because it is an assay
         source, chosen = next(((s, lab) for s, lab in found[1:] if lab.kind == ASSAY), (source, chosen))
     readings = tuple(Reading(s, lab.canonical, lab.raw, lab.method, lab.score) for s, lab in found)
+    identified = chosen if isinstance(chosen, CellTypeLabel) else None
     return AuthorLabel(
         group=group,
         canonical=chosen.canonical,
@@ -186,6 +250,9 @@ def _first_reading(
         score=chosen.score,
         candidates=chosen.candidates,
         readings=readings,
+        ontology_id=identified.ontology_id if identified else None,
+        ontology_label=identified.ontology_label if identified else None,
+        id_candidates=identified.id_candidates if identified else (),
     )
 
 
@@ -201,7 +268,7 @@ def _verbatim_cell_type(sample: Mapping[str, Any]) -> AuthorLabel | None:
     """The first cell-type characteristic as written, for a cell type no table knows."""
     for key, value in _characteristics(sample):
         raw = " ".join(value.split())
-        if not _KEYS[CELL_TYPE_GROUP].search(key.lower()) or raw.lower() in _NO_VALUE:
+        if not _KEYS[CELL_TYPE_GROUP].search(key.lower()) or raw.lower() in NO_VALUE:
             continue
         canonical = re.sub(r"[ _-]*(cell[ _-]?lines?|cells?)$", "", raw, flags=re.IGNORECASE) or raw
         method, score = (EXACT, SCORE_EXACT) if canonical == raw else (NORMALISED, SCORE_NORMALISED)
@@ -246,6 +313,10 @@ TEXT_LABEL_KEYS = (
     "cell_type_raw",
     "cell_type_method",
     "cell_type_score",
+    "cell_type_id",
+    "cell_type_label",
+    "cell_type_id_candidates",
+    "antibody_id",
 )
 
 
@@ -267,12 +338,22 @@ def text_labels(
     -------
     dict[str, Any]
         The `TEXT_LABEL_KEYS`, with nulls for a group the text says nothing about; ``antibody_kind`` is
-        histone_mark, non_histone, assay or control.
+        histone_mark, non_histone, assay or control. ``cell_type_id`` is the Cellosaurus, CL or UBERON identifier
+        of the name as written and ``cell_type_label`` the ontology's label of it; a name that stays ambiguous has
+        no identifier and lists every one it may mean in ``cell_type_id_candidates``; ``antibody_id`` is the HGNC
+        ID of a protein target.
     """
     config = config or Config()
     vocabularies = vocabularies or {}
     antibody = parse_antibody(text, tuple(vocabularies.get(ANTIBODY, ())), config.antibody_fuzzy_threshold)
-    cell_type = parse_cell_type(text, tuple(vocabularies.get(CELL_TYPE_GROUP, ())), config.cell_type_fuzzy_threshold)
+    key_value = _KEY_VALUE.match(text)  # "cell line: Beta" reads like that characteristic: its whole value counts
+    whole = key_value is not None and _KEYS[CELL_TYPE_GROUP].search(key_value.group(1).strip().lower()) is not None
+    cell_type = parse_cell_type(
+        key_value.group(2) if whole and key_value else text,
+        tuple(vocabularies.get(CELL_TYPE_GROUP, ())),
+        config.cell_type_fuzzy_threshold,
+        whole=whole,
+    )
     return {
         "text": text,
         "antibody": antibody.canonical if antibody else None,
@@ -284,4 +365,8 @@ def text_labels(
         "cell_type_raw": cell_type.raw if cell_type else None,
         "cell_type_method": cell_type.method if cell_type else None,
         "cell_type_score": cell_type.score if cell_type else None,
+        "cell_type_id": cell_type.ontology_id if cell_type else None,
+        "cell_type_label": cell_type.ontology_label if cell_type else None,
+        "cell_type_id_candidates": list(cell_type.id_candidates) if cell_type and cell_type.id_candidates else None,
+        "antibody_id": hgnc_id(antibody.canonical) if antibody and antibody.kind == NON_HISTONE else None,
     }

@@ -26,9 +26,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, cast
 
-from rapidfuzz import fuzz, process
-from rapidfuzz.distance import OSA
-
 from annotator.labels.records import (
     EXACT,
     FUZZY,
@@ -210,6 +207,8 @@ def _correct_typo(
     raw: str, hist: str | None, res: int, modification: str, lexicon: _Lexicon, fuzzy_threshold: float
 ) -> AntibodyLabel | None:
     """The known marks at most one edit from what was written, closest (then most profiled) first."""
+    from rapidfuzz import fuzz  # only for a mark no table spells so: `annotator labels` starts without it
+
     written = f"{'h' + hist if hist else ''}k{res}{modification}".lower()
     targets = lexicon.lowered if hist else lexicon.residue_parts  # compare like with like
     closest = _closest(written, targets)
@@ -225,6 +224,9 @@ def _correct_typo(
 @lru_cache(maxsize=4096)
 def _closest(written: str, targets: tuple[str, ...]) -> tuple[int, ...]:
     """Indices of `targets` within one typo of `written`, closest first, ties in `targets` order."""
+    from rapidfuzz import process
+    from rapidfuzz.distance import OSA
+
     # the weighted distance is at least half the plain one, so rapidfuzz's C code can discard the rest first
     scorer = cast(Any, OSA.distance)  # rapidfuzz's stubs type scorers as float-valued; OSA.distance is int-valued
     near = process.extract(written, targets, scorer=scorer, score_cutoff=2 * _MAX_TYPO_EDITS, limit=None)

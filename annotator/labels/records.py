@@ -48,6 +48,9 @@ class CellTypeLabel:
     score: float
     candidates: tuple[str, ...] = ()
     kind: str = CELL_TYPE
+    ontology_id: str | None = None  # Cellosaurus, CL or UBERON identifier of what the author wrote
+    ontology_label: str | None = None  # the ontology's label of `ontology_id`
+    id_candidates: tuple[str, ...] = ()  # an ambiguous name: every identifier it may mean (`ontology_id` None)
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,9 @@ class AuthorLabel:
     score: float
     candidates: tuple[str, ...] = ()
     readings: tuple[Reading, ...] = field(default=())  # every source's reading, most trusted first
+    ontology_id: str | None = None  # Cellosaurus / CL / UBERON for a cell type, HGNC for a protein target
+    ontology_label: str | None = None  # the ontology's label of `ontology_id` (the HGNC symbol for a target)
+    id_candidates: tuple[str, ...] = ()  # an ambiguous name: every identifier it may mean (`ontology_id` None)
 
     def accepts(self, label: str) -> bool:
         """True when `label` is this label or, for a fuzzy or inferred reading, one of its candidates."""

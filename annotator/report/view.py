@@ -425,7 +425,19 @@ def _review_row(r: Mapping[str, Any], synthetic: set[str] | frozenset[str] = SYN
         "flag_label": flag.value.replace("_", " "),
         "flag_description": flag.description,
         "urgency": flag.urgency,
+        **_author_identifier(r),
     }
+
+
+def _author_identifier(r: Mapping[str, Any]) -> dict[str, Any]:
+    """The standard identifier of the row's author label, shown beside the name: the cell type's Cellosaurus /
+    CL / UBERON ID, the antibody target's HGNC ID; the candidates when the name is ambiguous."""
+    if r["group"] == "cell_type":
+        return {"author_id": r.get("cell_type_id"), "author_id_label": r.get("cell_type_label"),
+                "author_id_candidates": r.get("cell_type_id_candidates") or []}  # fmt: skip
+    if r["group"] == "antibody":
+        return {"author_id": r.get("antibody_id"), "author_id_label": None, "author_id_candidates": []}
+    return {"author_id": None, "author_id_label": None, "author_id_candidates": []}
 
 
 def _urgency_key(row: Mapping[str, Any]) -> tuple:

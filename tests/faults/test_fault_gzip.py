@@ -51,7 +51,7 @@ _MEMBERS = {
 # Each file is read in a child under an address-space limit: a reader whose memory runs away fails there, not here.
 _READER = """
 import json, resource, sys
-resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))  # far below the 18 GB a re-inflating reader took
 from annotator.regions.bed import BedLimits, read_bed
 out = []
 for path in sys.argv[1:]:
@@ -81,7 +81,8 @@ def test_every_multi_member_layout_reads_to_its_text(tmp_path: Path, tally) -> N
             n = text.count(b"\n")
             want.append({"n": n, "skipped": 0, "last": 10_000 + 1000 * (n - 1)})
     child = subprocess.run([sys.executable, "-c", _READER, *paths], capture_output=True, text=True, timeout=120,
-                           check=True)  # fmt: skip
+                           check=False)  # fmt: skip
+    assert child.returncode == 0, child.stderr[-2000:]
     got = json.loads(child.stdout)
     tally.cases += len(paths)
     assert dict(zip(paths, got, strict=True)) == dict(zip(paths, want, strict=True))
@@ -90,7 +91,7 @@ def test_every_multi_member_layout_reads_to_its_text(tmp_path: Path, tally) -> N
 # Peak RSS from VmHWM: unlike getrusage's ru_maxrss, it restarts at exec and so is not the parent's (pytest's) size.
 _CHILD = """
 import json, re, resource, sys
-resource.setrlimit(resource.RLIMIT_AS, (3 << 29, 3 << 29))
+resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))
 from annotator.model.format import load_model
 from annotator.project import project_file
 from annotator.regions.bed import BedLimits
@@ -102,7 +103,8 @@ print(json.dumps({"status": p.status, "reason": p.reason, "n_regions": p.n_regio
 
 def _project(path: Path, model: Path, cap: int) -> dict[str, object]:
     child = subprocess.run([sys.executable, "-c", _CHILD, str(path), str(model), str(cap)], capture_output=True,
-                           text=True, timeout=120, check=True)  # fmt: skip
+                           text=True, timeout=120, check=False)  # fmt: skip
+    assert child.returncode == 0, child.stderr[-2000:]
     return json.loads(child.stdout)  # type: ignore[no-any-return]
 
 
