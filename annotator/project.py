@@ -27,6 +27,7 @@ import scipy.sparse as sp
 
 from annotator.config import DEFAULT_MARGIN_THRESHOLD
 from annotator.errors import AnnotatorError
+from annotator.model import verdict
 from annotator.model.calibrate import decide_one
 from annotator.model.format import BedspaceModel
 from annotator.regions.bed import DEFAULT_LIMITS, BedLimits, read_bed
@@ -51,6 +52,7 @@ class GroupRanking:
     confident: bool
     probability: float | None = None  # calibrated P(rank-1 is right); None for an uncalibrated model
     reason: str | None = None  # why the call is not confident (None when it is, or for an uncalibrated model)
+    p_wrong: np.ndarray | None = None  # per ranked label: the verdict's P(wrong) were it an author's label
 
 
 @dataclass(frozen=True)
@@ -119,13 +121,28 @@ def rank_labels(
                         math.log10(1.0 + (n_tokens or 0)))  # fmt: skip
             probability, confident, reason = decide_one(calibration, features, n_tokens or 0)
             confident = confident and ranked.shape[0] > 1
+        wrong = _verdict(model, group, vector, scores, n_tokens or 0)
         out[group] = GroupRanking(group, tuple(labels[i] for i in order), ranked, margin, confident, probability,
-                                  reason)  # fmt: skip
+                                  reason, None if wrong is None else wrong[order])  # fmt: skip
     assay = out.get("assay")
     if assay is not None and "antibody" in out and assay.confident and assay.labels[0] != _CHIP:
         ab = out["antibody"]  # DNase-seq, ATAC-seq …: no antibody target to be confident about
         out["antibody"] = dataclasses.replace(ab, confident=False, reason=REASON_ASSAY_NOT_CHIP)
     return out
+
+
+def _verdict(model: BedspaceModel, group: str, vector: np.ndarray, scores: np.ndarray, n_tokens: int
+             ) -> np.ndarray | None:  # fmt: skip
+    """P(wrong) of every label of `group` in vocabulary order (`annotator.model.verdict`); None without a verdict."""
+    fitted = model.verdict.get("groups", {}).get(group)
+    references = model.verdict_references.get(group)
+    if fitted is None or references is None:
+        return None
+    unit_refs, ref_ids = references
+    file_block, share = verdict.unit_block(vector[None, :], model.group_blocks[group])
+    best = verdict.best_reference(file_block, unit_refs, ref_ids, scores.shape[0])
+    features = verdict.label_features(scores[None, :], best, np.array([n_tokens]), share)
+    return verdict.p_wrong(fitted, features)[0]
 
 
 def project_file(
@@ -213,6 +230,7 @@ def to_predictions_table(projections: Iterable[Projection], model_digest: str, t
                         "confident": ranking.confident,
                         "probability": ranking.probability if rank == 0 else None,
                         "confidence_reason": ranking.reason,
+                        "p_wrong": None if ranking.p_wrong is None else float(ranking.p_wrong[rank]),
                     }
                 )
     return to_table("predictions", rows)

@@ -8,28 +8,39 @@ the first of these rules that applies (the order is the precedence):
 2. ``missing_author_label`` — no field names a label of this group; the model's suggestion is reported.
 3. ``misspelling`` — the author's text is not a valid label but a typo of one (method ``fuzzy``), and the model's
    top label is one of its corrections (``H3K3me3`` -> ``H3K4me3``).
-4. ``match`` — the author's label is the model's top label (for an *inferred* label such as ``K27``: the top label
+4. ``confident_mismatch`` — **the data contradict the author's label**: the model's verdict
+   (`annotator.model.verdict`, stored per label as ``predictions.p_wrong``) gives the label a probability of being
+   wrong at or above the group's threshold (every reading of an inferred label). This is decided from the evidence
+   about the author's label itself — its rank and score, its gap to the top, the training files of that label that
+   look like the file — whether or not the model is confident about its own top label, and it comes before
+   ``match``: a label the verdict contradicts is never called a match, even when it happens to rank first.
+5. ``match`` — the author's label is the model's top label (for an *inferred* label such as ``K27``: the top label
    is one of its readings), confident or not.
-5. ``repressive_low_confidence`` — a repressive mark (`REPRESSIVE_MARKS`) the model was not trained on.
-6. ``out_of_vocabulary`` — any other label the model was not trained on (``H3K18ac``, ``CTCF``, an input
+6. ``repressive_low_confidence`` — a repressive mark (`REPRESSIVE_MARKS`) the model was not trained on.
+7. ``out_of_vocabulary`` — any other label the model was not trained on (``H3K18ac``, ``CTCF``, an input
    control, ``Kasumi-1``); the model's nearest label is reported.
-7. ``repressive_low_confidence`` — a repressive mark, and the model has no confident label. This comes before
+8. ``no_known_label`` — the calibrated model says no label of its vocabulary fits the file (predictions'
+   ``confidence_reason`` is ``no_known_label``) and the verdict does not contradict the author's label.
+9. ``repressive_low_confidence`` — a repressive mark, and the model has no confident label. This comes before
    ``near_miss``: for repressive marks the model's top label is itself unreliable (the BEDspace paper found no
    confident label for them, Fig. S2D), so "the authors probably meant the runner-up" would mislead a curator.
-8. ``near_miss`` — the author's label is ranked 2..`near_miss_top_k` and less than `margin_threshold` below the
-   top label (the paper's GSM5455054: H3K27ac behind H3K9ac).
-9. ``confident_mismatch`` — the model confidently (margin >= `margin_threshold`) prefers another label.
-10. ``no_known_label`` — the calibrated model says no label of its vocabulary fits the file (predictions'
-    ``confidence_reason`` is ``no_known_label``): the author's label, or one the model was never trained on, may be
-    right; the model's top label is no evidence against it. Also given instead of ``missing_author_label`` when the
-    authors gave no label, since the model's suggestion is then worthless.
-11. ``low_confidence`` — anything else: no confident prediction and no agreement.
+10. ``near_miss`` — the author's label is ranked 2..`near_miss_top_k` and less than `margin_threshold` below the
+    top label (the paper's GSM5455054: H3K27ac behind H3K9ac).
+11. ``confident_mismatch`` — only for a model without a verdict for the group (or predictions that do not store
+    the author label's rank): the model confidently (margin >= `margin_threshold`) prefers another label.
+12. ``low_confidence`` — anything else: the author's label is not the top label and the evidence against it is
+    too weak to flag.
+
+Rules 8 to 12 never say a label is supported: when the model has a verdict, their reasons give the author label's
+rank (e.g. "ranked 96 of 100") and its P(wrong) against the threshold, so a curator sees how much evidence there
+is against it even when it is not enough to flag. When the authors gave no label, ``no_known_label`` replaces
+``missing_author_label`` if no label the model knows fits the file, since the model's suggestion is then worthless.
 
 For a calibrated model (predictions carry a ``probability``) `confident` is the stored calibrated decision; for an
 uncalibrated one it is recomputed from the stored margin with `Config.margin_threshold`, so the flags and the
 thresholds written into each row's evidence always agree. The predictions table may hold only the top-k ranks: an author
-label in the vocabulary but not among the stored ranks has rank greater than the stored depth (never a near miss)
-and a null `author_rank`.
+label in the vocabulary but not among the stored ranks has rank greater than the stored depth (never a near miss),
+a null `author_rank` and no verdict (rule 4 needs its stored ``p_wrong``; `annotator run` stores every rank).
 """
 
 from __future__ import annotations
@@ -83,6 +94,35 @@ class Verdict:
     author_label: str | None
 
 
+@dataclass(frozen=True)
+class LabelEvidence:
+    """What the model's verdict says about the author's label (see `annotator.model.verdict`)."""
+
+    label: str
+    rank: int | None
+    n_labels: int
+    n_stored: int  # ranks the predictions table holds
+    p_wrong: float | None  # None: the model has no verdict or the label is not among the stored ranks
+    threshold: float | None
+    prefers: tuple[str, ...]  # labels ranked above it (best first, at most _EVIDENCE_TOP)
+
+    @property
+    def contradicted(self) -> bool:
+        return self.p_wrong is not None and self.threshold is not None and self.p_wrong >= self.threshold
+
+    def describe(self) -> str:
+        """'ranked 96 of 100, P(wrong) 0.62 (flagged from 0.85)'."""
+        where = f"ranked {self.rank} of {self.n_labels}" if self.rank else f"ranked below the {self.n_stored} stored"
+        if self.p_wrong is None or self.threshold is None:
+            return where
+        return f"{where}, P(wrong) {self.p_wrong:.2f} (flagged from {self.threshold:.2f})"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"label": self.label, "rank": self.rank, "n_labels": self.n_labels,
+                "p_wrong": None if self.p_wrong is None else round(self.p_wrong, 4), "threshold": self.threshold,
+                "contradicted": self.contradicted, "prefers": list(self.prefers)}  # fmt: skip
+
+
 def reconcile(
     samples: pa.Table,
     predictions: pa.Table,
@@ -90,6 +130,7 @@ def reconcile(
     config: Config,
     model_digest: str | None = None,
     progress: Progress = NULL_PROGRESS,
+    verdict_thresholds: Mapping[str, float] | None = None,
 ) -> pa.Table:
     """Annotations table (schema ``annotations``): every selected sample x model group with author labels, flagged.
 
@@ -107,7 +148,11 @@ def reconcile(
         Digest written into each row; defaults to the digest in the sample's predictions.
     progress
         Progress reporter, one step per sample.
+    verdict_thresholds
+        Per group, the P(wrong) from which the model's verdict contradicts an author label
+        (`verdict_thresholds(model)`); a group without one is flagged by the rules for models without a verdict.
     """
+    cuts = dict(verdict_thresholds or {})
     by_sample = predictions_by_sample(predictions)
     selected = samples.filter(pc.equal(samples["selected"], True)).to_pylist()
     thresholds = _thresholds(config)
@@ -120,9 +165,8 @@ def reconcile(
             for group, vocabulary in groups.items():
                 if group not in AUTHOR_LABEL_GROUPS:
                     continue
-                rows.append(
-                    _annotate(sample, group, vocabulary, authors.get(group), prediction, config, thresholds, digest)
-                )
+                rows.append(_annotate(sample, group, vocabulary, authors.get(group), prediction, config, thresholds,
+                                      digest, cuts.get(group)))  # fmt: skip
             task.advance()
     return to_table("annotations", rows)
 
@@ -143,6 +187,12 @@ def callable_groups(model: LabelModel) -> dict[str, Sequence[str]]:
     calibration = getattr(model, "calibration", None) or {}
     never = {g for g, c in calibration.items() if isinstance(c, dict) and (c.get("threshold") or 0.0) >= 1.0}
     return {g: labels for g, labels in model.groups.items() if g not in never}
+
+
+def verdict_thresholds(model: LabelModel) -> dict[str, float]:
+    """Per group with a fitted verdict, the P(wrong) from which an author label counts as contradicted."""
+    fitted = (getattr(model, "verdict", None) or {}).get("groups") or {}
+    return {g: float(v["threshold"]) for g, v in fitted.items() if isinstance(v, dict) and "threshold" in v}
 
 
 def reconcile_workdir(
@@ -190,7 +240,8 @@ def reconcile_workdir(
             stop = start + chunk.num_rows
             groups_needed = [i for i, (lo, hi) in enumerate(spans) if lo < stop and hi >= start]
             predictions = chunk_predictions(pf, groups_needed, ids, start, stop)
-            table = reconcile(chunk, predictions, groups, config, model.digest or None)
+            table = reconcile(chunk, predictions, groups, config, model.digest or None,
+                              verdict_thresholds=verdict_thresholds(model))
             writer.write(table)
             flags.update(table.column("flag").to_pylist())
             task.advance(chunk.num_rows)
@@ -209,7 +260,13 @@ def _model_digests(path: Path) -> set[str]:
     return seen
 
 
-def decide(author: AuthorLabel | None, ranking: Ranking, vocabulary: Sequence[str], config: Config) -> Verdict:
+def decide(
+    author: AuthorLabel | None,
+    ranking: Ranking,
+    vocabulary: Sequence[str],
+    config: Config,
+    threshold: float | None = None,
+) -> Verdict:
     """Flag one sample x group with a prediction, by the precedence in the module docstring.
 
     Parameters
@@ -217,11 +274,13 @@ def decide(author: AuthorLabel | None, ranking: Ranking, vocabulary: Sequence[st
     author
         The author's label for the group, None when they gave none.
     ranking
-        The model's stored ranks for the group (at least one).
+        The model's stored ranks for the group (at least one), with the verdict's P(wrong) per rank if any.
     vocabulary
         The group's labels in the model.
     config
         ``margin_threshold`` and ``near_miss_top_k``.
+    threshold
+        The group's verdict threshold (None: the model has no verdict for the group).
     """
     top, top_score, margin = ranking.labels[0], ranking.scores[0], ranking.margin
     confident = ranking.confident(config.margin_threshold)
@@ -236,10 +295,22 @@ def decide(author: AuthorLabel | None, ranking: Ranking, vocabulary: Sequence[st
     corrections = author.candidates or (author.canonical,)  # a fuzzy cell-type reading has one correction
     if author.method == FUZZY and top in corrections:
         return Verdict(Flag.MISSPELLING, f"'{written}' is not a valid label but a typo of {top}; {model_says}", top)
+    label = author.canonical
+    readings = [c for c in dict.fromkeys((label, *author.candidates)) if c in vocabulary] if author.method != FUZZY \
+        else ([label] if label in vocabulary else [])  # fmt: skip
+    evidence = [label_evidence(r, ranking, vocabulary, threshold) for r in readings]
+    if evidence and all(e.contradicted for e in evidence):
+        worst = min(evidence, key=lambda e: e.p_wrong or 0.0)  # the reading the data contradict least
+        prefers = ", ".join(worst.prefers) or top
+        return Verdict(
+            Flag.CONFIDENT_MISMATCH,
+            f"the data contradict author label {worst.label} ({worst.describe()}); the model prefers {prefers}; "
+            f"{model_says}",
+            worst.label,
+        )
     if author.accepts(top):
         how = "" if top == author.canonical else f" (read '{written}' as {top})"
         return Verdict(Flag.MATCH, f"author label agrees with the model{how}; {model_says}", top)
-    label = author.canonical
     if label not in vocabulary:
         what = {
             HISTONE_MARK: "a histone mark",
@@ -256,14 +327,17 @@ def decide(author: AuthorLabel | None, ranking: Ranking, vocabulary: Sequence[st
         return Verdict(
             Flag.OUT_OF_VOCABULARY, f"author label {label} is {what} the model was not trained on; {model_says}", label
         )
-    rank = ranking.rank_of(label)
-    where = f"ranked {rank}" if rank else f"ranked below the {len(ranking.labels)} stored"
+    own = label_evidence(label, ranking, vocabulary, threshold)
+    rank, where = own.rank, own.describe()
+    has_verdict = own.p_wrong is not None
+    weak = "" if not has_verdict else " (not enough evidence against it to flag)"
     if ranking.no_known_label:
-        return Verdict(Flag.NO_KNOWN_LABEL, f"author label {label} is {where}, but {no_fit}", label)
+        return Verdict(Flag.NO_KNOWN_LABEL, f"author label {label} is {where}{weak}, but {no_fit}", label)
     if label in REPRESSIVE_MARKS and not confident:
         return Verdict(
             Flag.REPRESSIVE_LOW_CONFIDENCE,
-            f"author label {label} is a repressive mark ({where}) and the model has no confident label; {model_says}",
+            f"author label {label} is a repressive mark ({where}{weak}) and the model has no confident label; "
+            f"{model_says}",
             label,
         )
     if rank is not None and 2 <= rank <= config.near_miss_top_k:
@@ -274,13 +348,21 @@ def decide(author: AuthorLabel | None, ranking: Ranking, vocabulary: Sequence[st
                 f"author label {label} is {where}, {gap:.3f} below {top} (< {config.margin_threshold}); {model_says}",
                 label,
             )
-    if confident:
+    if confident and not has_verdict:
         return Verdict(
             Flag.CONFIDENT_MISMATCH,
             f"model confidently prefers {top} over author label {label} ({where}); {model_says}",
             label,
         )
-    return Verdict(Flag.LOW_CONFIDENCE, f"author label {label} is {where}; {model_says}", label)
+    return Verdict(Flag.LOW_CONFIDENCE, f"author label {label} is {where}{weak}; {model_says}", label)
+
+
+def label_evidence(label: str, ranking: Ranking, vocabulary: Sequence[str], threshold: float | None) -> LabelEvidence:
+    """The verdict's evidence about one label of the vocabulary (rank, P(wrong), the labels ranked above it)."""
+    rank = ranking.rank_of(label)
+    above = ranking.labels[: (rank - 1) if rank else len(ranking.labels)]
+    return LabelEvidence(label, rank, len(vocabulary), len(ranking.labels), ranking.p_wrong_of(label), threshold,
+                         tuple(above[:_EVIDENCE_TOP]))  # fmt: skip
 
 
 def _annotate(
@@ -292,6 +374,7 @@ def _annotate(
     config: Config,
     thresholds: dict[str, Any],
     model_digest: str | None,
+    verdict_threshold: float | None = None,
 ) -> dict[str, Any]:
     """One annotations row."""
     ranking = prediction.rankings.get(group) if prediction and prediction.status == _STATUS_OK else None
@@ -314,8 +397,12 @@ def _annotate(
         reason = _no_prediction_reason(sample, group, prediction)
         evidence["prediction"] = {"status": prediction.status if prediction else None, "reason": reason}
         return {**row, "flag": Flag.NO_PREDICTION.value, "reason": reason, "evidence": _json(evidence)}
-    verdict = decide(author, ranking, vocabulary, config)
+    verdict = decide(author, ranking, vocabulary, config, verdict_threshold)
     rank = ranking.rank_of(verdict.author_label) if verdict.author_label else None
+    judged = verdict.author_label is not None and verdict.author_label in vocabulary and author is not None
+    if judged:
+        assert verdict.author_label is not None
+        evidence["verdict"] = label_evidence(verdict.author_label, ranking, vocabulary, verdict_threshold).to_json()
     shown = max(_EVIDENCE_TOP, config.near_miss_top_k)
     evidence["top"] = [
         {"label": lab, "score": round(s, 4)}
@@ -331,6 +418,7 @@ def _annotate(
         "confident": ranking.confident(config.margin_threshold),
         "author_rank": rank,
         "author_score": ranking.scores[rank - 1] if rank else None,
+        "author_p_wrong": ranking.p_wrong_of(verdict.author_label) if judged and verdict.author_label else None,
         "flag": verdict.flag.value,
         "reason": verdict.reason,
         "evidence": _json(evidence),

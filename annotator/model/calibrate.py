@@ -55,8 +55,10 @@ def call_features(scores: np.ndarray, block: np.ndarray, n_tokens: np.ndarray) -
     return np.column_stack([top, margin, block_cos, block_norm, np.log10(1.0 + np.asarray(n_tokens))])
 
 
-def fit_logistic(x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
-    """Penalised logistic regression by Newton's method on standardised features (deterministic)."""
+def fit_logistic(x: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None) -> dict[str, Any]:
+    """Penalised logistic regression by Newton's method on standardised features (deterministic); `weights`
+    (default 1) weigh each row's loss."""
+    w_row = np.ones(x.shape[0]) if weights is None else np.asarray(weights, dtype=np.float64)
     mean, std = x.mean(axis=0), x.std(axis=0)
     std = np.where(std > 0, std, 1.0)
     z = np.column_stack([np.ones(x.shape[0]), (x - mean) / std])
@@ -65,8 +67,8 @@ def fit_logistic(x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
     penalty[0] = 0.0
     for _ in range(50):
         p = 1.0 / (1.0 + np.exp(-(z @ w)))
-        grad = z.T @ (p - y) + penalty * w
-        hess = (z * (p * (1 - p))[:, None]).T @ z + np.diag(penalty + 1e-9)
+        grad = z.T @ (w_row * (p - y)) + penalty * w
+        hess = (z * (w_row * p * (1 - p))[:, None]).T @ z + np.diag(penalty + 1e-9)
         step = np.linalg.solve(hess, grad)
         w -= step
         if np.max(np.abs(step)) < 1e-10:

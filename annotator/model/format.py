@@ -6,6 +6,8 @@ model.json          format + version, genome, universe spec and digest, dim, lab
 token_ids.npy       sorted universe token ids that have a vector (int32/int64)
 token_vectors.npy   (n_tokens, dim) float16 or float32 — float16 is enough for storage; maths runs in float32
 label_vectors.npy   (n_labels, dim) float32, the groups' labels stacked in the order of `groups`
+reference_vectors.npy  (n_refs, dim) float16, only with a verdict: the training files projected by the model, the
+                    references of `annotator.model.verdict` (their labels are in model.json's `verdict`)
 universe.bed.gz     only for BED universes
 ```
 Loading recomputes every sha256 and refuses a model whose files or universe do not match what `model.json` says,
@@ -41,6 +43,7 @@ READABLE_VERSIONS = (1, 2)
 BUNDLED_MODEL_NAME = "encode-hg19-v2"
 MODEL_CARD = "README.md"
 _WEIGHT_FILES = ("token_ids.npy", "token_vectors.npy", "label_vectors.npy")
+REFERENCE_FILE = "reference_vectors.npy"
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,9 @@ class BedspaceModel:
     training: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     calibration: dict[str, Any] = field(default_factory=dict)  # group -> calibrated confidence (calibrate.py)
+    #: {"groups": {group: fitted verdict (verdict.py)}, "references": {group: label of each reference row}}
+    verdict: dict[str, Any] = field(default_factory=dict)
+    reference_vectors: np.ndarray | None = None  # (n_refs, dim), only with a verdict
     digest: str = ""
     path: Path | None = None
 
@@ -69,6 +75,11 @@ class BedspaceModel:
             raise ModelError(f"model {self.name!r}: token ids outside its universe of {self.universe.n_tokens}")
         if np.any(np.diff(self.token_ids) <= 0):
             raise ModelError(f"model {self.name!r}: token ids must be sorted and unique")
+        refs = self.verdict.get("references") or {}
+        n_refs = None if self.reference_vectors is None else self.reference_vectors.shape
+        if self.verdict and (n_refs is None or n_refs[1:] != (self.dim,)
+                             or any(len(v) != n_refs[0] for v in refs.values())):  # fmt: skip
+            raise ModelError(f"model {self.name!r}: a verdict needs one reference vector per reference label")
         for group, labels in self.groups.items():
             vecs = self.label_vectors.get(group)
             if vecs is None or vecs.shape != (len(labels), self.dim):
@@ -128,6 +139,22 @@ class BedspaceModel:
         return out
 
 
+    @cached_property
+    def verdict_references(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Per group with a verdict: (its references' unit vectors within the group's block, their label index
+        in the group's vocabulary or -1)."""
+        from annotator.model.verdict import reference_label_ids, unit_block
+
+        out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        if self.reference_vectors is None:
+            return out
+        for group in self.verdict.get("groups", {}):
+            labels = self.verdict["references"].get(group) or []
+            unit, _ = unit_block(self.reference_vectors, self.group_blocks[group])
+            out[group] = (unit, reference_label_ids(labels, self.groups[group]))
+        return out
+
+
 def bundled_model_path() -> Path:
     """Directory of the model shipped with the package (installed or editable)."""
     return Path(str(resources.files("annotator.bundled_models") / BUNDLED_MODEL_NAME))
@@ -181,6 +208,12 @@ def load_model(path: str | os.PathLike[str] | None = None) -> BedspaceModel:
     token_vectors = np.load(directory / "token_vectors.npy").astype(np.float32)
     label_matrix = np.load(directory / "label_vectors.npy").astype(np.float32)
     groups = {g: list(labels) for g, labels in meta["groups"].items()}
+    verdict = meta.get("verdict") or {}
+    references = None
+    if verdict:
+        if REFERENCE_FILE not in meta.get("files", {}):
+            raise ModelError(f"{meta_path}: the model has a verdict but lists no {REFERENCE_FILE}")
+        references = np.load(directory / REFERENCE_FILE, allow_pickle=False).astype(np.float32)
     label_vectors, row = {}, 0
     for group, labels in groups.items():
         label_vectors[group] = label_matrix[row : row + len(labels)]
@@ -197,6 +230,8 @@ def load_model(path: str | os.PathLike[str] | None = None) -> BedspaceModel:
         training=meta.get("training", {}),
         metrics=meta.get("metrics", {}),
         calibration=meta.get("calibration") or {},
+        verdict=verdict,
+        reference_vectors=references,
         digest=meta["digest"],
         path=directory,
     )
@@ -225,6 +260,9 @@ def save_model(model: BedspaceModel, path: str | os.PathLike[str], *, dtype: str
         stacked = [model.label_vectors[g].astype(np.float32) for g in model.groups]
         np.save(tmp / "label_vectors.npy", np.concatenate(stacked) if stacked else np.zeros((0, model.dim)))
         files = {f: sha256_of(tmp / f) for f in _WEIGHT_FILES}
+        if model.verdict and model.reference_vectors is not None:
+            np.save(tmp / REFERENCE_FILE, model.reference_vectors.astype(np.float16))
+            files[REFERENCE_FILE] = sha256_of(tmp / REFERENCE_FILE)
         if isinstance(model.universe, BedUniverse):
             model.universe.write_bed(tmp / "universe.bed.gz")
             files["universe.bed.gz"] = sha256_of(tmp / "universe.bed.gz")
@@ -244,6 +282,8 @@ def save_model(model: BedspaceModel, path: str | os.PathLike[str], *, dtype: str
             "calibration": model.calibration,
             "files": files,
         }
+        if model.verdict:
+            meta["verdict"] = model.verdict
         meta["digest"] = _model_digest(meta)
         (tmp / "model.json").write_text(json.dumps(meta, indent=2, default=_json_default) + "\n")
         card = directory / MODEL_CARD
@@ -310,6 +350,8 @@ def _model_digest(meta: dict[str, Any]) -> str:
     keys = ["format_version", "universe_digest", "groups", "dim", "files"]
     if meta.get("format_version", 1) >= 2:
         keys.append("calibration")
+    if meta.get("verdict"):  # absent from models without one: their digest is unchanged
+        keys.append("verdict")
     core = {k: meta.get(k) for k in keys}
     return hashlib.sha256(json.dumps(core, sort_keys=True).encode()).hexdigest()
 
