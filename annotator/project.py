@@ -98,11 +98,13 @@ def rank_labels(
     vector: np.ndarray,
     margin_threshold: float = DEFAULT_MARGIN_THRESHOLD,
     n_tokens: int | None = None,
+    token_rows: np.ndarray | None = None,
 ) -> dict[str, GroupRanking]:
     """Cosine of `vector` (unit length) with every label, ranked within each group.
 
     With a calibrated model, `n_tokens` (known tokens the file hits) feeds the calibration; without it the
-    calibration sees no token count and treats the file as too small to be confident.
+    calibration sees no token count and treats the file as too small to be confident. With a model that has a
+    verdict, `token_rows` (the distinct rows of `token_vectors` the file hits) give every label its P(wrong).
     """
     out = {}
     vector = vector.astype(np.float32)
@@ -121,7 +123,7 @@ def rank_labels(
                         math.log10(1.0 + (n_tokens or 0)))  # fmt: skip
             probability, confident, reason = decide_one(calibration, features, n_tokens or 0)
             confident = confident and ranked.shape[0] > 1
-        wrong = _verdict(model, group, vector, scores, n_tokens or 0)
+        wrong = _verdict(model, group, vector, scores, token_rows)
         out[group] = GroupRanking(group, tuple(labels[i] for i in order), ranked, margin, confident, probability,
                                   reason, None if wrong is None else wrong[order])  # fmt: skip
     assay = out.get("assay")
@@ -131,17 +133,19 @@ def rank_labels(
     return out
 
 
-def _verdict(model: BedspaceModel, group: str, vector: np.ndarray, scores: np.ndarray, n_tokens: int
+def _verdict(model: BedspaceModel, group: str, vector: np.ndarray, scores: np.ndarray, token_rows: np.ndarray | None
              ) -> np.ndarray | None:  # fmt: skip
-    """P(wrong) of every label of `group` in vocabulary order (`annotator.model.verdict`); None without a verdict."""
+    """P(wrong) of every label of `group` in vocabulary order (`annotator.model.verdict`); None without a verdict
+    or without the file's token rows."""
     fitted = model.verdict.get("groups", {}).get(group)
     references = model.verdict_references.get(group)
-    if fitted is None or references is None:
+    if fitted is None or references is None or token_rows is None or model.reference_vectors is None:
         return None
-    unit_refs, ref_ids = references
-    file_block, share = verdict.unit_block(vector[None, :], model.group_blocks[group])
-    best = verdict.best_reference(file_block, unit_refs, ref_ids, scores.shape[0])
-    features = verdict.label_features(scores[None, :], best, np.array([n_tokens]), share)
+    _, ref_ids = references
+    by_row, sizes = model.reference_tiles_by_row
+    overlap = verdict.overlap_of_rows(token_rows, by_row, sizes)
+    features = verdict.features_of(scores[None, :], vector[None, :], overlap, model.group_blocks[group],
+                                   model.reference_vectors, ref_ids, np.array([token_rows.shape[0]]))  # fmt: skip
     return verdict.p_wrong(fitted, features)[0]
 
 
@@ -170,7 +174,8 @@ def project_file(
         status = STATUS_NO_OVERLAP
         reason = f"none of {len(regions)} regions overlaps a token of model {model.name!r}"
     else:
-        rankings = rank_labels(model, vector, margin_threshold, int(tokens.ids.shape[0]))
+        rows = model.row_of_token[tokens.ids]
+        rankings = rank_labels(model, vector, margin_threshold, int(tokens.ids.shape[0]), np.unique(rows[rows >= 0]))
     return Projection(
         sample_id,
         str(path),

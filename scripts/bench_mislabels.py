@@ -42,7 +42,9 @@ QUICK_CONDITIONS = ("whole", "top2000", "random1000")
 VARIANTS = {
     "all features": FEATURES,
     "ranking only": ("gap", "log_rank", "rank_share", "zscore", "log_tokens", "block_share", "top_score"),
-    "references only": ("ref_gap", "ref_log_rank", "log_tokens", "block_share"),
+    "ranking + reference vectors": ("gap", "log_rank", "rank_share", "zscore", "ref_gap", "ref_log_rank",
+                                    "log_tokens", "block_share", "top_score"),
+    "tile overlap only": ("tile_ratio", "tile_log_rank", "log_refs", "log_tokens"),
 }
 
 

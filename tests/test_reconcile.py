@@ -459,8 +459,10 @@ def test_a_wrong_label_ranked_low_is_a_confident_mismatch_without_a_confident_to
     assert row["author_p_wrong"] == pytest.approx(0.93)
     assert "contradict" in row["reason"] and "ranked 6 of 6" in row["reason"] and "0.93" in row["reason"]
     verdict = json.loads(row["evidence"])["verdict"]
-    assert verdict == {"label": "H3K27me3", "rank": 6, "n_labels": 6, "p_wrong": 0.93, "threshold": 0.8,
-                       "contradicted": True, "prefers": ["H3K4me3", "H3K27ac", "H3K9ac", "H3K4me1", "H3K9me3"]}  # fmt: skip
+    assert verdict == {
+        "label": "H3K27me3", "rank": 6, "n_labels": 6, "p_wrong": 0.93, "threshold": 0.8, "contradicted": True,
+        "prefers": ["H3K4me3", "H3K27ac", "H3K9ac", "H3K4me1", "H3K9me3"],
+    }  # fmt: skip
     # without a verdict the same row is only a repressive mark without a confident label
     assert _judged(_UNSURE, "K562 H3K27me3 ChIP", threshold=None)["flag"] == Flag.REPRESSIVE_LOW_CONFIDENCE
 
@@ -475,7 +477,7 @@ def test_a_label_below_the_threshold_is_not_flagged_but_its_evidence_is_told() -
 
 
 def test_the_verdict_comes_before_match_and_no_known_label() -> None:
-    contradicted_top = [("H3K4me3", 0.50, 0.90)] + _UNSURE[1:]
+    contradicted_top = [("H3K4me3", 0.50, 0.90), *_UNSURE[1:]]
     assert _judged(contradicted_top, "K562 H3K4me3 ChIP")["flag"] == Flag.CONFIDENT_MISMATCH
     assert _judged(_UNSURE, "K562 H3K4me3 ChIP")["flag"] == Flag.MATCH
     assert _judged(_UNSURE, "K562 H3K27me3", reason="no_known_label")["flag"] == Flag.CONFIDENT_MISMATCH

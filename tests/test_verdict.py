@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from modelkit import planted_model, write_bed
 
 from annotator.model import verdict
@@ -23,13 +24,17 @@ def test_best_reference_is_the_best_cosine_per_label_and_zero_without_one() -> N
 def test_label_features_rank_the_labels_and_measure_the_gaps() -> None:
     scores = np.array([[0.2, 0.9, 0.5]])
     best = np.array([[0.3, 0.8, 0.7]])
-    f = verdict.label_features(scores, best, np.array([99]), np.array([0.5]))[0]
+    tiles = np.array([[0.4, 0.2, 0.1]])
+    f = verdict.label_features(scores, best, tiles, np.array([2, 0, 1]), np.array([99]), np.array([0.5]))[0]
     col = {name: f[:, i] for i, name in enumerate(verdict.FEATURES)}
     np.testing.assert_allclose(col["gap"], [0.7, 0.0, 0.4])
     np.testing.assert_allclose(np.exp(col["log_rank"]), [3, 1, 2])
     np.testing.assert_allclose(col["rank_share"], [1.0, 0.0, 0.5])
     np.testing.assert_allclose(col["ref_gap"], [0.5, 0.0, 0.1])
     np.testing.assert_allclose(np.exp(col["ref_log_rank"]), [3, 1, 2])
+    np.testing.assert_allclose(col["tile_ratio"], [1.0, 0.5, 0.25])
+    np.testing.assert_allclose(np.exp(col["tile_log_rank"]), [1, 2, 3])
+    np.testing.assert_allclose(np.expm1(col["log_refs"]), [2, 0, 1])
     np.testing.assert_allclose(col["log_tokens"], [2.0] * 3)
     np.testing.assert_allclose(col["top_score"], [0.9] * 3)
 
@@ -55,7 +60,9 @@ def _synthetic_evidence(n_files: int = 60, n_labels: int = 8, seed: int = 0) -> 
     truth = rng.integers(0, n_labels, n_files)
     scores[np.arange(n_files), truth] += rng.uniform(0.2, 0.6, n_files)
     best = scores + rng.normal(0, 0.05, scores.shape)
-    feats = verdict.label_features(scores, best, rng.integers(10, 1000, n_files), rng.uniform(0.5, 1, n_files))
+    tiles = scores + rng.normal(0, 0.05, scores.shape)
+    feats = verdict.label_features(scores, best, tiles, np.full(n_labels, 3), rng.integers(10, 1000, n_files),
+                                   rng.uniform(0.5, 1, n_files))  # fmt: skip
     names = np.array([f"L{i}" for i in range(n_labels)], dtype=object)
     n = n_files * n_labels
     truth_names = np.repeat(names[truth], n_labels)
@@ -100,11 +107,13 @@ def _with_verdict(tmp_path: Path, threshold: float = 0.5) -> tuple:
     model = planted_model(tmp_path)
     # references: one training file per label, lying on that label's axis
     refs = np.eye(model.dim, dtype=np.float32)[[0, 1]] + np.eye(model.dim, dtype=np.float32)[[2, 3]]
-    fitted = {"intercept": -2.0, "coef": [4.0] + [0.0] * 3 + [4.0] + [0.0] * 4, "threshold": threshold,
-              "features": list(verdict.FEATURES)}  # fmt: skip
+    coef = np.zeros(len(verdict.FEATURES))
+    coef[[verdict.FEATURES.index("gap"), verdict.FEATURES.index("ref_gap")]] = 4.0
+    fitted = {"intercept": -2.0, "coef": coef.tolist(), "threshold": threshold, "features": list(verdict.FEATURES)}
     extra = {"groups": {"antibody": fitted}, "references": {"antibody": ["H3K4me3", "H3K27me3"]}}
-    return model, save_model(replace(model, verdict=extra, reference_vectors=refs), tmp_path / "judged",
-                             dtype="float32")  # fmt: skip
+    tiles = sp.csr_matrix(np.repeat(np.eye(2), 10, axis=1))  # reference 0 hits token rows 0-9, reference 1 10-19
+    judged = replace(model, verdict=extra, reference_vectors=refs, reference_tiles=verdict.pack_tiles(tiles))
+    return model, save_model(judged, tmp_path / "judged", dtype="float32")
 
 
 def test_a_model_ships_its_verdict_and_projection_scores_every_label(tmp_path: Path) -> None:
@@ -112,6 +121,7 @@ def test_a_model_ships_its_verdict_and_projection_scores_every_label(tmp_path: P
     loaded = load_model(judged.path)
     assert loaded.verdict == judged.verdict and loaded.digest == judged.digest != plain.digest
     np.testing.assert_allclose(loaded.reference_vectors, judged.reference_vectors)
+    np.testing.assert_array_equal(loaded.reference_tiles, judged.reference_tiles)
     bed = write_bed(tmp_path / "a.bed", [("chr1", i * 1000, i * 1000 + 500) for i in range(10)])  # H3K4me3 tiles
     ranking = project_file(loaded, bed).rankings["antibody"]
     assert ranking.labels == ("H3K4me3", "H3K27me3") and ranking.p_wrong is not None
@@ -120,7 +130,17 @@ def test_a_model_ships_its_verdict_and_projection_scores_every_label(tmp_path: P
     assert "cell_type" not in loaded.verdict_references
 
 
+def test_tile_overlap_is_ochiai_and_the_packed_tiles_round_trip() -> None:
+    files = sp.csr_matrix(np.array([[1, 1, 0, 0], [0, 0, 0, 0]]))
+    refs = sp.csr_matrix(np.array([[1, 1, 1, 1], [0, 0, 1, 0], [1, 0, 0, 0]]))
+    np.testing.assert_allclose(verdict.tile_overlap(files, refs), [[2 / np.sqrt(8), 0.0, 1 / np.sqrt(2)], [0, 0, 0]])
+    by_row = verdict.unpack_tiles(verdict.pack_tiles(refs), 4)
+    np.testing.assert_array_equal(by_row.toarray(), refs.toarray().T)
+    one = verdict.overlap_of_rows(np.array([0, 1]), by_row, np.asarray(by_row.sum(axis=0)).ravel())
+    np.testing.assert_allclose(one, verdict.tile_overlap(files, refs)[:1])
+
+
 def test_a_verdict_without_references_is_refused(tmp_path: Path) -> None:
-    model, judged = _with_verdict(tmp_path)
+    _, judged = _with_verdict(tmp_path)
     with pytest.raises(Exception, match="reference"):
         replace(judged, reference_vectors=None)

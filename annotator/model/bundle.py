@@ -22,6 +22,7 @@ from annotator.model.crossval import DEFAULT_AUGMENT, Fitted, fit_rows, label_ou
 from annotator.model.format import BedspaceModel, save_model
 from annotator.model.sources import DEFAULT_SOURCES, MASKED_CHROMS, SourceCorpus, read_sources
 from annotator.model.train import TrainParams
+from annotator.model.verdict import pack_tiles
 from annotator.regions.universe import TileUniverse
 
 #: Parameters of the bundled model (chosen on the tuning fold, see the model card).
@@ -66,6 +67,7 @@ def train_bundled(
     verdict_groups = verdict_fit.fit_verdict(verdict_fit.Evidence.concat(evidence))
     everything = np.arange(len(corpus))
     references = verdict_fit.fold_references(fitted, corpus, everything).astype(np.float16).astype(np.float32)
+    reference_tiles = pack_tiles(corpus.matrix("whole", (width,))[:, fitted.columns])
     verdict = {
         "groups": verdict_groups,
         "references": {g: [v or None for v in corpus.labels[g].tolist()] for g in verdict_groups},
@@ -100,6 +102,7 @@ def train_bundled(
         calibration=calibration,
         verdict=verdict,
         reference_vectors=references,
+        reference_tiles=reference_tiles,
     )
     saved = save_model(model, out, dtype=params.dtype)
     return Bundle(saved, records, probability, confident, reason, metrics)

@@ -8,6 +8,8 @@ token_vectors.npy   (n_tokens, dim) float16 or float32 — float16 is enough for
 label_vectors.npy   (n_labels, dim) float32, the groups' labels stacked in the order of `groups`
 reference_vectors.npy  (n_refs, dim) float16, only with a verdict: the training files projected by the model, the
                     references of `annotator.model.verdict` (their labels are in model.json's `verdict`)
+reference_tiles.npy    (n_refs, ceil(n_tokens / 8)) uint8, only with a verdict: packed bits, which of the model's
+                    tokens (rows of token_vectors) each reference hits
 universe.bed.gz     only for BED universes
 ```
 Loading recomputes every sha256 and refuses a model whose files or universe do not match what `model.json` says,
@@ -44,6 +46,7 @@ BUNDLED_MODEL_NAME = "encode-hg19-v2"
 MODEL_CARD = "README.md"
 _WEIGHT_FILES = ("token_ids.npy", "token_vectors.npy", "label_vectors.npy")
 REFERENCE_FILE = "reference_vectors.npy"
+REFERENCE_TILES = "reference_tiles.npy"
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,7 @@ class BedspaceModel:
     #: {"groups": {group: fitted verdict (verdict.py)}, "references": {group: label of each reference row}}
     verdict: dict[str, Any] = field(default_factory=dict)
     reference_vectors: np.ndarray | None = None  # (n_refs, dim), only with a verdict
+    reference_tiles: np.ndarray | None = None  # (n_refs, ceil(n_tokens / 8)) packed bits, only with a verdict
     digest: str = ""
     path: Path | None = None
 
@@ -77,9 +81,12 @@ class BedspaceModel:
             raise ModelError(f"model {self.name!r}: token ids must be sorted and unique")
         refs = self.verdict.get("references") or {}
         n_refs = None if self.reference_vectors is None else self.reference_vectors.shape
-        if self.verdict and (n_refs is None or n_refs[1:] != (self.dim,)
+        tiles = None if self.reference_tiles is None else self.reference_tiles.shape
+        if self.verdict and (n_refs is None or n_refs[1:] != (self.dim,) or tiles is None
+                             or tiles != (n_refs[0], (self.token_ids.shape[0] + 7) // 8)
                              or any(len(v) != n_refs[0] for v in refs.values())):  # fmt: skip
-            raise ModelError(f"model {self.name!r}: a verdict needs one reference vector per reference label")
+            raise ModelError(f"model {self.name!r}: a verdict needs one reference vector and tile set per reference "
+                             "label")  # fmt: skip
         for group, labels in self.groups.items():
             vecs = self.label_vectors.get(group)
             if vecs is None or vecs.shape != (len(labels), self.dim):
@@ -155,6 +162,17 @@ class BedspaceModel:
         return out
 
 
+    @cached_property
+    def reference_tiles_by_row(self) -> tuple[Any, np.ndarray]:
+        """(token row x reference CSR, 1 where the reference hits the token; tokens per reference)."""
+        from annotator.model.verdict import unpack_tiles
+
+        if self.reference_tiles is None:
+            raise ModelError(f"model {self.name!r} has no reference tiles")
+        by_row = unpack_tiles(self.reference_tiles, self.token_ids.shape[0])
+        return by_row, np.asarray(by_row.sum(axis=0)).ravel()
+
+
 def bundled_model_path() -> Path:
     """Directory of the model shipped with the package (installed or editable)."""
     return Path(str(resources.files("annotator.bundled_models") / BUNDLED_MODEL_NAME))
@@ -209,11 +227,14 @@ def load_model(path: str | os.PathLike[str] | None = None) -> BedspaceModel:
     label_matrix = np.load(directory / "label_vectors.npy").astype(np.float32)
     groups = {g: list(labels) for g, labels in meta["groups"].items()}
     verdict = meta.get("verdict") or {}
-    references = None
+    references, reference_tiles = None, None
     if verdict:
         if REFERENCE_FILE not in meta.get("files", {}):
             raise ModelError(f"{meta_path}: the model has a verdict but lists no {REFERENCE_FILE}")
+        if REFERENCE_TILES not in meta.get("files", {}):
+            raise ModelError(f"{meta_path}: the model has a verdict but lists no {REFERENCE_TILES}")
         references = np.load(directory / REFERENCE_FILE, allow_pickle=False).astype(np.float32)
+        reference_tiles = np.load(directory / REFERENCE_TILES, allow_pickle=False)
     label_vectors, row = {}, 0
     for group, labels in groups.items():
         label_vectors[group] = label_matrix[row : row + len(labels)]
@@ -232,6 +253,7 @@ def load_model(path: str | os.PathLike[str] | None = None) -> BedspaceModel:
         calibration=meta.get("calibration") or {},
         verdict=verdict,
         reference_vectors=references,
+        reference_tiles=reference_tiles,
         digest=meta["digest"],
         path=directory,
     )
@@ -263,6 +285,8 @@ def save_model(model: BedspaceModel, path: str | os.PathLike[str], *, dtype: str
         if model.verdict and model.reference_vectors is not None:
             np.save(tmp / REFERENCE_FILE, model.reference_vectors.astype(np.float16))
             files[REFERENCE_FILE] = sha256_of(tmp / REFERENCE_FILE)
+            np.save(tmp / REFERENCE_TILES, np.asarray(model.reference_tiles, dtype=np.uint8))
+            files[REFERENCE_TILES] = sha256_of(tmp / REFERENCE_TILES)
         if isinstance(model.universe, BedUniverse):
             model.universe.write_bed(tmp / "universe.bed.gz")
             files["universe.bed.gz"] = sha256_of(tmp / "universe.bed.gz")

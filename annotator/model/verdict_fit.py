@@ -20,6 +20,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 
 from annotator.model import verdict
 from annotator.model.calibrate import fit_logistic
@@ -112,11 +113,14 @@ def collect_evidence(fitted: Fitted, corpus: SourceCorpus, fold: str, train: np.
     """Features of every label of the fold's vocabulary for every labelled test file under every condition."""
     train, test = np.asarray(train, dtype=np.int64), np.asarray(test, dtype=np.int64)
     refs = fold_references(fitted, corpus, train)
+    ref_tiles = corpus.matrix("whole", fitted.widths)[train][:, fitted.columns]
     parts = []
     for condition in conditions:
         matrix = corpus.matrix(condition, fitted.widths)[test]
         vectors = embed_region_sets(matrix, fitted.columns, fitted.vectors)
-        n_tokens = np.diff(matrix[:, fitted.columns].indptr)
+        tiles = matrix[:, fitted.columns]
+        n_tokens = np.diff(sp.csr_matrix(tiles).indptr)
+        overlap = verdict.tile_overlap(tiles, ref_tiles)
         for group, names in fitted.groups.items():
             if group not in VERDICT_GROUPS:
                 continue
@@ -129,10 +133,7 @@ def collect_evidence(fitted: Fitted, corpus: SourceCorpus, fold: str, train: np.
             unit = label_vectors / np.maximum(np.linalg.norm(label_vectors, axis=1, keepdims=True), 1e-12)
             scores = vectors[rows] @ unit.T
             ref_ids = verdict.reference_label_ids(corpus.labels[group][train].tolist(), names)
-            file_block, share = verdict.unit_block(vectors[rows], block)
-            ref_block, _ = verdict.unit_block(refs, block)
-            best = verdict.best_reference(file_block, ref_block, ref_ids, len(names))
-            feats = verdict.label_features(scores, best, n_tokens[rows], share)
+            feats = verdict.features_of(scores, vectors[rows], overlap[rows], block, refs, ref_ids, n_tokens[rows])
             parts.append(_rows(fold, group, condition, corpus, test[rows], names, feats))
     return Evidence.concat(parts) if parts else None
 
