@@ -144,7 +144,8 @@ def _verdict(model: BedspaceModel, group: str, vector: np.ndarray, scores: np.nd
     _, ref_ids = references
     by_row, sizes = model.reference_tiles_by_row
     overlap = verdict.overlap_of_rows(token_rows, by_row, sizes)
-    features = verdict.features_of(scores[None, :], vector[None, :], overlap, model.group_blocks[group],
+    cross = model.group_blocks.get(verdict.cross_group(group), np.zeros(0, np.int64))
+    features = verdict.features_of(scores[None, :], vector[None, :], overlap, model.group_blocks[group], cross,
                                    model.reference_vectors, ref_ids, np.array([token_rows.shape[0]]))  # fmt: skip
     return verdict.p_wrong(fitted, features)[0]
 

@@ -35,16 +35,26 @@ from annotator.model.bundle import BUNDLED_PARAMS, BUNDLED_WIDTH, default_data_r
 from annotator.model.conditions import CONDITIONS
 from annotator.model.crossval import DEFAULT_AUGMENT, fit_rows, label_out_folds, source_folds
 from annotator.model.sources import SourceCorpus, load_cache, read_sources, save_cache
-from annotator.model.verdict import FEATURES, p_wrong
-from annotator.model.verdict_fit import KINDS, VERDICT_GROUPS, Evidence, fit_verdict, fold_evidence, mislabel_kind
+from annotator.model.verdict import FEATURES
+from annotator.model.verdict_fit import Evidence, crossfit, fold_evidence, mislabel_kind, table
 
 QUICK_CONDITIONS = ("whole", "top2000", "random1000")
 VARIANTS = {
     "all features": FEATURES,
     "ranking only": ("gap", "log_rank", "rank_share", "zscore", "log_tokens", "block_share", "top_score"),
-    "ranking + reference vectors": ("gap", "log_rank", "rank_share", "zscore", "ref_gap", "ref_log_rank",
-                                    "log_tokens", "block_share", "top_score"),
-    "tile overlap only": ("tile_ratio", "tile_log_rank", "log_refs", "log_tokens"),
+    "ranking + reference vectors": (
+        "gap",
+        "log_rank",
+        "rank_share",
+        "zscore",
+        "ref_gap",
+        "ref_log_rank",
+        "log_tokens",
+        "block_share",
+        "top_score",
+    ),
+    "without tile overlap": tuple(f for f in FEATURES if not f.startswith("tile_")),
+    "without cross features": tuple(f for f in FEATURES if "cross" not in f),
 }
 
 
@@ -62,44 +72,8 @@ def gather(corpus: SourceCorpus, conditions: tuple[str, ...]) -> Evidence:
     return Evidence.concat(parts)
 
 
-def nested(evidence: Evidence, columns: list[int]) -> tuple[np.ndarray, np.ndarray]:
-    """P(wrong) and flag of every row, from a verdict fitted on the other sources' rows."""
-    ev = Evidence(**{**evidence.__dict__, "features": evidence.features[:, columns]})
-    p, flagged = np.zeros(ev.wrong.shape[0]), np.zeros(ev.wrong.shape[0], dtype=bool)
-    for source in sorted(set(ev.source.tolist())):
-        fitted = fit_verdict(ev.select(ev.source != source))
-        for group, model in fitted.items():
-            m = (ev.source == source) & (ev.group == group)
-            p[m] = p_wrong(model, ev.features[m])
-            flagged[m] = p[m] >= model["threshold"]
-    return p, flagged
-
-
-def rates(ev: Evidence, flagged: np.ndarray, rank1: np.ndarray) -> dict[str, float]:
-    """Recall (kinds averaged per file, then files), false alarms, per-kind recall and wrong labels at rank 1."""
-    known = ev.known
-    out: dict[str, float] = {}
-    true = known & ~ev.wrong
-    out["n"] = int(true.sum())
-    out["false_alarm"] = float(flagged[true].mean()) if true.any() else float("nan")
-    key = np.char.add(ev.condition.astype(str), np.char.add("|", ev.file.astype(str)))
-    per_kind = {}
-    for kind in KINDS:
-        m = known & (ev.kind == kind)
-        per_kind[kind] = _mean_by(key[m], flagged[m])
-        out[f"recall_{kind}"] = float(np.mean(list(per_kind[kind].values()))) if per_kind[kind] else float("nan")
-    files = sorted(set().union(*[set(d) for d in per_kind.values()]))
-    out["recall"] = float(np.mean([np.mean([d[f] for d in per_kind.values() if f in d]) for f in files]))
-    wrong = known & ev.wrong
-    out["match"] = int((wrong & rank1 & ~flagged).sum())
-    return out
-
-
-def _mean_by(keys: np.ndarray, values: np.ndarray) -> dict[str, float]:
-    uniq, inverse = np.unique(keys, return_inverse=True)
-    sums = np.bincount(inverse, weights=values.astype(float), minlength=uniq.shape[0])
-    counts = np.bincount(inverse, minlength=uniq.shape[0])
-    return dict(zip(uniq.tolist(), (sums / counts).tolist(), strict=True))
+def _fmt(v: object) -> str:
+    return "-" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v)
 
 
 def main() -> int:
@@ -124,30 +98,29 @@ def main() -> int:
             evidence.save(args.evidence)
     kinds = [mislabel_kind(g, t, lab) for g, t, lab in zip(evidence.group, evidence.truth, evidence.label, strict=True)]
     evidence = dataclasses.replace(evidence, kind=np.array(kinds, dtype=object))  # the current rule, also on old files
-    conditions = tuple(c for c in CONDITIONS if (evidence.condition == c).any())
-    rank1 = evidence.features[:, FEATURES.index("log_rank")] == 0.0
-    summary: dict[str, dict[str, float]] = {}
-    print("| verdict | group | condition | true labels | false alarms | recall | across | within | slip "
-          "| wrong at rank 1, not flagged |")
+    print(
+        "| verdict | group | condition | true labels | false alarms | recall | across | within | slip "
+        "| wrong labels ranked first, not flagged |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|")
+    summary: dict[str, dict] = {}
     for variant, names in VARIANTS.items():
-        _, flagged = nested(evidence, [FEATURES.index(n) for n in names])
-        for group in VERDICT_GROUPS:
-            for condition in conditions:
-                m = (evidence.group == group) & (evidence.condition == condition)
-                if not m.any():
-                    continue
-                r = rates(evidence.select(m), flagged[m], rank1[m])
-                if variant == "all features" and group == "antibody":
-                    summary[condition] = r
-                print(f"| {variant} | {group} | {condition} | {r['n']} | {r['false_alarm']:.3f} | {r['recall']:.3f} "
-                      f"| {r['recall_across']:.3f} | {r['recall_within']:.3f} | {r['recall_slip']:.3f} "
-                      f"| {r['match']} |")  # fmt: skip
-    get = lambda c, k: summary.get(c, {}).get(k, float("nan"))  # noqa: E731
-    fa_max = max(r["false_alarm"] for r in summary.values())
-    print(f"recall_whole={get('whole', 'recall'):.3f} false_alarm_whole={get('whole', 'false_alarm'):.3f} "
-          f"recall_top2000={get('top2000', 'recall'):.3f} recall_rand1000={get('random1000', 'recall'):.3f} "
-          f"false_alarm_max={fa_max:.3f}")
+        columns = [FEATURES.index(n) for n in names]
+        _, flagged = crossfit(dataclasses.replace(evidence, features=evidence.features[:, columns]))
+        for row in table(evidence, flagged):
+            if variant == "all features" and row["group"] == "antibody":
+                summary[row["condition"]] = row
+            cells = [variant, row["group"], row["condition"], row["n"], row["false_alarm"], row["recall"],
+                     row["recall_across"], row["recall_within"], row["recall_slip"],
+                     f"{row['wrong_rank1_unflagged']} of {row['wrong']}"]  # fmt: skip
+            print("| " + " | ".join(_fmt(c) for c in cells) + " |", flush=True)
+    get = lambda c, k: _fmt(summary.get(c, {}).get(k))  # noqa: E731
+    fa_max = max(r["false_alarm"] for r in summary.values() if r["false_alarm"] is not None)
+    print(
+        f"recall_whole={get('whole', 'recall')} false_alarm_whole={get('whole', 'false_alarm')} "
+        f"recall_top2000={get('top2000', 'recall')} recall_rand1000={get('random1000', 'recall')} "
+        f"false_alarm_max={fa_max:.3f}"
+    )
     return 0
 
 

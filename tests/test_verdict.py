@@ -25,7 +25,7 @@ def test_label_features_rank_the_labels_and_measure_the_gaps() -> None:
     scores = np.array([[0.2, 0.9, 0.5]])
     best = np.array([[0.3, 0.8, 0.7]])
     tiles = np.array([[0.4, 0.2, 0.1]])
-    f = verdict.label_features(scores, best, tiles, np.array([2, 0, 1]), np.array([99]), np.array([0.5]))[0]
+    f = verdict.label_features(scores, best, tiles, np.array([[0.5, 0.7, 0.7]]), np.array([99]), np.array([0.5]))[0]
     col = {name: f[:, i] for i, name in enumerate(verdict.FEATURES)}
     np.testing.assert_allclose(col["gap"], [0.7, 0.0, 0.4])
     np.testing.assert_allclose(np.exp(col["log_rank"]), [3, 1, 2])
@@ -34,7 +34,8 @@ def test_label_features_rank_the_labels_and_measure_the_gaps() -> None:
     np.testing.assert_allclose(np.exp(col["ref_log_rank"]), [3, 1, 2])
     np.testing.assert_allclose(col["tile_ratio"], [1.0, 0.5, 0.25])
     np.testing.assert_allclose(np.exp(col["tile_log_rank"]), [1, 2, 3])
-    np.testing.assert_allclose(np.expm1(col["log_refs"]), [2, 0, 1])
+    np.testing.assert_allclose(col["cross_gap"], [0.2, 0.0, 0.0])
+    np.testing.assert_allclose(col["ref_gap_x_cross"], [0.1, 0.0, 0.0])
     np.testing.assert_allclose(col["log_tokens"], [2.0] * 3)
     np.testing.assert_allclose(col["top_score"], [0.9] * 3)
 
@@ -61,7 +62,7 @@ def _synthetic_evidence(n_files: int = 60, n_labels: int = 8, seed: int = 0) -> 
     scores[np.arange(n_files), truth] += rng.uniform(0.2, 0.6, n_files)
     best = scores + rng.normal(0, 0.05, scores.shape)
     tiles = scores + rng.normal(0, 0.05, scores.shape)
-    feats = verdict.label_features(scores, best, tiles, np.full(n_labels, 3), rng.integers(10, 1000, n_files),
+    feats = verdict.label_features(scores, best, tiles, np.zeros_like(best), rng.integers(10, 1000, n_files),
                                    rng.uniform(0.5, 1, n_files))  # fmt: skip
     names = np.array([f"L{i}" for i in range(n_labels)], dtype=object)
     n = n_files * n_labels

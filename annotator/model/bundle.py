@@ -64,7 +64,9 @@ def train_bundled(
     probability, confident, reason = heldout.crossfit(records, calibrating)
     calibration = heldout.fit_calibration(records.select(calibrating))
     fitted = fit_rows(corpus, np.arange(len(corpus)), params, (width,), augment)
-    verdict_groups = verdict_fit.fit_verdict(verdict_fit.Evidence.concat(evidence))
+    pooled = verdict_fit.Evidence.concat(evidence)
+    verdict_groups = verdict_fit.fit_verdict(pooled)
+    _, flagged = verdict_fit.crossfit(pooled)
     everything = np.arange(len(corpus))
     references = verdict_fit.fold_references(fitted, corpus, everything).astype(np.float16).astype(np.float32)
     reference_tiles = pack_tiles(corpus.matrix("whole", (width,))[:, fitted.columns])
@@ -76,6 +78,8 @@ def train_bundled(
     metrics = {
         "held_out": heldout.table(records, confident),
         "by_source": heldout.table(records, confident, ("fold", "source", "group", "condition")),
+        "no_known_label": heldout.novel_table(records, reason, calibrating),
+        "mislabels": verdict_fit.table(pooled, flagged),
         "reliability": [  # rows, not a dict per group: `annotator model info` shows dicts as metric tables
             {"group": g, **row}
             for g in sorted(set(records.group.tolist()))

@@ -117,5 +117,20 @@ def table(records: Records, confident: np.ndarray, by: Sequence[str] = ("fold", 
     return out
 
 
+def novel_table(records: Records, reason: np.ndarray, calibrating: np.ndarray) -> list[dict[str, Any]]:
+    """Per group and condition of the calibration folds: how often a call is `no_known_label` on files whose true
+    label the fold model knows (a wrong abstention) and on files whose label it does not know (a right one)."""
+    novel = reason == calibrate.REASON_NO_KNOWN_LABEL
+    out = []
+    for group in sorted(set(records.group[calibrating].tolist())):
+        for condition in CONDITIONS:
+            m = calibrating & (records.group == group) & (records.condition == condition)
+            if m.any():
+                out.append({"group": group, "condition": condition, "n_known": int((m & records.known).sum()),
+                            "on_known": _mean(novel[m & records.known]), "n_unknown": int((m & ~records.known).sum()),
+                            "on_unknown": _mean(novel[m & ~records.known])})  # fmt: skip
+    return out
+
+
 def _mean(values: np.ndarray) -> float | None:
     return float(np.mean(values)) if values.size else None

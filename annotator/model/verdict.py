@@ -14,10 +14,15 @@ of a group gets features of its own, all vectorised over files x labels:
 | `ref_log_rank` | log of the label's rank when labels are ordered by their best reference |
 | `tile_ratio` | the file's best tile overlap (Ochiai) with a reference of this label / its best with any reference |
 | `tile_log_rank` | log of the label's rank when labels are ordered by their best tile overlap |
-| `log_refs` | log(1 + references of this label): a label known from one file is weak evidence either way |
+| `cross_gap` | `ref_gap` in the other group's block (cell type for an antibody, antibody for a cell type) |
+| `gap_x_cross` | `gap` x `cross_gap` |
+| `ref_gap_x_cross` | `ref_gap` x `cross_gap` |
 | `log_tokens` | log10(1 + known tiles the file hits): sparse files carry less evidence |
 | `block_share` | share of the file vector's length in the group's block of dimensions |
 | `top_score` | the top cosine |
+
+`cross_gap` says how far the label's references are from the file in the other respect: an antibody whose training
+files are all of other cell types is expected to score lower on this file, without being wrong.
 
 The *references* are the model's training files: their vectors as the model projects them
 (``reference_vectors.npy``) and the sets of the model's tiles they hit (``reference_tiles.npy``). Their cosines and
@@ -38,7 +43,7 @@ import scipy.sparse as sp
 
 #: Features of one label of one file, in the order `label_features` returns them.
 FEATURES = ("gap", "log_rank", "rank_share", "zscore", "ref_gap", "ref_log_rank", "tile_ratio", "tile_log_rank",
-            "log_refs", "log_tokens", "block_share", "top_score")  # fmt: skip
+            "cross_gap", "gap_x_cross", "ref_gap_x_cross", "log_tokens", "block_share", "top_score")  # fmt: skip
 #: `best_reference` of a label without any reference: as if its best reference were orthogonal to the file.
 _NO_REFERENCE = 0.0
 
@@ -79,11 +84,6 @@ def tile_overlap(files: sp.spmatrix, references: sp.spmatrix) -> np.ndarray:
     return np.divide(inter, size, out=np.zeros_like(inter), where=size > 0)
 
 
-def label_counts(ref_label: np.ndarray, n_labels: int) -> np.ndarray:
-    """References per label."""
-    return np.bincount(ref_label[ref_label >= 0], minlength=n_labels)[:n_labels]
-
-
 def _ranks(values: np.ndarray) -> np.ndarray:
     """1-based rank of each entry within its row, highest first (ties by position, like the projection)."""
     order = np.argsort(-values, axis=1, kind="stable")
@@ -93,14 +93,14 @@ def _ranks(values: np.ndarray) -> np.ndarray:
     return ranks
 
 
-def label_features(scores: np.ndarray, best_ref: np.ndarray, best_tiles: np.ndarray, n_refs: np.ndarray,
+def label_features(scores: np.ndarray, best_ref: np.ndarray, best_tiles: np.ndarray, best_cross: np.ndarray,
                    n_tokens: np.ndarray, block_share: np.ndarray) -> np.ndarray:  # fmt: skip
     """(n files, n labels, len(FEATURES)) features of every label of every file (see the module table).
 
     `scores` are the group's cosines (n, L) in vocabulary order, `best_ref` the best reference cosine per label
     (`best_reference`), `best_tiles` the best reference tile overlap per label (`best_by_label` of `tile_overlap`),
-    `n_refs` the references per label, `n_tokens` the known tiles each file hits, `block_share` the file vector's
-    length in the group's block.
+    `best_cross` the best reference cosine per label in the other group's block, `n_tokens` the known tiles each
+    file hits, `block_share` the file vector's length in the group's block.
     """
     scores = np.asarray(scores, dtype=np.float64)
     n, n_labels = scores.shape
@@ -112,6 +112,9 @@ def label_features(scores: np.ndarray, best_ref: np.ndarray, best_tiles: np.ndar
     ref_rank = _ranks(ref)
     tiles = np.asarray(best_tiles, dtype=np.float64)
     tiles_top = tiles.max(axis=1, keepdims=True)
+    cross = np.asarray(best_cross, dtype=np.float64)
+    cross_gap = cross.max(axis=1, keepdims=True) - cross
+    ref_gap = ref.max(axis=1, keepdims=True) - ref
     per_file = np.broadcast_to
     return np.stack(
         [
@@ -119,11 +122,13 @@ def label_features(scores: np.ndarray, best_ref: np.ndarray, best_tiles: np.ndar
             np.log(rank),
             (rank - 1) / max(n_labels - 1, 1),
             zscore,
-            ref.max(axis=1, keepdims=True) - ref,
+            ref_gap,
             np.log(ref_rank),
             np.divide(tiles, tiles_top, out=np.zeros_like(tiles), where=tiles_top > 0),
             np.log(_ranks(tiles)),
-            per_file(np.log1p(np.asarray(n_refs, dtype=np.float64))[None, :], (n, n_labels)),
+            cross_gap,
+            (top - scores) * cross_gap,
+            ref_gap * cross_gap,
             per_file(np.log10(1.0 + np.asarray(n_tokens, dtype=np.float64))[:, None], (n, n_labels)),
             per_file(np.asarray(block_share, dtype=np.float64)[:, None], (n, n_labels)),
             per_file(top, (n, n_labels)),
@@ -140,17 +145,29 @@ def p_wrong(group_verdict: Mapping[str, Any], features: np.ndarray) -> np.ndarra
 
 
 def features_of(
-    scores: np.ndarray, file_vectors: np.ndarray, overlap: np.ndarray, block: np.ndarray, ref_vectors: np.ndarray,
-    ref_label: np.ndarray, n_tokens: np.ndarray,
+    scores: np.ndarray, file_vectors: np.ndarray, overlap: np.ndarray, block: np.ndarray, cross_block: np.ndarray,
+    ref_vectors: np.ndarray, ref_label: np.ndarray, n_tokens: np.ndarray,
 ) -> np.ndarray:  # fmt: skip
     """`label_features` of files given as their unit vectors and tile overlaps with every reference (`tile_overlap`
-    or `overlap_of_rows`); the references as their vectors and label index in the group's vocabulary (-1: none)."""
+    or `overlap_of_rows`); the references as their vectors and label index in the group's vocabulary (-1: none).
+    `block` holds the group's dimensions, `cross_block` the other group's (empty: no cross features)."""
     n_labels = scores.shape[1]
     file_block, share = unit_block(file_vectors, block)
     ref_block, _ = unit_block(ref_vectors, block)
     best = best_reference(file_block, ref_block, ref_label, n_labels)
     tiles = best_by_label(np.asarray(overlap, dtype=np.float64), ref_label, n_labels)
-    return label_features(scores, best, tiles, label_counts(ref_label, n_labels), n_tokens, share)
+    if cross_block.size:
+        file_cross, _ = unit_block(file_vectors, cross_block)
+        ref_cross, _ = unit_block(ref_vectors, cross_block)
+        cross = best_reference(file_cross, ref_cross, ref_label, n_labels)
+    else:
+        cross = np.zeros_like(best)
+    return label_features(scores, best, tiles, cross, n_tokens, share)
+
+
+def cross_group(group: str) -> str:
+    """The group whose block gives a group's cross features: cell type for antibody, antibody for the rest."""
+    return "cell_type" if group == "antibody" else "antibody"
 
 
 def overlap_of_rows(rows: np.ndarray, tiles_by_row: sp.csr_matrix, ref_sizes: np.ndarray) -> np.ndarray:

@@ -133,7 +133,10 @@ def collect_evidence(fitted: Fitted, corpus: SourceCorpus, fold: str, train: np.
             unit = label_vectors / np.maximum(np.linalg.norm(label_vectors, axis=1, keepdims=True), 1e-12)
             scores = vectors[rows] @ unit.T
             ref_ids = verdict.reference_label_ids(corpus.labels[group][train].tolist(), names)
-            feats = verdict.features_of(scores, vectors[rows], overlap[rows], block, refs, ref_ids, n_tokens[rows])
+            cross = fitted.label_vectors.get(verdict.cross_group(group))
+            cross_block = np.zeros(0, np.int64) if cross is None else np.flatnonzero(np.abs(cross).sum(axis=0) > 0)
+            feats = verdict.features_of(scores, vectors[rows], overlap[rows], block, cross_block, refs, ref_ids,
+                                        n_tokens[rows])  # fmt: skip
             parts.append(_rows(fold, group, condition, corpus, test[rows], names, feats))
     return Evidence.concat(parts) if parts else None
 
@@ -211,3 +214,60 @@ def fit_verdict(evidence: Evidence, max_false_alarm: float = MAX_FALSE_ALARM) ->
     """The model's ``verdict`` entry: one fitted group per group with evidence."""
     return {g: fit_group(evidence.select(evidence.group == g), max_false_alarm)
             for g in VERDICT_GROUPS if (evidence.group == g).any()}  # fmt: skip
+
+
+def crossfit(evidence: Evidence, max_false_alarm: float = MAX_FALSE_ALARM) -> tuple[np.ndarray, np.ndarray]:
+    """P(wrong) and flag of every row from a verdict fitted and thresholded on the *other* sources' rows only."""
+    p = np.zeros(evidence.wrong.shape[0])
+    flagged = np.zeros(evidence.wrong.shape[0], dtype=bool)
+    for source in sorted(set(evidence.source.tolist())):
+        fitted = fit_verdict(evidence.select(evidence.source != source), max_false_alarm)
+        for group, model in fitted.items():
+            m = (evidence.source == source) & (evidence.group == group)
+            p[m] = verdict.p_wrong(model, evidence.features[m])
+            flagged[m] = p[m] >= model["threshold"]
+    return p, flagged
+
+
+def rates(evidence: Evidence, flagged: np.ndarray) -> dict[str, Any]:
+    """Recall of wrong labels (per kind, and the kinds averaged per file, then over files), false alarms on true
+    labels, and wrong labels the model ranks first that are not flagged (reconcile would call them a match), over
+    files whose true label the model knows."""
+    e, f = evidence.select(evidence.known), flagged[evidence.known]
+    key = np.char.add(e.condition.astype(str), np.char.add("|", e.file.astype(str)))
+    true = ~e.wrong
+    out: dict[str, Any] = {"n": int(true.sum()), "false_alarm": _share(f[true])}
+    per_kind = {}
+    for kind in KINDS:
+        m = e.kind == kind
+        per_kind[kind] = _mean_by(key[m], f[m])
+        out[f"recall_{kind}"] = float(np.mean(list(per_kind[kind].values()))) if per_kind[kind] else None
+    files = sorted(set().union(*per_kind.values()))
+    out["recall"] = float(np.mean([np.mean([d[k] for d in per_kind.values() if k in d]) for k in files])) \
+        if files else None  # fmt: skip
+    rank1 = e.features[:, verdict.FEATURES.index("log_rank")] == 0.0
+    out["wrong_rank1_unflagged"] = int((e.wrong & rank1 & ~f).sum())
+    out["wrong"] = int(e.wrong.sum())
+    return out
+
+
+def table(evidence: Evidence, flagged: np.ndarray) -> list[dict[str, Any]]:
+    """`rates` per group and condition (the model card's mislabel table)."""
+    out = []
+    for group in VERDICT_GROUPS:
+        for condition in dict.fromkeys(evidence.condition.tolist()):
+            m = (evidence.group == group) & (evidence.condition == condition)
+            if m.any():
+                out.append({"group": group, "condition": condition, **rates(evidence.select(m), flagged[m])})
+    return out
+
+
+def _share(values: np.ndarray) -> float | None:
+    return float(np.mean(values)) if values.size else None
+
+
+def _mean_by(keys: np.ndarray, values: np.ndarray) -> dict[str, float]:
+    uniq, inverse = np.unique(keys, return_inverse=True)
+    sums = np.bincount(inverse, weights=values.astype(float), minlength=uniq.shape[0])
+    counts = np.bincount(inverse, minlength=uniq.shape[0])
+    return dict(zip(uniq.tolist(), (sums / counts).tolist(), strict=True))
