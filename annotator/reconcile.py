@@ -5,7 +5,8 @@ the first of these rules that applies (the order is the precedence):
 
 1. ``no_prediction`` — the sample has no ``ok`` projection (download or projection failed, no overlap) or no
    ranking for the group; the reason is carried.
-2. ``missing_author_label`` — no field names a label of this group; the model's suggestion is reported.
+2. ``missing_author_label`` — no field names a label of this group; the model's top label is reported as a
+   suggestion only when it is confident (otherwise the reason says there is none: no default answer).
 3. ``misspelling`` — the author's text is not a valid label but a typo of one (method ``fuzzy``), and the model's
    top label is one of its corrections (``H3K3me3`` -> ``H3K4me3``).
 4. ``confident_mismatch`` — **the data contradict the author's label**: the model's verdict
@@ -290,7 +291,11 @@ def decide(
     if author is None:
         if ranking.no_known_label:
             return Verdict(Flag.NO_KNOWN_LABEL, f"the authors gave no label and {no_fit}", None)
-        return Verdict(Flag.MISSING_AUTHOR_LABEL, f"the authors gave no label; {model_says}", None)
+        if not confident:  # no default answer: an unconfident top label is the nearest label, not a suggestion
+            return Verdict(Flag.MISSING_AUTHOR_LABEL, f"the authors gave no label and the model has no confident "
+                           f"suggestion; {model_says}", None)  # fmt: skip
+        return Verdict(Flag.MISSING_AUTHOR_LABEL, f"the authors gave no label; the model suggests {top}: {model_says}",
+                       None)  # fmt: skip
     written = _one_line(author.raw)
     corrections = author.candidates or (author.canonical,)  # a fuzzy cell-type reading has one correction
     if author.method == FUZZY and top in corrections:

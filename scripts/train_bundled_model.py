@@ -26,7 +26,8 @@ from annotator.model.samples import TrainingSamples, training_sample_vectors, wr
 from annotator.model.sources import DEFAULT_SOURCES, GROUPS, load_cache, read_source_labels
 
 MODEL_DIR = Path(__file__).resolve().parents[1] / "models" / "encode-hg19-v2"
-_WEIGHTS = ("model.json", "token_ids.npy", "token_vectors.npy", "label_vectors.npy", "training_vectors.npy")
+_WEIGHTS = ("model.json", "token_ids.npy", "token_vectors.npy", "label_vectors.npy", "reference_vectors.npy",
+            "reference_tiles.npy", "training_vectors.npy")  # fmt: skip
 _CONDITIONS = ("whole", "top10000", "top2000", "top500", "random1000", "random300", "summit")
 
 
@@ -73,6 +74,24 @@ def print_tables(meta: dict) -> None:
         print("| " + " | ".join(_fmt(r[k]) for k in ("fold", "group", "condition", "n", "top1", "mrr",
                                                    "confident_share", "confident_precision", "n_oov",
                                                    "oov_confident_rate")) + " |")
+    print()
+    print()
+    print("| group | condition | known-label calls | no_known_label on them | unknown-label calls | no_known_label on "
+          "them |")  # fmt: skip
+    print("|---|---|---|---|---|---|")
+    for r in meta["metrics"].get("no_known_label", []):
+        print(f"| {r['group']} | {r['condition']} | {r['n_known']} | {_fmt(r['on_known'])} | {r['n_unknown']} "
+              f"| {_fmt(r['on_unknown'])} |")  # fmt: skip
+    print()
+    print("| group | condition | true labels | false alarms | recall | across | within | slip | wrong labels ranked "
+          "first, not flagged |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in meta["metrics"].get("mislabels", []):
+        print(f"| {r['group']} | {r['condition']} | {r['n']} | {_fmt(r['false_alarm'])} | {_fmt(r['recall'])} "
+              f"| {_fmt(r['recall_across'])} | {_fmt(r['recall_within'])} | {_fmt(r['recall_slip'])} "
+              f"| {r['wrong_rank1_unflagged']} of {r['wrong']} |")  # fmt: skip
+    for g, v in (meta.get("verdict") or {}).get("groups", {}).items():
+        print(f"verdict {g}: threshold {v['threshold']:.4f} on {v['n_files']} held-out true labels")
     print()
     for b in meta["metrics"]["reliability"]:
         print(f"reliability {b['group']}: [{b['lo']:.2f},{b['hi']:.2f}) n={b['n']} p={b['mean_p']:.2f} "

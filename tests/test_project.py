@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 from annotator.batch import Job, project_many
 from annotator.cli import app
 from annotator.project import project_file, region_set_vector, to_predictions_table
+from annotator.schema import SCHEMA_VERSION
 from annotator.tables import read_table
 
 
@@ -101,7 +102,7 @@ def test_cli_project_writes_parquet_and_exits_1_when_a_file_fails(model, tmp_pat
     failed = [r for r in table.to_pylist() if r["status"] == "failed"]
     assert [r["sample_id"] for r in failed] == ["empty"] and "empty" in failed[0]["reason"]
     assert json.loads(table.column("skipped_by_reason")[0].as_py()) == {}
-    assert pq.read_metadata(out).metadata[b"annotator.schema_version"] == b"1"
+    assert pq.read_metadata(out).metadata[b"annotator.schema_version"] == SCHEMA_VERSION.encode()
 
 
 def test_cli_reports_missing_model_cleanly(tmp_path: Path) -> None:

@@ -146,6 +146,9 @@ def test_missing_author_label() -> None:
     assert row["flag"] == Flag.MISSING_AUTHOR_LABEL
     assert row["author_label"] is None and row["author_label_kind"] == "none"
     assert row["predicted_label"] == "H3K4me3" and "not confident" in row["reason"]
+    assert "no confident suggestion" in row["reason"]  # an unconfident top label is no default answer
+    sure = _flag_row("replicate 1", [("H3K4me3", 0.8), ("H3K27ac", 0.45)])
+    assert sure["flag"] == Flag.MISSING_AUTHOR_LABEL and "the model suggests H3K4me3" in sure["reason"]
 
 
 def test_no_prediction_carries_the_reason() -> None:
