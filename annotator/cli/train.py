@@ -14,10 +14,13 @@ from rich.table import Table
 from annotator.cli.app import app, handle_errors, print_table, progress, say
 from annotator.errors import InputError
 from annotator.model.condeval import evaluate_conditions
-from annotator.model.corpus import metadata_columns, read_corpus, train_and_evaluate
-from annotator.model.evaluate import DEFAULT_TEST_FRACTION, evaluate_model
+from annotator.model.corpus import metadata_columns, read_corpus
+from annotator.model.evaluate import evaluate_model
 from annotator.model.format import check_model_destination, load_model, save_model
-from annotator.model.train import LOSSES, WEIGHTINGS, TrainParams
+from annotator.model.params import LOSSES, WEIGHTINGS
+from annotator.model.rows import DEFAULT_TEST_FRACTION
+from annotator.model.run import train_and_evaluate
+from annotator.model.train import TrainParams
 from annotator.regions.universe import BedUniverse, TileUniverse, Universe
 
 _DEFAULTS = TrainParams()

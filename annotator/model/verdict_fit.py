@@ -25,7 +25,7 @@ import scipy.sparse as sp
 from annotator.model import verdict
 from annotator.model.calibrate import fit_logistic
 from annotator.model.crossval import Fitted
-from annotator.model.evaluate import embed_region_sets
+from annotator.model.rows import embed_region_sets
 from annotator.model.sources import SourceCorpus
 
 #: Share of true labels a threshold may flag in any condition x source of the fitting files.
