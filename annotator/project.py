@@ -7,7 +7,9 @@ label beats the runner-up by at least the margin threshold (0.1 in the BEDspace 
 calibration (format version 1, StarSpace imports). A calibrated model (version 2) instead gives each rank-1 call a
 probability of being right and decides `confident` with the rules of `annotator.model.calibrate`; a call that is
 not confident says why (`confidence_reason`: few_tokens, low_probability, no_known_label, or assay_not_chip when
-the file looks like an assay without an antibody target, such as DNase-seq).
+the file looks like an assay without an antibody target, such as DNase-seq). A model with a verdict
+(`annotator.model.verdict`) also gives every label of a group P(wrong): the probability that this label, written
+by an author, is contradicted by the file — stored per rank as `predictions.p_wrong`, read by reconcile.
 """
 
 from __future__ import annotations

@@ -340,7 +340,10 @@ def check_model_destination(path: str | os.PathLike[str]) -> Path:
     entries = {p.name for p in directory.iterdir()}
     if not entries:
         return directory
-    foreign = sorted(entries - {"model.json", MODEL_CARD, "universe.bed.gz", *_WEIGHT_FILES})
+    # the training samples (`annotator.model.samples`) are an optional part of a model directory too
+    ours = {"model.json", MODEL_CARD, "universe.bed.gz", REFERENCE_FILE, REFERENCE_TILES, "training_vectors.npy",
+            "training_samples.json", *_WEIGHT_FILES}  # fmt: skip
+    foreign = sorted(entries - ours)
     try:
         is_model = json.loads((directory / "model.json").read_text()).get("format") == FORMAT_NAME
     except (OSError, ValueError, AttributeError):
