@@ -140,10 +140,9 @@ def _verdict(model: BedspaceModel, group: str, vector: np.ndarray, scores: np.nd
     """P(wrong) of every label of `group` in vocabulary order (`annotator.model.verdict`); None without a verdict
     or without the file's token rows."""
     fitted = model.verdict.get("groups", {}).get(group)
-    references = model.verdict_references.get(group)
-    if fitted is None or references is None or token_rows is None or model.reference_vectors is None:
+    ref_ids = model.verdict_label_ids.get(group)
+    if fitted is None or ref_ids is None or token_rows is None or model.reference_vectors is None:
         return None
-    _, ref_ids = references
     by_row, sizes = model.reference_tiles_by_row
     overlap = verdict.overlap_of_rows(token_rows, by_row, sizes)
     cross = model.group_blocks.get(verdict.cross_group(group), np.zeros(0, np.int64))

@@ -128,7 +128,7 @@ def test_a_model_ships_its_verdict_and_projection_scores_every_label(tmp_path: P
     assert ranking.labels == ("H3K4me3", "H3K27me3") and ranking.p_wrong is not None
     assert ranking.p_wrong[0] < 0.2 < 0.8 < ranking.p_wrong[1]  # gap 1 and reference gap 1: logit -2 + 8
     assert project_file(plain, bed).rankings["antibody"].p_wrong is None  # no verdict, nothing to score
-    assert "cell_type" not in loaded.verdict_references
+    assert "cell_type" not in loaded.verdict_label_ids
 
 
 def test_tile_overlap_is_ochiai_and_the_packed_tiles_round_trip() -> None:

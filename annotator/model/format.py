@@ -147,20 +147,14 @@ class BedspaceModel:
 
 
     @cached_property
-    def verdict_references(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        """Per group with a verdict: (its references' unit vectors within the group's block, their label index
-        in the group's vocabulary or -1)."""
-        from annotator.model.verdict import reference_label_ids, unit_block
+    def verdict_label_ids(self) -> dict[str, np.ndarray]:
+        """Per group with a verdict: each reference's label index in the group's vocabulary (-1: none)."""
+        from annotator.model.verdict import reference_label_ids
 
-        out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         if self.reference_vectors is None:
-            return out
-        for group in self.verdict.get("groups", {}):
-            labels = self.verdict["references"].get(group) or []
-            unit, _ = unit_block(self.reference_vectors, self.group_blocks[group])
-            out[group] = (unit, reference_label_ids(labels, self.groups[group]))
-        return out
-
+            return {}
+        references = self.verdict.get("references", {})
+        return {g: reference_label_ids(references.get(g) or [], self.groups[g]) for g in self.verdict.get("groups", {})}
 
     @cached_property
     def reference_tiles_by_row(self) -> tuple[Any, np.ndarray]:
