@@ -7,7 +7,9 @@ label beats the runner-up by at least the margin threshold (0.1 in the BEDspace 
 calibration (format version 1, StarSpace imports). A calibrated model (version 2) instead gives each rank-1 call a
 probability of being right and decides `confident` with the rules of `annotator.model.calibrate`; a call that is
 not confident says why (`confidence_reason`: few_tokens, low_probability, no_known_label, or assay_not_chip when
-the file looks like an assay without an antibody target, such as DNase-seq).
+the file looks like an assay without an antibody target, such as DNase-seq). A model with a verdict
+(`annotator.model.verdict`) also gives every label of a group P(wrong): the probability that this label, written
+by an author, is contradicted by the file — stored per rank as `predictions.p_wrong`, read by reconcile.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import scipy.sparse as sp
 
 from annotator.config import DEFAULT_MARGIN_THRESHOLD
 from annotator.errors import AnnotatorError
+from annotator.model import verdict
 from annotator.model.calibrate import decide_one
 from annotator.model.format import BedspaceModel
 from annotator.regions.bed import DEFAULT_LIMITS, BedLimits, read_bed
@@ -51,6 +54,7 @@ class GroupRanking:
     confident: bool
     probability: float | None = None  # calibrated P(rank-1 is right); None for an uncalibrated model
     reason: str | None = None  # why the call is not confident (None when it is, or for an uncalibrated model)
+    p_wrong: np.ndarray | None = None  # per ranked label: the verdict's P(wrong) were it an author's label
 
 
 @dataclass(frozen=True)
@@ -96,11 +100,13 @@ def rank_labels(
     vector: np.ndarray,
     margin_threshold: float = DEFAULT_MARGIN_THRESHOLD,
     n_tokens: int | None = None,
+    token_rows: np.ndarray | None = None,
 ) -> dict[str, GroupRanking]:
     """Cosine of `vector` (unit length) with every label, ranked within each group.
 
     With a calibrated model, `n_tokens` (known tokens the file hits) feeds the calibration; without it the
-    calibration sees no token count and treats the file as too small to be confident.
+    calibration sees no token count and treats the file as too small to be confident. With a model that has a
+    verdict, `token_rows` (the distinct rows of `token_vectors` the file hits) give every label its P(wrong).
     """
     out = {}
     vector = vector.astype(np.float32)
@@ -119,13 +125,30 @@ def rank_labels(
                         math.log10(1.0 + (n_tokens or 0)))  # fmt: skip
             probability, confident, reason = decide_one(calibration, features, n_tokens or 0)
             confident = confident and ranked.shape[0] > 1
+        wrong = _verdict(model, group, vector, scores, token_rows)
         out[group] = GroupRanking(group, tuple(labels[i] for i in order), ranked, margin, confident, probability,
-                                  reason)  # fmt: skip
+                                  reason, None if wrong is None else wrong[order])  # fmt: skip
     assay = out.get("assay")
     if assay is not None and "antibody" in out and assay.confident and assay.labels[0] != _CHIP:
         ab = out["antibody"]  # DNase-seq, ATAC-seq …: no antibody target to be confident about
         out["antibody"] = dataclasses.replace(ab, confident=False, reason=REASON_ASSAY_NOT_CHIP)
     return out
+
+
+def _verdict(model: BedspaceModel, group: str, vector: np.ndarray, scores: np.ndarray, token_rows: np.ndarray | None
+             ) -> np.ndarray | None:  # fmt: skip
+    """P(wrong) of every label of `group` in vocabulary order (`annotator.model.verdict`); None without a verdict
+    or without the file's token rows."""
+    fitted = model.verdict.get("groups", {}).get(group)
+    ref_ids = model.verdict_label_ids.get(group)
+    if fitted is None or ref_ids is None or token_rows is None or model.reference_vectors is None:
+        return None
+    by_row, sizes = model.reference_tiles_by_row
+    overlap = verdict.overlap_of_rows(token_rows, by_row, sizes)
+    cross = model.group_blocks.get(verdict.cross_group(group), np.zeros(0, np.int64))
+    features = verdict.features_of(scores[None, :], vector[None, :], overlap, model.group_blocks[group], cross,
+                                   model.reference_vectors, ref_ids, np.array([token_rows.shape[0]]))  # fmt: skip
+    return verdict.p_wrong(fitted, features)[0]
 
 
 def project_file(
@@ -153,7 +176,8 @@ def project_file(
         status = STATUS_NO_OVERLAP
         reason = f"none of {len(regions)} regions overlaps a token of model {model.name!r}"
     else:
-        rankings = rank_labels(model, vector, margin_threshold, int(tokens.ids.shape[0]))
+        rows = model.row_of_token[tokens.ids]
+        rankings = rank_labels(model, vector, margin_threshold, int(tokens.ids.shape[0]), np.unique(rows[rows >= 0]))
     return Projection(
         sample_id,
         str(path),
@@ -213,6 +237,7 @@ def to_predictions_table(projections: Iterable[Projection], model_digest: str, t
                         "confident": ranking.confident,
                         "probability": ranking.probability if rank == 0 else None,
                         "confidence_reason": ranking.reason,
+                        "p_wrong": None if ranking.p_wrong is None else float(ranking.p_wrong[rank]),
                     }
                 )
     return to_table("predictions", rows)

@@ -31,6 +31,7 @@ class Ranking:
     calibrated_confident: bool | None = None  # the stored calibrated decision; None for uncalibrated models
     probability: float | None = None
     confidence_reason: str | None = None
+    p_wrong: tuple[float | None, ...] | None = None  # the verdict's P(wrong) per stored rank; None without one
 
     def confident(self, margin_threshold: float) -> bool:
         """The calibrated decision when there is one, else the margin rule."""
@@ -45,6 +46,11 @@ class Ranking:
     def rank_of(self, label: str) -> int | None:
         """1-based rank of `label`, None when it is not among the stored ranks."""
         return self.labels.index(label) + 1 if label in self.labels else None
+
+    def p_wrong_of(self, label: str) -> float | None:
+        """The verdict's P(`label` is wrong), None when the model has no verdict or the label is not stored."""
+        rank = self.rank_of(label)
+        return self.p_wrong[rank - 1] if self.p_wrong is not None and rank is not None else None
 
 
 @dataclass(frozen=True)
@@ -64,17 +70,17 @@ def predictions_by_sample(predictions: pa.Table) -> dict[str, Prediction]:
     n = predictions.num_rows
     extra = {  # calibration columns (absent from tables written before they existed)
         name: predictions[name].to_pylist() if name in predictions.column_names else [None] * n
-        for name in ("confident", "probability", "confidence_reason")
+        for name in ("confident", "probability", "confidence_reason", "p_wrong")
     }
-    ranks: dict[str, dict[str, list[tuple[int, str, float, float]]]] = {}
+    ranks: dict[str, dict[str, list[tuple[int, str, float, float, float | None]]]] = {}
     calls: dict[tuple[str, str], tuple[bool | None, float | None, str | None]] = {}
     heads: dict[str, tuple[str, str | None, str | None]] = {}
     rows = zip(*columns.values(), *extra.values(), strict=True)
-    for sid, group, rank, label, score, margin, status, reason, digest, confident, prob, why in rows:
+    for sid, group, rank, label, score, margin, status, reason, digest, confident, prob, why, wrong in rows:
         if sid not in heads or status != _STATUS_OK:  # a failed row wins over ok rows of the same sample
             heads[sid] = (status, reason, digest)
         if status == _STATUS_OK and group is not None and label is not None and rank is not None:
-            ranks.setdefault(sid, {}).setdefault(group, []).append((rank, label, score, margin or 0.0))
+            ranks.setdefault(sid, {}).setdefault(group, []).append((rank, label, score, margin or 0.0, wrong))
             if rank == 1 and prob is not None:
                 calls[(sid, group)] = (bool(confident), float(prob), why)
     out = {}
@@ -83,13 +89,15 @@ def predictions_by_sample(predictions: pa.Table) -> dict[str, Prediction]:
         for group, items in ranks.get(sid, {}).items():
             items.sort()
             calibrated, prob, why = calls.get((sid, group), (None, None, None))
+            wrongs = tuple(item[4] for item in items)
             rankings[group] = Ranking(
-                labels=tuple(label for _, label, _, _ in items),
-                scores=tuple(float(score) for _, _, score, _ in items),
+                labels=tuple(item[1] for item in items),
+                scores=tuple(float(item[2]) for item in items),
                 margin=float(items[0][3]),
                 calibrated_confident=calibrated,
                 probability=prob,
                 confidence_reason=why,
+                p_wrong=None if all(w is None for w in wrongs) else wrongs,
             )
         out[sid] = Prediction(status, reason, rankings, digest)
     return out
@@ -98,7 +106,7 @@ def predictions_by_sample(predictions: pa.Table) -> dict[str, Prediction]:
 #: The predictions columns reconcile reads (`annotator.rankings.predictions_by_sample`).
 _PREDICTION_COLUMNS = [
     "sample_id", "group", "rank", "label", "score", "margin", "status", "reason", "model_digest", "confident",
-    "probability", "confidence_reason",
+    "probability", "confidence_reason", "p_wrong",
 ]  # fmt: skip
 
 

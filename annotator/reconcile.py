@@ -5,25 +5,37 @@ the first of these rules that applies (the order is the precedence):
 
 1. ``no_prediction`` — the sample has no ``ok`` projection (download or projection failed, no overlap) or no
    ranking for the group; the reason is carried.
-2. ``missing_author_label`` — no field names a label of this group; the model's suggestion is reported.
+2. ``missing_author_label`` — no field names a label of this group; the model's top label is reported as a
+   suggestion only when it is confident (otherwise the reason says there is none: no default answer).
 3. ``misspelling`` — the author's text is not a valid label but a typo of one (method ``fuzzy``), and the model's
    top label is one of its corrections (``H3K3me3`` -> ``H3K4me3``).
-4. ``match`` — the author's label is the model's top label (for an *inferred* label such as ``K27``: the top label
+4. ``confident_mismatch`` — **the data contradict the author's label**: the model's verdict
+   (`annotator.model.verdict`, stored per label as ``predictions.p_wrong``) gives the label a probability of being
+   wrong at or above the group's threshold (every reading of an inferred label). This is decided from the evidence
+   about the author's label itself — its rank and score, its gap to the top, the training files of that label that
+   look like the file — whether or not the model is confident about its own top label, and it comes before
+   ``match``: a label the verdict contradicts is never called a match, even when it happens to rank first.
+5. ``match`` — the author's label is the model's top label (for an *inferred* label such as ``K27``: the top label
    is one of its readings), confident or not.
-5. ``repressive_low_confidence`` — a repressive mark (`REPRESSIVE_MARKS`) the model was not trained on.
-6. ``out_of_vocabulary`` — any other label the model was not trained on (``H3K18ac``, ``CTCF``, an input
+6. ``repressive_low_confidence`` — a repressive mark (`REPRESSIVE_MARKS`) the model was not trained on.
+7. ``out_of_vocabulary`` — any other label the model was not trained on (``H3K18ac``, ``CTCF``, an input
    control, ``Kasumi-1``); the model's nearest label is reported.
-7. ``repressive_low_confidence`` — a repressive mark, and the model has no confident label. This comes before
+8. ``no_known_label`` — the calibrated model says no label of its vocabulary fits the file (predictions'
+   ``confidence_reason`` is ``no_known_label``) and the verdict does not contradict the author's label.
+9. ``repressive_low_confidence`` — a repressive mark, and the model has no confident label. This comes before
    ``near_miss``: for repressive marks the model's top label is itself unreliable (the BEDspace paper found no
    confident label for them, Fig. S2D), so "the authors probably meant the runner-up" would mislead a curator.
-8. ``near_miss`` — the author's label is ranked 2..`near_miss_top_k` and less than `margin_threshold` below the
-   top label (the paper's GSM5455054: H3K27ac behind H3K9ac).
-9. ``confident_mismatch`` — the model confidently (margin >= `margin_threshold`) prefers another label.
-10. ``no_known_label`` — the calibrated model says no label of its vocabulary fits the file (predictions'
-    ``confidence_reason`` is ``no_known_label``): the author's label, or one the model was never trained on, may be
-    right; the model's top label is no evidence against it. Also given instead of ``missing_author_label`` when the
-    authors gave no label, since the model's suggestion is then worthless.
-11. ``low_confidence`` — anything else: no confident prediction and no agreement.
+10. ``near_miss`` — the author's label is ranked 2..`near_miss_top_k` and less than `margin_threshold` below the
+    top label (the paper's GSM5455054: H3K27ac behind H3K9ac).
+11. ``confident_mismatch`` — only for a model without a verdict for the group (or predictions that do not store
+    the author label's rank): the model confidently (margin >= `margin_threshold`) prefers another label.
+12. ``low_confidence`` — anything else: the author's label is not the top label and the evidence against it is
+    too weak to flag.
+
+Rules 8 to 12 never say a label is supported: when the model has a verdict, their reasons give the author label's
+rank (e.g. "ranked 96 of 100") and its P(wrong) against the threshold, so a curator sees how much evidence there
+is against it even when it is not enough to flag. When the authors gave no label, ``no_known_label`` replaces
+``missing_author_label`` if no label the model knows fits the file, since the model's suggestion is then worthless.
 
 Then, across the whole night (`reconcile_workdir`): two samples of one series whose author labels each fit the other's
 data far better (`annotator.swaps`) are both flagged ``confident_mismatch``, whatever their flag was, with a reason
@@ -32,8 +44,8 @@ naming the partner ("labels of GSM_A and GSM_B look swapped: …") and the partn
 For a calibrated model (predictions carry a ``probability``) `confident` is the stored calibrated decision; for an
 uncalibrated one it is recomputed from the stored margin with `Config.margin_threshold`, so the flags and the
 thresholds written into each row's evidence always agree. The predictions table may hold only the top-k ranks: an author
-label in the vocabulary but not among the stored ranks has rank greater than the stored depth (never a near miss)
-and a null `author_rank`.
+label in the vocabulary but not among the stored ranks has rank greater than the stored depth (never a near miss),
+a null `author_rank` and no verdict (rule 4 needs its stored ``p_wrong``; `annotator run` stores every rank).
 """
 
 from __future__ import annotations
@@ -52,24 +64,22 @@ import pyarrow.parquet as pq
 from annotator.config import Config
 from annotator.embeddings import EmbeddingArchive
 from annotator.errors import ModelError, SchemaError
+from annotator.flag_rules import EVIDENCE_TOP, decide, label_evidence, one_line
 from annotator.flags import Flag
-from annotator.labels import REPRESSIVE_MARKS, AuthorLabel, extract_labels
+from annotator.labels import AuthorLabel, extract_labels
 from annotator.labels.extract import identifier_columns
-from annotator.labels.hierarchy import relation
-from annotator.labels.records import ASSAY, CONTROL, FUZZY, HISTONE_MARK, NON_HISTONE
 from annotator.progress import NULL_PROGRESS, Progress
 from annotator.rankings import Prediction, Ranking, chunk_predictions, predictions_by_sample, row_group_spans
 from annotator.reconcile_swaps import SWAP_GROUPS, SwapCandidates, SwapNote, apply_swaps, find_night_swaps
 from annotator.tables import TableWriter, read_columns, read_table, to_table
 
-__all__ = ["Flag", "LabelModel", "ReconcileResult", "decide", "reconcile", "reconcile_workdir"]
+__all__ = ["Flag", "LabelModel", "Ranking", "ReconcileResult", "decide", "reconcile", "reconcile_workdir"]
 
 _STATUS_OK = "ok"
 #: Groups whose author labels `extract_labels` reads (the assay from the library strategy or the text). A model group
 #: outside them has nothing to reconcile against: every row would be `missing_author_label`, so it is left to the
 #: predictions table.
 AUTHOR_LABEL_GROUPS = frozenset({"antibody", "assay", "cell_type"})
-_EVIDENCE_TOP = 5  # top labels written into the evidence, at least near_miss_top_k
 
 
 class LabelModel(Protocol):
@@ -82,15 +92,6 @@ class LabelModel(Protocol):
     def digest(self) -> str: ...
 
 
-@dataclass(frozen=True)
-class Verdict:
-    """The flag of one sample x group, its one-line reason and the author label it settled on."""
-
-    flag: Flag
-    reason: str
-    author_label: str | None
-
-
 def reconcile(
     samples: pa.Table,
     predictions: pa.Table,
@@ -98,6 +99,7 @@ def reconcile(
     config: Config,
     model_digest: str | None = None,
     progress: Progress = NULL_PROGRESS,
+    verdict_thresholds: Mapping[str, float] | None = None,
 ) -> pa.Table:
     """Annotations table (schema ``annotations``): every selected sample x model group with author labels, flagged.
 
@@ -115,7 +117,11 @@ def reconcile(
         Digest written into each row; defaults to the digest in the sample's predictions.
     progress
         Progress reporter, one step per sample.
+    verdict_thresholds
+        Per group, the P(wrong) from which the model's verdict contradicts an author label
+        (`verdict_thresholds(model)`); a group without one is flagged by the rules for models without a verdict.
     """
+    cuts = dict(verdict_thresholds or {})
     by_sample = predictions_by_sample(predictions)
     selected = samples.filter(pc.equal(samples["selected"], True)).to_pylist()
     thresholds = _thresholds(config)
@@ -129,7 +135,8 @@ def reconcile(
             for group, vocabulary in groups.items():
                 if group not in AUTHOR_LABEL_GROUPS:
                     continue
-                row = _annotate(sample, group, vocabulary, authors.get(group), prediction, config, thresholds, digest)
+                row = _annotate(sample, group, vocabulary, authors.get(group), prediction, config, thresholds, digest,
+                                cuts.get(group))
                 rows.append({**row, **identifiers})
             task.advance()
     return to_table("annotations", rows)
@@ -153,6 +160,12 @@ def callable_groups(model: LabelModel) -> dict[str, Sequence[str]]:
     calibration = getattr(model, "calibration", None) or {}
     never = {g for g, c in calibration.items() if isinstance(c, dict) and (c.get("threshold") or 0.0) >= 1.0}
     return {g: labels for g, labels in model.groups.items() if g not in never}
+
+
+def verdict_thresholds(model: LabelModel) -> dict[str, float]:
+    """Per group with a fitted verdict, the P(wrong) from which an author label counts as contradicted."""
+    fitted = (getattr(model, "verdict", None) or {}).get("groups") or {}
+    return {g: float(v["threshold"]) for g, v in fitted.items() if isinstance(v, dict) and "threshold" in v}
 
 
 def reconcile_workdir(
@@ -202,7 +215,8 @@ def reconcile_workdir(
             stop = start + chunk.num_rows
             groups_needed = [i for i, (lo, hi) in enumerate(spans) if lo < stop and hi >= start]
             predictions = chunk_predictions(pf, groups_needed, ids, start, stop)
-            table = reconcile(chunk, predictions, groups, config, model.digest or None)
+            table = reconcile(chunk, predictions, groups, config, model.digest or None,
+                              verdict_thresholds=verdict_thresholds(model))
             writer.write(table)
             flags.update(table.column("flag").to_pylist())
             candidates.add(table, sha256_of, SWAP_GROUPS)
@@ -229,82 +243,6 @@ def _model_digests(path: Path) -> set[str]:
     return seen
 
 
-def decide(author: AuthorLabel | None, ranking: Ranking, vocabulary: Sequence[str], config: Config) -> Verdict:
-    """Flag one sample x group with a prediction, by the precedence in the module docstring.
-
-    Parameters
-    ----------
-    author
-        The author's label for the group, None when they gave none.
-    ranking
-        The model's stored ranks for the group (at least one).
-    vocabulary
-        The group's labels in the model.
-    config
-        ``margin_threshold`` and ``near_miss_top_k``.
-    """
-    top, top_score, margin = ranking.labels[0], ranking.scores[0], ranking.margin
-    confident = ranking.confident(config.margin_threshold)
-    p = f", p {ranking.probability:.2f}" if ranking.probability is not None else ""
-    model_says = f"the model's top label is {top} ({top_score:.2f}, margin {margin:.3f}{p}{_confidence(confident)})"
-    no_fit = f"no label the model knows fits this file; {model_says}"
-    if author is None:
-        if ranking.no_known_label:
-            return Verdict(Flag.NO_KNOWN_LABEL, f"the authors gave no label and {no_fit}", None)
-        return Verdict(Flag.MISSING_AUTHOR_LABEL, f"the authors gave no label; {model_says}", None)
-    written = _one_line(author.raw)
-    corrections = author.candidates or (author.canonical,)  # a fuzzy cell-type reading has one correction
-    if author.method == FUZZY and top in corrections:
-        return Verdict(Flag.MISSPELLING, f"'{written}' is not a valid label but a typo of {top}; {model_says}", top)
-    if author.accepts(top):
-        how = "" if top == author.canonical else f" (read '{written}' as {top})"
-        return Verdict(Flag.MATCH, f"author label agrees with the model{how}; {model_says}", top)
-    if related := relation(author, top):  # HeLa vs HeLa-S3, liver vs HepG2: related in the ontologies
-        return Verdict(Flag.MATCH, f"author label is related to the model's: {related}; {model_says}", author.canonical)
-    label = author.canonical
-    if label not in vocabulary:
-        what = {
-            HISTONE_MARK: "a histone mark",
-            NON_HISTONE: "a non-histone target",
-            ASSAY: "an assay" if author.group == "assay" else "an assay (not an antibody)",
-            CONTROL: "a control",
-        }.get(author.kind, "a cell type")
-        if label in REPRESSIVE_MARKS:
-            return Verdict(
-                Flag.REPRESSIVE_LOW_CONFIDENCE,
-                f"author label {label} is a repressive mark the model was not trained on; {model_says}",
-                label,
-            )
-        return Verdict(
-            Flag.OUT_OF_VOCABULARY, f"author label {label} is {what} the model was not trained on; {model_says}", label
-        )
-    rank = ranking.rank_of(label)
-    where = f"ranked {rank}" if rank else f"ranked below the {len(ranking.labels)} stored"
-    if ranking.no_known_label:
-        return Verdict(Flag.NO_KNOWN_LABEL, f"author label {label} is {where}, but {no_fit}", label)
-    if label in REPRESSIVE_MARKS and not confident:
-        return Verdict(
-            Flag.REPRESSIVE_LOW_CONFIDENCE,
-            f"author label {label} is a repressive mark ({where}) and the model has no confident label; {model_says}",
-            label,
-        )
-    if rank is not None and 2 <= rank <= config.near_miss_top_k:
-        gap = top_score - ranking.scores[rank - 1]
-        if gap < config.margin_threshold:
-            return Verdict(
-                Flag.NEAR_MISS,
-                f"author label {label} is {where}, {gap:.3f} below {top} (< {config.margin_threshold}); {model_says}",
-                label,
-            )
-    if confident:
-        return Verdict(
-            Flag.CONFIDENT_MISMATCH,
-            f"model confidently prefers {top} over author label {label} ({where}); {model_says}",
-            label,
-        )
-    return Verdict(Flag.LOW_CONFIDENCE, f"author label {label} is {where}; {model_says}", label)
-
-
 def _annotate(
     sample: Mapping[str, Any],
     group: str,
@@ -314,6 +252,7 @@ def _annotate(
     config: Config,
     thresholds: dict[str, Any],
     model_digest: str | None,
+    verdict_threshold: float | None = None,
 ) -> dict[str, Any]:
     """One annotations row."""
     ranking = prediction.rankings.get(group) if prediction and prediction.status == _STATUS_OK else None
@@ -336,9 +275,13 @@ def _annotate(
         reason = _no_prediction_reason(sample, group, prediction)
         evidence["prediction"] = {"status": prediction.status if prediction else None, "reason": reason}
         return {**row, "flag": Flag.NO_PREDICTION.value, "reason": reason, "evidence": _json(evidence)}
-    verdict = decide(author, ranking, vocabulary, config)
+    verdict = decide(author, ranking, vocabulary, config, verdict_threshold)
     rank = ranking.rank_of(verdict.author_label) if verdict.author_label else None
-    shown = max(_EVIDENCE_TOP, config.near_miss_top_k)
+    judged = verdict.author_label is not None and verdict.author_label in vocabulary and author is not None
+    if judged:
+        assert verdict.author_label is not None
+        evidence["verdict"] = label_evidence(verdict.author_label, ranking, vocabulary, verdict_threshold).to_json()
+    shown = max(EVIDENCE_TOP, config.near_miss_top_k)
     evidence["top"] = [
         {"label": lab, "score": round(s, 4)}
         for lab, s in zip(ranking.labels[:shown], ranking.scores[:shown], strict=True)
@@ -353,6 +296,7 @@ def _annotate(
         "confident": ranking.confident(config.margin_threshold),
         "author_rank": rank,
         "author_score": ranking.scores[rank - 1] if rank else None,
+        "author_p_wrong": ranking.p_wrong_of(verdict.author_label) if judged and verdict.author_label else None,
         "flag": verdict.flag.value,
         "reason": verdict.reason,
         "evidence": _json(evidence),
@@ -363,12 +307,12 @@ def _no_prediction_reason(sample: Mapping[str, Any], group: str, prediction: Pre
     if prediction is None:
         failed = sample.get("download_error")
         if failed:
-            return f"not projected: {_one_line(failed)}"
+            return f"not projected: {one_line(failed)}"
         if sample.get("download_status") == "not_attempted":
             return "not downloaded: harvested with --metadata-only (harvest again without it to get the file)"
         return "not projected: no row in the predictions table (run `annotator project` on this workdir)"
     if prediction.status != _STATUS_OK:
-        return f"{prediction.status}: {_one_line(prediction.reason or 'no reason given')}"
+        return f"{prediction.status}: {one_line(prediction.reason or 'no reason given')}"
     return f"the predictions hold no ranking for group {group!r}: were they made with another model?"
 
 
@@ -397,15 +341,6 @@ def _thresholds(config: Config) -> dict[str, Any]:
         "antibody_fuzzy_threshold": config.antibody_fuzzy_threshold,
         "cell_type_fuzzy_threshold": config.cell_type_fuzzy_threshold,
     }
-
-
-def _confidence(confident: bool) -> str:
-    return ", confident" if confident else ", not confident"
-
-
-def _one_line(text: str) -> str:
-    """Author text folded onto one line (reasons are one line; titles may hold newlines)."""
-    return " ".join(text.split())
 
 
 def _json(value: object) -> str:

@@ -19,7 +19,8 @@ READABLE_SCHEMA_VERSIONS = frozenset({"1", SCHEMA_VERSION})
 _IDENTIFIER_COLUMNS = ("cell_type_id", "cell_type_label", "cell_type_id_candidates", "antibody_id")
 ADDED_COLUMNS: dict[str, tuple[str, ...]] = {
     "samples": _IDENTIFIER_COLUMNS,
-    "annotations": ("swapped_with", *_IDENTIFIER_COLUMNS),
+    "predictions": ("p_wrong",),
+    "annotations": ("swapped_with", *_IDENTIFIER_COLUMNS, "author_p_wrong"),
 }
 SCHEMA_VERSION_KEY = b"annotator.schema_version"
 TABLE_NAME_KEY = b"annotator.table"
@@ -93,6 +94,9 @@ PREDICTIONS = pa.schema(
         _f("confidence_reason", pa.string(), "Why the group's call is not confident: few_tokens (too little signal), "
            "low_probability, no_known_label (no label of the vocabulary fits), assay_not_chip (the file looks like "
            "DNase-seq, no antibody target); null when confident or the model has no calibration."),
+        _f("p_wrong", pa.float32(), "The verdict: probability that this label, were it an author's label, is wrong "
+           "(annotator.model.verdict); null for models without a verdict and groups it does not cover. Added in "
+           "schema version 2."),
         _f("coverage", pa.float32(), "Regions that hit the universe / valid regions read."),
         _f("n_regions", pa.int64(), "Valid regions read from the file."),
         _f("n_regions_hit", pa.int64(), "Regions overlapping at least one universe token."),
@@ -129,6 +133,9 @@ ANNOTATIONS = pa.schema(
         _f("confident", pa.bool_(), "margin >= margin_threshold."),
         _f("author_rank", pa.int32(), "Rank of the author label in the model's ranking (null if not ranked)."),
         _f("author_score", pa.float32(), "Model score of the author label (null if not in the vocabulary)."),
+        _f("author_p_wrong", pa.float32(), "The verdict's probability that the author label is wrong (null when the "
+           "model has no verdict for the group or the label is not among the stored ranks); confident_mismatch when "
+           "it reaches the model's threshold (evidence.verdict). Added in schema version 2."),
         _f("flag", pa.string(), "One of annotator.reconcile.Flag.", False),
         _f("reason", pa.string(), "One-line human explanation of the flag.", False),
         _f("evidence", pa.string(), "JSON: the extraction candidates and the model's top labels with scores."),

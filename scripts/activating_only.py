@@ -24,7 +24,7 @@ import numpy as np
 
 from annotator.config import DEFAULT_MARGIN_THRESHOLD
 from annotator.model.corpus import read_corpus
-from annotator.model.evaluate import embed_region_sets, stratified_split, unit_rows
+from annotator.model.rows import embed_region_sets, stratified_split, unit_rows
 from annotator.model.train import TrainParams, train_model
 from annotator.regions.universe import TileUniverse
 

@@ -26,8 +26,10 @@ from typing import Any
 
 import numpy as np
 
-from annotator.model.corpus import Corpus, read_corpus, train_and_evaluate
-from annotator.model.evaluate import embed_region_sets, evaluate_embeddings, stratified_split
+from annotator.model.corpus import Corpus, read_corpus
+from annotator.model.evaluate import evaluate_embeddings
+from annotator.model.rows import embed_region_sets, stratified_split
+from annotator.model.run import train_and_evaluate
 from annotator.model.train import TrainParams, train_model
 from annotator.regions.universe import TileUniverse
 

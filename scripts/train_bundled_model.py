@@ -27,7 +27,8 @@ from annotator.model.samples import TrainingSamples, training_sample_vectors, wr
 from annotator.model.sources import DEFAULT_SOURCES, GROUPS, load_cache, read_source_labels
 
 MODEL_DIR = Path(__file__).resolve().parents[1] / "models" / "encode-hg19-v2"
-_WEIGHTS = ("model.json", "token_ids.npy", "token_vectors.npy", "label_vectors.npy", "training_vectors.npy")
+_WEIGHTS = ("model.json", "token_ids.npy", "token_vectors.npy", "label_vectors.npy", "reference_vectors.npy",
+            "reference_tiles.npy", "training_vectors.npy")  # fmt: skip
 
 
 def print_tables(meta: dict) -> None:
@@ -35,6 +36,24 @@ def print_tables(meta: dict) -> None:
     print("|---" * len(COLUMNS) + "|")
     for r in held_out_rows(meta["metrics"]):
         print("| " + " | ".join(format_cell(r[k]) for k in COLUMNS) + " |")
+    print()
+    print()
+    print("| group | condition | known-label calls | no_known_label on them | unknown-label calls | no_known_label on "
+          "them |")  # fmt: skip
+    print("|---|---|---|---|---|---|")
+    for r in meta["metrics"].get("no_known_label", []):
+        print(f"| {r['group']} | {r['condition']} | {r['n_known']} | {format_cell(r['on_known'])} | {r['n_unknown']} "
+              f"| {format_cell(r['on_unknown'])} |")  # fmt: skip
+    print()
+    print("| group | condition | true labels | false alarms | recall | across | within | slip | wrong labels ranked "
+          "first, not flagged |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in meta["metrics"].get("mislabels", []):
+        cells = [format_cell(r[k]) for k in ("false_alarm", "recall", "recall_across", "recall_within", "recall_slip")]
+        print(f"| {r['group']} | {r['condition']} | {r['n']} | " + " | ".join(cells)
+              + f" | {r['wrong_rank1_unflagged']} of {r['wrong']} |")  # fmt: skip
+    for g, v in (meta.get("verdict") or {}).get("groups", {}).items():
+        print(f"verdict {g}: threshold {v['threshold']:.4f} on {v['n_files']} held-out true labels")
     print()
     for b in meta["metrics"]["reliability"]:
         print(f"reliability {b['group']}: [{b['lo']:.2f},{b['hi']:.2f}) n={b['n']} p={b['mean_p']:.2f} "
@@ -51,7 +70,7 @@ def add_samples(data: Path, model_dir: Path) -> TrainingSamples:
         parts.append(training_sample_vectors(model, data / folder, [r["file_name"] for r in rows], labels))
     samples = TrainingSamples(
         [i for p in parts for i in p.sample_ids], [lab for p in parts for lab in p.labels],
-        np.concatenate([p.vectors for p in parts]),
+        np.concatenate([p.vectors for p in parts]), [sha for p in parts for sha in p.file_sha256],
     )
     write_training_samples(model_dir, model.digest, samples)
     return samples

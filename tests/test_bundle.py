@@ -48,7 +48,8 @@ def test_bundled_training_is_byte_reproducible_calibrated_and_projects(data: Pat
     corpus = read_sources(data, workers=1)
     first = train_bundled(data, tmp_path / "a" / "m", PARAMS, corpus=corpus)
     second = train_bundled(data, tmp_path / "b" / "m", PARAMS, corpus=dataclasses.replace(corpus))
-    for name in ("model.json", "token_ids.npy", "token_vectors.npy", "label_vectors.npy"):
+    for name in ("model.json", "token_ids.npy", "token_vectors.npy", "label_vectors.npy", "reference_vectors.npy",
+                 "reference_tiles.npy"):  # fmt: skip
         assert filecmp.cmp(first.model.path / name, second.model.path / name, shallow=False), name
     model = load_model(first.model.path)
     assert set(model.groups) == {"antibody", "cell_type", "assay"}
@@ -63,6 +64,12 @@ def test_bundled_training_is_byte_reproducible_calibrated_and_projects(data: Pat
     projection = project_file(model, folder / "tf-gm12878-0.narrowPeak.gz")
     antibody = projection.rankings["antibody"]
     assert antibody.labels[0] == "CTCF" and antibody.probability is not None
+    # the verdict ships with the model: every label gets a P(wrong), the file's own label among the lowest
+    assert set(model.verdict["groups"]) == {"antibody", "cell_type"} and len(model.reference_vectors) == len(corpus)
+    assert antibody.p_wrong is not None and antibody.p_wrong.shape == (len(model.groups["antibody"]),)
+    assert antibody.p_wrong[0] <= np.median(antibody.p_wrong)
+    assert {"group", "condition", "recall", "false_alarm"} <= set(model.metrics["mislabels"][0])
+    assert {"on_known", "on_unknown"} <= set(model.metrics["no_known_label"][0])
     dnase = project_file(model, data / "encode-uniform-dnase" / "dnase-0.narrowPeak.gz")
     assert dnase.rankings["assay"].labels[0] == "DNase-seq"
     if dnase.rankings["assay"].confident:

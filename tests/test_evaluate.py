@@ -12,16 +12,13 @@ from modelkit import planted_model
 from annotator.errors import TrainingError
 from annotator.model.evaluate import (
     confusion_matrix,
-    embed_region_sets,
     evaluate_embeddings,
     evaluate_group,
     f1_scores,
-    mean_reciprocal_rank,
     neighbour_agreement,
     r_precision,
-    stratified_split,
-    true_ranks,
 )
+from annotator.model.rows import embed_region_sets, mean_reciprocal_rank, stratified_split, true_ranks
 from annotator.project import region_set_vector
 
 

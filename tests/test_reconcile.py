@@ -146,6 +146,9 @@ def test_missing_author_label() -> None:
     assert row["flag"] == Flag.MISSING_AUTHOR_LABEL
     assert row["author_label"] is None and row["author_label_kind"] == "none"
     assert row["predicted_label"] == "H3K4me3" and "not confident" in row["reason"]
+    assert "no confident suggestion" in row["reason"]  # an unconfident top label is no default answer
+    sure = _flag_row("replicate 1", [("H3K4me3", 0.8), ("H3K27ac", 0.45)])
+    assert sure["flag"] == Flag.MISSING_AUTHOR_LABEL and "the model suggests H3K4me3" in sure["reason"]
 
 
 def test_no_prediction_carries_the_reason() -> None:
@@ -431,3 +434,63 @@ def test_a_group_the_model_can_never_call_confidently_is_not_compared(tmp_path: 
     never = Calibrated(groups=assay, calibration={"assay": {"threshold": 1.0}, "antibody": {"threshold": 0.8}})
     groups = read_table("annotations", reconcile_workdir(work, never, Config()).path).column("group")
     assert sorted(set(groups.to_pylist())) == ["antibody", "cell_type"]
+
+
+def _judged(ranked: list[tuple[str, float, float]], title: str, threshold: float | None = 0.8,
+            reason: str | None = "low_probability") -> dict:  # fmt: skip
+    """The antibody row of an unconfident calibrated call whose ranks carry the verdict's P(wrong) (third item)."""
+    predictions = _ranks("GSM1/a.bed", "antibody", [(lab, s) for lab, s, _ in ranked]) + _ranks(
+        "GSM1/a.bed", "cell_type", [("K562", 0.5), ("HepG2", 0.1)]
+    )
+    for row, (_, _, wrong) in zip(predictions, ranked, strict=False):
+        row.update(confident=False, probability=0.3 if row["rank"] == 1 else None, confidence_reason=reason,
+                   p_wrong=wrong)  # fmt: skip
+    cuts = None if threshold is None else {"antibody": threshold}
+    table = reconcile(to_table("samples", [_sample(title=title)]), to_table("predictions", predictions), GROUPS,
+                      Config(), verdict_thresholds=cuts)  # fmt: skip
+    return next(row for row in table.to_pylist() if row["group"] == "antibody")
+
+
+#: An unconfident ranking (margin 0.02) whose last label the verdict contradicts.
+_UNSURE = [("H3K4me3", 0.50, 0.05), ("H3K27ac", 0.48, 0.20), ("H3K9ac", 0.30, 0.40), ("H3K4me1", 0.20, 0.55),
+           ("H3K9me3", 0.10, 0.70), ("H3K27me3", 0.05, 0.93)]  # fmt: skip
+
+
+def test_a_wrong_label_ranked_low_is_a_confident_mismatch_without_a_confident_top_label() -> None:
+    row = _judged(_UNSURE, "K562 H3K27me3 ChIP")
+    assert (row["flag"], row["confident"], row["author_rank"]) == (Flag.CONFIDENT_MISMATCH, False, 6)
+    assert row["author_p_wrong"] == pytest.approx(0.93)
+    assert "contradict" in row["reason"] and "ranked 6 of 6" in row["reason"] and "0.93" in row["reason"]
+    verdict = json.loads(row["evidence"])["verdict"]
+    assert verdict == {
+        "label": "H3K27me3", "rank": 6, "n_labels": 6, "p_wrong": 0.93, "threshold": 0.8, "contradicted": True,
+        "prefers": ["H3K4me3", "H3K27ac", "H3K9ac", "H3K4me1", "H3K9me3"],
+    }  # fmt: skip
+    # without a verdict the same row is only a repressive mark without a confident label
+    assert _judged(_UNSURE, "K562 H3K27me3 ChIP", threshold=None)["flag"] == Flag.REPRESSIVE_LOW_CONFIDENCE
+
+
+def test_a_label_below_the_threshold_is_not_flagged_but_its_evidence_is_told() -> None:
+    row = _judged(_UNSURE, "K562 H3K9me3 ChIP")  # P(wrong) 0.70 < 0.80
+    assert row["flag"] == Flag.REPRESSIVE_LOW_CONFIDENCE
+    assert "ranked 5 of 6, P(wrong) 0.70 (flagged from 0.80)" in row["reason"]
+    assert "not enough evidence against it" in row["reason"]
+    unknown = _judged(_UNSURE, "K562 H3K4me1 ChIP", reason="no_known_label")
+    assert unknown["flag"] == Flag.NO_KNOWN_LABEL and "ranked 4 of 6, P(wrong) 0.55" in unknown["reason"]
+
+
+def test_the_verdict_comes_before_match_and_no_known_label() -> None:
+    contradicted_top = [("H3K4me3", 0.50, 0.90), *_UNSURE[1:]]
+    assert _judged(contradicted_top, "K562 H3K4me3 ChIP")["flag"] == Flag.CONFIDENT_MISMATCH
+    assert _judged(_UNSURE, "K562 H3K4me3 ChIP")["flag"] == Flag.MATCH
+    assert _judged(_UNSURE, "K562 H3K27me3", reason="no_known_label")["flag"] == Flag.CONFIDENT_MISMATCH
+    # an author label the model never saw has no verdict: still out of vocabulary
+    assert _judged(_UNSURE, "K562 H3K18ac")["flag"] == Flag.OUT_OF_VOCABULARY
+
+
+def test_an_inferred_label_is_contradicted_only_when_every_reading_is() -> None:
+    # "K27" reads as H3K27ac (P(wrong) 0.20) or H3K27me3 (0.93): one reading fits, so no mismatch
+    row = _judged(_UNSURE, "K562_K27")
+    assert row["flag"] != Flag.CONFIDENT_MISMATCH
+    both = [(lab, s, 0.95 if "K27" in lab else w) for lab, s, w in _UNSURE]
+    assert _judged(both, "K562_K27")["flag"] == Flag.CONFIDENT_MISMATCH

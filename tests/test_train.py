@@ -15,8 +15,9 @@ from typer.testing import CliRunner
 from annotator.cli import app
 from annotator.errors import TrainingError
 from annotator.model.corpus import Corpus
-from annotator.model.evaluate import embed_region_sets, evaluate_embeddings, stratified_split
+from annotator.model.evaluate import evaluate_embeddings
 from annotator.model.format import load_model
+from annotator.model.rows import embed_region_sets, stratified_split
 from annotator.model.solvers import hinge_loss
 from annotator.model.train import TrainParams, _token_weights, train_embeddings, train_model
 from annotator.project import project_file

@@ -72,8 +72,8 @@ def train(
     json_out: Path | None = typer.Option(None, "--json", help="Also write the held-out metrics to this JSON file."),
 ) -> None:
     """Train a BEDspace model on a folder of BED files and a metadata CSV, evaluate it on a held-out split."""
-    from annotator.model.corpus import train_and_evaluate
     from annotator.model.format import check_model_destination
+    from annotator.model.run import train_and_evaluate
 
     check_model_destination(out)  # refuse before minutes of training, not after
     params = TrainParams(

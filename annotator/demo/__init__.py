@@ -19,7 +19,7 @@ import numpy as np
 
 from annotator.config import DEFAULT_MARGIN_THRESHOLD
 from annotator.model.format import BedspaceModel
-from annotator.project import project_file
+from annotator.project import GroupRanking, project_file
 
 DEMO_GSE = "GSE999999"
 _N_REGIONS = 4000
@@ -54,9 +54,9 @@ SAMPLES: tuple[DemoSample, ...] = (
     DemoSample("GSM9990005", "GM12878 k9ac ChIP", ("cell line: GM12878", "chip antibody: H3K9ac"),
                {"antibody": {"H3K27ac": 0.55, "H3K9ac": 0.45}, "cell_type": {"GM12878": 1}},
                "near miss: data between H3K27ac and H3K9ac", tune="near_miss"),
-    DemoSample("GSM9990006", "HUVEC H3K27me3 broad domains", ("cell type: HUVEC", "histone mark: H3K27me3"),
+    DemoSample("GSM9990006", "HUVEC H3K9me2 broad domains", ("cell type: HUVEC", "histone mark: H3K9me2"),
                {"antibody": {"H3K27me3": 0.3, "H3K9me3": 0.3, "H3K36me3": 0.2, "": 0.2}, "cell_type": {"HUVEC": 1}},
-               "repressive mark the model cannot call confidently", tune="low_confidence"),
+               "repressive mark the model was not trained on"),
     DemoSample("GSM9990007", "K562 replicate 2 peaks", ("cell line: K562",),
                {"antibody": {"H3K36me3": 1}, "cell_type": {"K562": 1}}, "no antibody given by the authors"),
     DemoSample("GSM9990008", "HUVEC H3K4me3 ChIP-seq", ("cell type: HUVEC", "chip antibody: H3K4me3"),
@@ -73,9 +73,10 @@ SAMPLES: tuple[DemoSample, ...] = (
                {}, "mouse sample: never hg19", organism="Mus musculus", build="mm10"),
     DemoSample("GSM9990014", "A549 H3K4me3 signal", ("cell line: A549", "chip antibody: H3K4me3"),
                {}, "bigWig only: skipped", file_name="signal.bw"),
-    DemoSample("GSM9990015", "K562 CTCF ChIP-seq rep2", ("cell line: K562", "chip antibody: CTCF"),
-               {"antibody": {"": 1}, "cell_type": {"K562": 1}},
-               "data fit no known target (failed enrichment): no known label", tune="no_known_label"),
+    DemoSample("GSM9990015", "H3K9me3 ChIP-seq rep2", ("chip antibody: H3K9me3",),
+               {"antibody": {"H3K9me3": 1}, "cell_type": {"": 1}},
+               "no cell type given and the data fit none the model knows: no known label, no default answer",
+               tune="no_known_label"),
     DemoSample("GSM9990016", "HepG2 H3K4me3 ChIP-seq", ("cell line: HepG2", "chip antibody: H3K4me3"),
                {"antibody": {"H3K36me3": 1}, "cell_type": {"HepG2": 1}},
                "labels swapped with GSM9990017: data look like H3K36me3"),
@@ -188,16 +189,26 @@ def _shift(mix: dict[str, dict[str, float]], amount: float) -> dict[str, dict[st
 
 
 def _story_holds(tune: str, model: BedspaceModel, path: Path, mix: dict[str, dict[str, float]]) -> bool:
-    ranking = project_file(model, path).rankings.get("antibody")
+    rankings = project_file(model, path).rankings
+    if tune == "no_known_label":
+        return any(r.reason == "no_known_label" for r in rankings.values())
+    ranking = rankings.get("antibody")
     if ranking is None:
         return False
-    if tune == "no_known_label":
-        return ranking.reason == "no_known_label"
     close = ranking.margin < DEFAULT_MARGIN_THRESHOLD
     first, second = list(mix["antibody"])[:2]
     if tune == "near_miss":  # the data's first label on top, the author's (second) label a close runner-up
-        return close and ranking.labels[:2] == (first, second)
-    return not ranking.confident and ranking.labels[0] != first  # no confident label, the author's mark not on top
+        return close and ranking.labels[:2] == (first, second) and not _contradicted(model, ranking, second)
+    # no confident label, the author's mark not on top, and not so far off that the data contradict it
+    return not ranking.confident and ranking.labels[0] != first and not _contradicted(model, ranking, first)
+
+
+def _contradicted(model: BedspaceModel, ranking: GroupRanking, label: str) -> bool:
+    """The model's verdict would flag `label` as the authors' antibody (`annotator.model.verdict`)."""
+    fitted = model.verdict.get("groups", {}).get("antibody")
+    if fitted is None or ranking.p_wrong is None or label not in ranking.labels:
+        return False
+    return bool(ranking.p_wrong[ranking.labels.index(label)] >= fitted["threshold"])
 
 
 def _write_supplementary(

@@ -16,11 +16,13 @@ from typing import Any
 
 import numpy as np
 
-from annotator.model import heldout
-from annotator.model.crossval import DEFAULT_AUGMENT, fit_rows, label_out_folds, source_folds, within_folds
+from annotator.model import heldout, verdict_fit
+from annotator.model.conditions import CONDITIONS
+from annotator.model.crossval import DEFAULT_AUGMENT, Fitted, fit_rows, label_out_folds, source_folds, within_folds
 from annotator.model.format import BedspaceModel, save_model
 from annotator.model.sources import DEFAULT_SOURCES, MASKED_CHROMS, SourceCorpus, read_sources
 from annotator.model.train import TrainParams
+from annotator.model.verdict import pack_tiles
 from annotator.regions.universe import TileUniverse
 
 #: Parameters of the bundled model (chosen on the tuning fold, see the model card).
@@ -51,14 +53,33 @@ def train_bundled(
 ) -> Bundle:  # fmt: skip
     """Train, calibrate, evaluate and save the bundled model to `out`."""
     corpus = corpus or read_sources(data, widths=(width,), seed=params.seed, workers=workers)
-    records = heldout.collect(corpus, all_folds(corpus), params, (width,), augment)
+    evidence: list[verdict_fit.Evidence] = []
+
+    def keep_evidence(fold: str, fitted: Fitted, train: np.ndarray, test: np.ndarray) -> None:
+        if (ev := verdict_fit.fold_evidence(fitted, corpus, fold, train, test, CONDITIONS)) is not None:
+            evidence.append(ev)
+
+    records = heldout.collect(corpus, all_folds(corpus), params, (width,), augment, on_fold=keep_evidence)
     calibrating = np.array([not f.startswith("within:") for f in records.fold.tolist()])
     probability, confident, reason = heldout.crossfit(records, calibrating)
     calibration = heldout.fit_calibration(records.select(calibrating))
     fitted = fit_rows(corpus, np.arange(len(corpus)), params, (width,), augment)
+    pooled = verdict_fit.Evidence.concat(evidence)
+    verdict_groups = verdict_fit.fit_verdict(pooled)
+    _, flagged = verdict_fit.crossfit(pooled)
+    everything = np.arange(len(corpus))
+    references = verdict_fit.fold_references(fitted, corpus, everything).astype(np.float16).astype(np.float32)
+    reference_tiles = pack_tiles(corpus.matrix("whole", (width,))[:, fitted.columns])
+    verdict = {
+        "groups": verdict_groups,
+        "references": {g: [v or None for v in corpus.labels[g].tolist()] for g in verdict_groups},
+        "reference_files": list(corpus.files),
+    }
     metrics = {
         "held_out": heldout.table(records, confident),
         "by_source": heldout.table(records, confident, ("fold", "source", "group", "condition")),
+        "no_known_label": heldout.novel_table(records, reason, calibrating),
+        "mislabels": verdict_fit.table(pooled, flagged),
         "reliability": [  # rows, not a dict per group: `annotator model info` shows dicts as metric tables
             {"group": g, **row}
             for g in sorted(set(records.group.tolist()))
@@ -83,6 +104,9 @@ def train_bundled(
         },
         metrics=metrics,
         calibration=calibration,
+        verdict=verdict,
+        reference_vectors=references,
+        reference_tiles=reference_tiles,
     )
     saved = save_model(model, out, dtype=params.dtype)
     return Bundle(saved, records, probability, confident, reason, metrics)

@@ -6,8 +6,9 @@ cosine within the group's block, share of the vector in the block, log10 tokens 
 * `correct`: P(the rank-1 label is right), fitted on calls of files from held-out sources and held-out labels — a
   file whose true label is outside the vocabulary counts as a wrong call, so the probability is low where no
   known label fits;
-* `known`: P(the file's true label is in the vocabulary), fitted on the same calls; below `NOVEL_BELOW` the call
-  is marked `no_known_label`.
+* `known`: P(the file's true label is in the vocabulary), fitted on the same calls; below the group's
+  `novel_below` (the highest bound that marks at most `MAX_NOVEL_ON_KNOWN` of the calls on files of known labels,
+  in every condition) the call is marked `no_known_label`.
 
 A call is **confident** when it hits at least `MIN_TOKENS` known tokens, its probability reaches the group's
 threshold (the lowest that keeps precision >= `TARGET_PRECISION` in every condition of the calibration calls), and
@@ -29,8 +30,12 @@ FEATURES = ("score", "margin", "block_cosine", "block_share", "log_tokens")
 MIN_TOKENS = 20
 #: Precision every condition of the calibration calls must keep among confident calls.
 TARGET_PRECISION = 0.92
-#: P(true label in vocabulary) under which a call is marked `no_known_label`.
+#: P(true label in vocabulary) under which a call is marked `no_known_label`: the highest bound, used by
+#: calibrations fitted before `choose_novel_below` (each group now stores its own, `novel_below`).
 NOVEL_BELOW = 0.5
+#: Share of calls on files whose true label the model knows that may be marked `no_known_label`, per condition.
+MAX_NOVEL_ON_KNOWN = 0.08
+_NOVEL_GRID = np.round(np.arange(0.50, 0.0, -0.01), 2)
 #: Thresholds tried, low to high.
 _GRID = np.round(np.arange(0.50, 0.995, 0.01), 2)
 #: L2 penalty of the logistic fits (features are standardised first).
@@ -55,8 +60,10 @@ def call_features(scores: np.ndarray, block: np.ndarray, n_tokens: np.ndarray) -
     return np.column_stack([top, margin, block_cos, block_norm, np.log10(1.0 + np.asarray(n_tokens))])
 
 
-def fit_logistic(x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
-    """Penalised logistic regression by Newton's method on standardised features (deterministic)."""
+def fit_logistic(x: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None) -> dict[str, Any]:
+    """Penalised logistic regression by Newton's method on standardised features (deterministic); `weights`
+    (default 1) weigh each row's loss."""
+    w_row = np.ones(x.shape[0]) if weights is None else np.asarray(weights, dtype=np.float64)
     mean, std = x.mean(axis=0), x.std(axis=0)
     std = np.where(std > 0, std, 1.0)
     z = np.column_stack([np.ones(x.shape[0]), (x - mean) / std])
@@ -65,8 +72,8 @@ def fit_logistic(x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
     penalty[0] = 0.0
     for _ in range(50):
         p = 1.0 / (1.0 + np.exp(-(z @ w)))
-        grad = z.T @ (p - y) + penalty * w
-        hess = (z * (p * (1 - p))[:, None]).T @ z + np.diag(penalty + 1e-9)
+        grad = z.T @ (w_row * (p - y)) + penalty * w
+        hess = (z * (w_row * p * (1 - p))[:, None]).T @ z + np.diag(penalty + 1e-9)
         step = np.linalg.solve(hess, grad)
         w -= step
         if np.max(np.abs(step)) < 1e-10:
@@ -86,6 +93,8 @@ def fit_group(features: np.ndarray, correct: np.ndarray, known: np.ndarray, cond
     out: dict[str, Any] = {"correct": fit_logistic(features, correct.astype(float))}
     out["known"] = fit_logistic(features, known.astype(float)) if 0 < known.sum() < known.size else None
     p = logistic(out["correct"], features)
+    if out["known"] is not None:
+        out["novel_below"] = choose_novel_below(logistic(out["known"], features), known, condition)
     novel = novel_mask(out, features)
     eligible = (n_tokens >= MIN_TOKENS) & ~novel
     out["threshold"] = choose_threshold(p, correct, condition, eligible)
@@ -96,7 +105,17 @@ def fit_group(features: np.ndarray, correct: np.ndarray, known: np.ndarray, cond
 def novel_mask(group: dict[str, Any], features: np.ndarray) -> np.ndarray:
     if group.get("known") is None:
         return np.zeros(features.shape[0], dtype=bool)
-    return logistic(group["known"], features) < NOVEL_BELOW
+    return logistic(group["known"], features) < group.get("novel_below", NOVEL_BELOW)
+
+
+def choose_novel_below(q_known: np.ndarray, known: np.ndarray, condition: np.ndarray) -> float:
+    """Highest bound (<= NOVEL_BELOW) on P(label known) under which at most MAX_NOVEL_ON_KNOWN of the calls on
+    files of known labels fall, in every condition (0.0: never `no_known_label`)."""
+    for t in _NOVEL_GRID:
+        if all(np.mean(q_known[known & (condition == c)] < t) <= MAX_NOVEL_ON_KNOWN
+               for c in np.unique(condition[known])):  # fmt: skip
+            return float(t)
+    return 0.0
 
 
 def choose_threshold(p: np.ndarray, correct: np.ndarray, condition: np.ndarray, eligible: np.ndarray) -> float:
@@ -140,7 +159,7 @@ def decide_one(group: dict[str, Any], features: Sequence[float], n_tokens: int) 
     p = prob(group["correct"])
     if n_tokens < MIN_TOKENS:
         return p, False, REASON_FEW_TOKENS
-    if group.get("known") is not None and prob(group["known"]) < NOVEL_BELOW:
+    if group.get("known") is not None and prob(group["known"]) < group.get("novel_below", NOVEL_BELOW):
         return p, False, REASON_NO_KNOWN_LABEL
     if p < group["threshold"]:
         return p, False, REASON_LOW_PROBABILITY

@@ -1,5 +1,5 @@
-"""The edge of training: a folder of BED files and a metadata CSV -> a sample x token matrix and labels, and
-`train_and_evaluate`, which reads a corpus, trains on a seeded split, evaluates and writes the model.
+"""The edge of training: a folder of BED files and a metadata CSV -> a sample x token matrix and labels (the
+bottom of corpus -> train -> evaluate; `annotator.model.run` chains them).
 
 The metadata CSV is the one the BEDspace tooling uses: a `file_name` column (relative to the BED folder) and one
 column per label group (`antibody`, `cell_type`, …). A cell holds one label; it may contain spaces or commas
@@ -11,22 +11,17 @@ ids of each file come back, so memory stays at the size of the final sparse matr
 from __future__ import annotations
 
 import csv
-import dataclasses
 import logging
 import os
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
-from annotator.errors import AnnotatorError, InputError, TrainingError
-from annotator.model.evaluate import DEFAULT_TEST_FRACTION, evaluate_model, stratified_split
-from annotator.model.format import BedspaceModel, save_model
-from annotator.model.train import TrainParams, train_model
+from annotator.errors import AnnotatorError, InputError
 from annotator.progress import NULL_PROGRESS, Progress
 from annotator.regions.bed import read_bed
 from annotator.regions.universe import TileUniverse, Universe
@@ -242,83 +237,6 @@ def read_corpus(
         augmented=augmented,
         augmented_source=source,
     )
-
-
-@dataclass(frozen=True)
-class TrainingRun:
-    """What `train_and_evaluate` did: the saved model, the split, and the held-out metrics."""
-
-    model: BedspaceModel
-    corpus: Corpus
-    train_rows: np.ndarray
-    test_rows: np.ndarray
-    metrics: dict[str, Any]
-
-
-def train_and_evaluate(
-    beds: str | os.PathLike[str],
-    metadata: str | os.PathLike[str],
-    label_columns: Sequence[str],
-    out: str | os.PathLike[str],
-    params: TrainParams | None = None,
-    *,
-    name: str | None = None,
-    universe: Universe | None = None,
-    test_fraction: float = DEFAULT_TEST_FRACTION,
-    stratify: str | None = None,
-    augment: int = 0,
-    augment_fraction: tuple[float, float] = (0.05, 0.5),
-    workers: int | None = None,
-    progress: Progress = NULL_PROGRESS,
-) -> TrainingRun:
-    """Read a corpus, hold out a stratified seeded test split, train, evaluate, and save the model to `out`.
-
-    The held-out metrics are computed with the token vectors rounded to the storage dtype (what users load) and
-    are stored in the model's `metrics["held_out"]`, with the split.
-
-    Raises
-    ------
-    InputError
-        Metadata or BED problems (see `read_corpus`).
-    TrainingError
-        Invalid parameters, or `stratify` not among the label columns.
-    """
-    params = params or TrainParams()
-    stratify = stratify or label_columns[0]
-    if stratify not in label_columns:
-        raise TrainingError(
-            f"cannot stratify on {stratify!r}: it is not one of the label columns {list(label_columns)}"
-        )
-    corpus = read_corpus(
-        beds,
-        metadata,
-        label_columns,
-        universe,
-        augment=augment,
-        augment_fraction=augment_fraction,
-        seed=params.seed,
-        workers=workers,
-        progress=progress,
-    )
-    train_rows, test_rows = stratified_split(corpus.labels[stratify], test_fraction, params.seed)
-    model = train_model(corpus, params, name=name or Path(out).name, train_rows=train_rows, progress=progress)
-    stored = model.token_vectors.astype(params.dtype).astype(np.float32)
-    model = dataclasses.replace(model, token_vectors=stored)
-    split = {
-        "test_fraction": test_fraction,
-        "stratify": stratify,
-        "seed": params.seed,
-        "n_train": int(train_rows.size),
-        "n_test": int(test_rows.size),
-    }
-    metrics: dict[str, Any] = {}
-    if test_rows.size:
-        groups = evaluate_model(model, corpus, test_rows)
-        test_files = [corpus.files[i] for i in test_rows]
-        metrics = {"split": split | {"kind": "held-out", "test_files": test_files}, "groups": groups}
-    training = model.training | {"split": split, "augment": {"copies": augment, "fraction": list(augment_fraction)}}
-    saved = save_model(dataclasses.replace(model, training=training, metrics=metrics), out, dtype=params.dtype)
-    return TrainingRun(saved, corpus, train_rows, test_rows, metrics)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from annotator.model.calibrate import call_features
-from annotator.model.evaluate import embed_region_sets, true_ranks, unit_rows
+from annotator.model.rows import embed_region_sets, true_ranks, unit_rows
 from annotator.model.sources import ASSAY_DNASE, GROUPS, SourceCorpus
 from annotator.model.train import TrainParams, train_embeddings
 

@@ -6,6 +6,10 @@ model.json          format + version, genome, universe spec and digest, dim, lab
 token_ids.npy       sorted universe token ids that have a vector (int32/int64)
 token_vectors.npy   (n_tokens, dim) float16 or float32 — float16 is enough for storage; maths runs in float32
 label_vectors.npy   (n_labels, dim) float32, the groups' labels stacked in the order of `groups`
+reference_vectors.npy  (n_refs, dim) float16, only with a verdict: the training files projected by the model, the
+                    references of `annotator.model.verdict` (their labels are in model.json's `verdict`)
+reference_tiles.npy    (n_refs, ceil(n_tokens / 8)) uint8, only with a verdict: packed bits, which of the model's
+                    tokens (rows of token_vectors) each reference hits
 universe.bed.gz     only for BED universes
 ```
 Loading recomputes every sha256 and refuses a model whose files or universe do not match what `model.json` says,
@@ -41,6 +45,8 @@ READABLE_VERSIONS = (1, 2)
 BUNDLED_MODEL_NAME = "encode-hg19-v2"
 MODEL_CARD = "README.md"
 _WEIGHT_FILES = ("token_ids.npy", "token_vectors.npy", "label_vectors.npy")
+REFERENCE_FILE = "reference_vectors.npy"
+REFERENCE_TILES = "reference_tiles.npy"
 
 
 @dataclass(frozen=True)
@@ -56,6 +62,10 @@ class BedspaceModel:
     training: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     calibration: dict[str, Any] = field(default_factory=dict)  # group -> calibrated confidence (calibrate.py)
+    #: {"groups": {group: fitted verdict (verdict.py)}, "references": {group: label of each reference row}}
+    verdict: dict[str, Any] = field(default_factory=dict)
+    reference_vectors: np.ndarray | None = None  # (n_refs, dim), only with a verdict
+    reference_tiles: np.ndarray | None = None  # (n_refs, ceil(n_tokens / 8)) packed bits, only with a verdict
     digest: str = ""
     path: Path | None = None
 
@@ -69,6 +79,14 @@ class BedspaceModel:
             raise ModelError(f"model {self.name!r}: token ids outside its universe of {self.universe.n_tokens}")
         if np.any(np.diff(self.token_ids) <= 0):
             raise ModelError(f"model {self.name!r}: token ids must be sorted and unique")
+        refs = self.verdict.get("references") or {}
+        n_refs = None if self.reference_vectors is None else self.reference_vectors.shape
+        tiles = None if self.reference_tiles is None else self.reference_tiles.shape
+        if self.verdict and (n_refs is None or n_refs[1:] != (self.dim,) or tiles is None
+                             or tiles != (n_refs[0], (self.token_ids.shape[0] + 7) // 8)
+                             or any(len(v) != n_refs[0] for v in refs.values())):  # fmt: skip
+            raise ModelError(f"model {self.name!r}: a verdict needs one reference vector and tile set per reference "
+                             "label")  # fmt: skip
         for group, labels in self.groups.items():
             vecs = self.label_vectors.get(group)
             if vecs is None or vecs.shape != (len(labels), self.dim):
@@ -128,6 +146,27 @@ class BedspaceModel:
         return out
 
 
+    @cached_property
+    def verdict_label_ids(self) -> dict[str, np.ndarray]:
+        """Per group with a verdict: each reference's label index in the group's vocabulary (-1: none)."""
+        from annotator.model.verdict import reference_label_ids
+
+        if self.reference_vectors is None:
+            return {}
+        references = self.verdict.get("references", {})
+        return {g: reference_label_ids(references.get(g) or [], self.groups[g]) for g in self.verdict.get("groups", {})}
+
+    @cached_property
+    def reference_tiles_by_row(self) -> tuple[Any, np.ndarray]:
+        """(token row x reference CSR, 1 where the reference hits the token; tokens per reference)."""
+        from annotator.model.verdict import unpack_tiles
+
+        if self.reference_tiles is None:
+            raise ModelError(f"model {self.name!r} has no reference tiles")
+        by_row = unpack_tiles(self.reference_tiles, self.token_ids.shape[0])
+        return by_row, np.asarray(by_row.sum(axis=0)).ravel()
+
+
 def bundled_model_path() -> Path:
     """Directory of the model shipped with the package (installed or editable)."""
     return Path(str(resources.files("annotator.bundled_models") / BUNDLED_MODEL_NAME))
@@ -181,6 +220,15 @@ def load_model(path: str | os.PathLike[str] | None = None) -> BedspaceModel:
     token_vectors = np.load(directory / "token_vectors.npy").astype(np.float32)
     label_matrix = np.load(directory / "label_vectors.npy").astype(np.float32)
     groups = {g: list(labels) for g, labels in meta["groups"].items()}
+    verdict = meta.get("verdict") or {}
+    references, reference_tiles = None, None
+    if verdict:
+        if REFERENCE_FILE not in meta.get("files", {}):
+            raise ModelError(f"{meta_path}: the model has a verdict but lists no {REFERENCE_FILE}")
+        if REFERENCE_TILES not in meta.get("files", {}):
+            raise ModelError(f"{meta_path}: the model has a verdict but lists no {REFERENCE_TILES}")
+        references = np.load(directory / REFERENCE_FILE, allow_pickle=False).astype(np.float32)
+        reference_tiles = np.load(directory / REFERENCE_TILES, allow_pickle=False)
     label_vectors, row = {}, 0
     for group, labels in groups.items():
         label_vectors[group] = label_matrix[row : row + len(labels)]
@@ -197,6 +245,9 @@ def load_model(path: str | os.PathLike[str] | None = None) -> BedspaceModel:
         training=meta.get("training", {}),
         metrics=meta.get("metrics", {}),
         calibration=meta.get("calibration") or {},
+        verdict=verdict,
+        reference_vectors=references,
+        reference_tiles=reference_tiles,
         digest=meta["digest"],
         path=directory,
     )
@@ -225,6 +276,11 @@ def save_model(model: BedspaceModel, path: str | os.PathLike[str], *, dtype: str
         stacked = [model.label_vectors[g].astype(np.float32) for g in model.groups]
         np.save(tmp / "label_vectors.npy", np.concatenate(stacked) if stacked else np.zeros((0, model.dim)))
         files = {f: sha256_of(tmp / f) for f in _WEIGHT_FILES}
+        if model.verdict and model.reference_vectors is not None:
+            np.save(tmp / REFERENCE_FILE, model.reference_vectors.astype(np.float16))
+            files[REFERENCE_FILE] = sha256_of(tmp / REFERENCE_FILE)
+            np.save(tmp / REFERENCE_TILES, np.asarray(model.reference_tiles, dtype=np.uint8))
+            files[REFERENCE_TILES] = sha256_of(tmp / REFERENCE_TILES)
         if isinstance(model.universe, BedUniverse):
             model.universe.write_bed(tmp / "universe.bed.gz")
             files["universe.bed.gz"] = sha256_of(tmp / "universe.bed.gz")
@@ -244,6 +300,8 @@ def save_model(model: BedspaceModel, path: str | os.PathLike[str], *, dtype: str
             "calibration": model.calibration,
             "files": files,
         }
+        if model.verdict:
+            meta["verdict"] = model.verdict
         meta["digest"] = _model_digest(meta)
         (tmp / "model.json").write_text(json.dumps(meta, indent=2, default=_json_default) + "\n")
         card = directory / MODEL_CARD
@@ -276,7 +334,10 @@ def check_model_destination(path: str | os.PathLike[str]) -> Path:
     entries = {p.name for p in directory.iterdir()}
     if not entries:
         return directory
-    foreign = sorted(entries - {"model.json", MODEL_CARD, "universe.bed.gz", *_WEIGHT_FILES})
+    # the training samples (`annotator.model.samples`) are an optional part of a model directory too
+    ours = {"model.json", MODEL_CARD, "universe.bed.gz", REFERENCE_FILE, REFERENCE_TILES, "training_vectors.npy",
+            "training_samples.json", *_WEIGHT_FILES}  # fmt: skip
+    foreign = sorted(entries - ours)
     try:
         is_model = json.loads((directory / "model.json").read_text()).get("format") == FORMAT_NAME
     except (OSError, ValueError, AttributeError):
@@ -310,6 +371,8 @@ def _model_digest(meta: dict[str, Any]) -> str:
     keys = ["format_version", "universe_digest", "groups", "dim", "files"]
     if meta.get("format_version", 1) >= 2:
         keys.append("calibration")
+    if meta.get("verdict"):  # absent from models without one: their digest is unchanged
+        keys.append("verdict")
     core = {k: meta.get(k) for k in keys}
     return hashlib.sha256(json.dumps(core, sort_keys=True).encode()).hexdigest()
 

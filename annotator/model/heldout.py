@@ -8,7 +8,7 @@ fitted **without any file of that call's source** (so no reported number was tun
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +16,7 @@ import numpy as np
 
 from annotator.model import calibrate
 from annotator.model.conditions import CONDITIONS
-from annotator.model.crossval import DEFAULT_AUGMENT, fit_rows, score_rows
+from annotator.model.crossval import DEFAULT_AUGMENT, Fitted, fit_rows, score_rows
 from annotator.model.sources import SourceCorpus
 from annotator.model.train import TrainParams
 
@@ -43,11 +43,15 @@ def collect(
     corpus: SourceCorpus, folds: dict[str, tuple[np.ndarray, np.ndarray]], params: TrainParams,
     widths: Sequence[int] = (5000,), augment: Sequence[str] = DEFAULT_AUGMENT,
     conditions: Sequence[str] = CONDITIONS,
+    on_fold: Callable[[str, Fitted, np.ndarray, np.ndarray], None] | None = None,
 ) -> Records:  # fmt: skip
-    """Train one model per fold and keep every call it makes on the fold's test files under every condition."""
+    """Train one model per fold and keep every call it makes on the fold's test files under every condition;
+    `on_fold(fold, fitted, train, test)` sees each fold's model (the verdict's evidence is collected there)."""
     parts: dict[str, list[np.ndarray]] = {f: [] for f in Records.__dataclass_fields__}
     for fold, (train, test) in folds.items():
         fitted = fit_rows(corpus, train, params, widths, augment)
+        if on_fold is not None:
+            on_fold(fold, fitted, train, test)
         for condition in conditions:
             for group, calls in score_rows(fitted, corpus, test, condition).items():
                 n = calls.rows.shape[0]
@@ -110,6 +114,21 @@ def table(records: Records, confident: np.ndarray, by: Sequence[str] = ("fold", 
             "oov_confident_rate": _mean(confident[unknown]),
         }
         out.append(row)
+    return out
+
+
+def novel_table(records: Records, reason: np.ndarray, calibrating: np.ndarray) -> list[dict[str, Any]]:
+    """Per group and condition of the calibration folds: how often a call is `no_known_label` on files whose true
+    label the fold model knows (a wrong abstention) and on files whose label it does not know (a right one)."""
+    novel = reason == calibrate.REASON_NO_KNOWN_LABEL
+    out = []
+    for group in sorted(set(records.group[calibrating].tolist())):
+        for condition in CONDITIONS:
+            m = calibrating & (records.group == group) & (records.condition == condition)
+            if m.any():
+                out.append({"group": group, "condition": condition, "n_known": int((m & records.known).sum()),
+                            "on_known": _mean(novel[m & records.known]), "n_unknown": int((m & ~records.known).sum()),
+                            "on_unknown": _mean(novel[m & ~records.known])})  # fmt: skip
     return out
 
 

@@ -1,5 +1,5 @@
 """The knobs of training (`TrainParams`) and their allowed values: plain data, cheap to import (the CLI shows them
-as option defaults in `annotator train --help`)."""
+as option defaults in `annotator train --help`), and apart so that the solvers take them without importing back."""
 
 from __future__ import annotations
 

@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from annotator.model.evaluate import mean_reciprocal_rank, true_ranks, unit_rows
+from annotator.model.rows import mean_reciprocal_rank, true_ranks, unit_rows
 from annotator.progress import Progress
 
 if TYPE_CHECKING:
-    from annotator.model.train import TrainParams
+    from annotator.model.params import TrainParams
 
 #: Ridge penalties tried when a validation split is given (the first of equal MRRs wins).
 RIDGE_GRID = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)

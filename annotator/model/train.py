@@ -37,11 +37,11 @@ import numpy as np
 import scipy.sparse as sp
 
 from annotator.errors import TrainingError
-from annotator.model.evaluate import stratified_split, unit_rows
 from annotator.model.format import BedspaceModel
 from annotator.model.params import LOSSES as LOSSES
 from annotator.model.params import WEIGHTINGS as WEIGHTINGS
 from annotator.model.params import TrainParams as TrainParams
+from annotator.model.rows import stratified_split, unit_rows
 from annotator.model.solvers import solve_iterative, solve_squared
 from annotator.progress import NULL_PROGRESS, Progress
 

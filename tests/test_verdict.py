@@ -1,0 +1,147 @@
+"""The verdict on authors' labels: the pure scorer, the threshold choice, the fit, and a model that ships one."""
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from modelkit import planted_model, write_bed
+
+from annotator.model import verdict
+from annotator.model.format import load_model, save_model
+from annotator.model.verdict_fit import Evidence, choose_threshold, fit_group, is_slip, mislabel_kind
+from annotator.project import project_file
+
+
+def test_best_reference_is_the_best_cosine_per_label_and_zero_without_one() -> None:
+    files = np.array([[1.0, 0.0], [0.0, 1.0]])
+    refs = np.array([[1.0, 0.0], [0.6, 0.8], [0.0, 1.0], [0.8, 0.6]])
+    best = verdict.best_reference(files, refs, np.array([0, 1, 1, -1]), n_labels=3)
+    np.testing.assert_allclose(best, [[1.0, 0.6, 0.0], [0.0, 1.0, 0.0]])
+
+
+def test_label_features_rank_the_labels_and_measure_the_gaps() -> None:
+    scores = np.array([[0.2, 0.9, 0.5]])
+    best = np.array([[0.3, 0.8, 0.7]])
+    tiles = np.array([[0.4, 0.2, 0.1]])
+    f = verdict.label_features(scores, best, tiles, np.array([[0.5, 0.7, 0.7]]), np.array([99]), np.array([0.5]))[0]
+    col = {name: f[:, i] for i, name in enumerate(verdict.FEATURES)}
+    np.testing.assert_allclose(col["gap"], [0.7, 0.0, 0.4])
+    np.testing.assert_allclose(np.exp(col["log_rank"]), [3, 1, 2])
+    np.testing.assert_allclose(col["rank_share"], [1.0, 0.0, 0.5])
+    np.testing.assert_allclose(col["ref_gap"], [0.5, 0.0, 0.1])
+    np.testing.assert_allclose(np.exp(col["ref_log_rank"]), [3, 1, 2])
+    np.testing.assert_allclose(col["tile_ratio"], [1.0, 0.5, 0.25])
+    np.testing.assert_allclose(np.exp(col["tile_log_rank"]), [1, 2, 3])
+    np.testing.assert_allclose(col["cross_gap"], [0.2, 0.0, 0.0])
+    np.testing.assert_allclose(col["ref_gap_x_cross"], [0.1, 0.0, 0.0])
+    np.testing.assert_allclose(col["log_tokens"], [2.0] * 3)
+    np.testing.assert_allclose(col["top_score"], [0.9] * 3)
+
+
+def test_threshold_keeps_false_alarms_under_the_bound_in_every_condition_and_source() -> None:
+    rng = np.random.default_rng(0)
+    p = np.concatenate([rng.uniform(0, 0.5, 100), rng.uniform(0, 0.9, 100)])
+    condition = np.array(["whole"] * 100 + ["random300"] * 100)
+    source = np.array(["a", "b"] * 100)
+    t = choose_threshold(p, condition, source, 0.05)
+    for c in ("whole", "random300"):
+        for s in ("a", "b"):
+            assert np.mean(p[(condition == c) & (source == s)] >= t) <= 0.05
+    # the lowest such threshold: a hair lower flags too many in the worst cell
+    worst = (condition == "random300") & (source == np.array(["a", "b"] * 100))
+    assert any(np.mean(p[m] >= np.nextafter(t, 0)) > 0.05 for m in [worst & (source == s) for s in ("a", "b")])
+
+
+def _synthetic_evidence(n_files: int = 60, n_labels: int = 8, seed: int = 0) -> Evidence:
+    """Files whose true label scores high and is the best reference; wrong labels score lower, with noise."""
+    rng = np.random.default_rng(seed)
+    scores = rng.normal(0.2, 0.1, (n_files, n_labels))
+    truth = rng.integers(0, n_labels, n_files)
+    scores[np.arange(n_files), truth] += rng.uniform(0.2, 0.6, n_files)
+    best = scores + rng.normal(0, 0.05, scores.shape)
+    tiles = scores + rng.normal(0, 0.05, scores.shape)
+    feats = verdict.label_features(scores, best, tiles, np.zeros_like(best), rng.integers(10, 1000, n_files),
+                                   rng.uniform(0.5, 1, n_files))  # fmt: skip
+    names = np.array([f"L{i}" for i in range(n_labels)], dtype=object)
+    n = n_files * n_labels
+    truth_names = np.repeat(names[truth], n_labels)
+    label = np.tile(names, n_files)
+    obj = lambda v: np.array([v] * n, dtype=object)  # noqa: E731
+    return Evidence(obj("loso:x"), obj("antibody"), np.tile(np.array(["whole", "random300"], dtype=object), n // 2),
+                    np.repeat(np.array(["a", "b"], dtype=object)[np.arange(n_files) % 2], n_labels),
+                    np.repeat(np.arange(n_files), n_labels), truth_names, label, truth_names != label,
+                    obj("x"), np.ones(n, dtype=bool), feats.reshape(n, -1))  # fmt: skip
+
+
+def test_fitted_verdict_ranks_wrong_labels_above_true_ones_and_bounds_false_alarms() -> None:
+    ev = _synthetic_evidence()
+    fitted = fit_group(ev, max_false_alarm=0.05)
+    p = verdict.p_wrong(fitted, ev.features)
+    assert p[ev.wrong].mean() > p[~ev.wrong].mean() + 0.3
+    flagged = p >= fitted["threshold"]
+    assert flagged[~ev.wrong].mean() <= 0.05 and flagged[ev.wrong].mean() > 0.5
+    assert fitted["features"] == list(verdict.FEATURES) and len(fitted["coef"]) == len(verdict.FEATURES)
+
+
+def test_evidence_survives_a_round_trip_through_disk(tmp_path: Path) -> None:
+    ev = _synthetic_evidence(n_files=4, n_labels=3)
+    ev.save(tmp_path / "ev.npz")
+    back = Evidence.load(tmp_path / "ev.npz")
+    np.testing.assert_array_equal(back.features, ev.features)
+    assert back.truth.tolist() == ev.truth.tolist() and back.wrong.tolist() == ev.wrong.tolist()
+
+
+@pytest.mark.parametrize(
+    ("truth", "label", "kind"),
+    [("H3K4me3", "H3K4me1", "slip"), ("H3K27ac", "H3K27me3", "slip"), ("STAT1", "STAT5A", "slip"),
+     ("H3K4me3", "H3K27me3", "across"), ("CTCF", "H3K4me3", "across"), ("H3K4me1", "H3K27ac", "within"),
+     ("CTCF", "REST", "within"), ("MAX", "MAZ", "within"), ("CTCF", "CTCF", "true")],
+)  # fmt: skip
+def test_mislabel_kinds(truth: str, label: str, kind: str) -> None:
+    assert mislabel_kind("antibody", truth, label) == kind
+    assert is_slip("HSMM", "HSMMtube") and not is_slip("NHEK", "NHLF")
+
+
+def _with_verdict(tmp_path: Path, threshold: float = 0.5) -> tuple:
+    model = planted_model(tmp_path)
+    # references: one training file per label, lying on that label's axis
+    refs = np.eye(model.dim, dtype=np.float32)[[0, 1]] + np.eye(model.dim, dtype=np.float32)[[2, 3]]
+    coef = np.zeros(len(verdict.FEATURES))
+    coef[[verdict.FEATURES.index("gap"), verdict.FEATURES.index("ref_gap")]] = 4.0
+    fitted = {"intercept": -2.0, "coef": coef.tolist(), "threshold": threshold, "features": list(verdict.FEATURES)}
+    extra = {"groups": {"antibody": fitted}, "references": {"antibody": ["H3K4me3", "H3K27me3"]}}
+    tiles = sp.csr_matrix(np.repeat(np.eye(2), 10, axis=1))  # reference 0 hits token rows 0-9, reference 1 10-19
+    judged = replace(model, verdict=extra, reference_vectors=refs, reference_tiles=verdict.pack_tiles(tiles))
+    return model, save_model(judged, tmp_path / "judged", dtype="float32")
+
+
+def test_a_model_ships_its_verdict_and_projection_scores_every_label(tmp_path: Path) -> None:
+    plain, judged = _with_verdict(tmp_path)
+    loaded = load_model(judged.path)
+    assert loaded.verdict == judged.verdict and loaded.digest == judged.digest != plain.digest
+    np.testing.assert_allclose(loaded.reference_vectors, judged.reference_vectors)
+    np.testing.assert_array_equal(loaded.reference_tiles, judged.reference_tiles)
+    bed = write_bed(tmp_path / "a.bed", [("chr1", i * 1000, i * 1000 + 500) for i in range(10)])  # H3K4me3 tiles
+    ranking = project_file(loaded, bed).rankings["antibody"]
+    assert ranking.labels == ("H3K4me3", "H3K27me3") and ranking.p_wrong is not None
+    assert ranking.p_wrong[0] < 0.2 < 0.8 < ranking.p_wrong[1]  # gap 1 and reference gap 1: logit -2 + 8
+    assert project_file(plain, bed).rankings["antibody"].p_wrong is None  # no verdict, nothing to score
+    assert "cell_type" not in loaded.verdict_label_ids
+
+
+def test_tile_overlap_is_ochiai_and_the_packed_tiles_round_trip() -> None:
+    files = sp.csr_matrix(np.array([[1, 1, 0, 0], [0, 0, 0, 0]]))
+    refs = sp.csr_matrix(np.array([[1, 1, 1, 1], [0, 0, 1, 0], [1, 0, 0, 0]]))
+    np.testing.assert_allclose(verdict.tile_overlap(files, refs), [[2 / np.sqrt(8), 0.0, 1 / np.sqrt(2)], [0, 0, 0]])
+    by_row = verdict.unpack_tiles(verdict.pack_tiles(refs), 4)
+    np.testing.assert_array_equal(by_row.toarray(), refs.toarray().T)
+    one = verdict.overlap_of_rows(np.array([0, 1]), by_row, np.asarray(by_row.sum(axis=0)).ravel())
+    np.testing.assert_allclose(one, verdict.tile_overlap(files, refs)[:1])
+
+
+def test_a_verdict_without_references_is_refused(tmp_path: Path) -> None:
+    _, judged = _with_verdict(tmp_path)
+    with pytest.raises(Exception, match="reference"):
+        replace(judged, reference_vectors=None)
