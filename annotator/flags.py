@@ -9,7 +9,9 @@ class Flag(StrEnum):
     """Verdict on one sample × label group, comparing the author's label with the model's ranking."""
 
     CONFIDENT_MISMATCH = "confident_mismatch"
-    """Author label is in the vocabulary but the model confidently prefers another: a possible mislabel."""
+    """The data contradict the author's label (its calibrated P(wrong) reached the model's verdict threshold, whatever
+    the model's confidence in its own top label), or the labels of two samples of a series look swapped
+    (``swapped_with``). Models without a verdict: the model confidently prefers another label."""
     MISSPELLING = "misspelling"
     """The raw author text is not a valid label but normalises or fuzzes to the model's top label."""
     NEAR_MISS = "near_miss"
@@ -42,14 +44,14 @@ class Flag(StrEnum):
 
 
 _DESCRIPTIONS = {
-    Flag.CONFIDENT_MISMATCH: "model confidently prefers another label: possible mislabel",
+    Flag.CONFIDENT_MISMATCH: "the data contradict the author's label (or two labels look swapped)",
     Flag.MISSPELLING: "author text is a misspelling of the model's top label",
     Flag.NEAR_MISS: "author label is a close runner-up to the model's top label",
     Flag.REPRESSIVE_LOW_CONFIDENCE: "repressive mark: the model has no confident label",
     Flag.NO_KNOWN_LABEL: "no label the model knows fits this file",
     Flag.LOW_CONFIDENCE: "no confident prediction and no agreement",
     Flag.OUT_OF_VOCABULARY: "valid label the model was not trained on",
-    Flag.MISSING_AUTHOR_LABEL: "authors gave no label: model suggestion",
+    Flag.MISSING_AUTHOR_LABEL: "authors gave no label: the model's suggestion when it is confident",
     Flag.NO_PREDICTION: "projection failed or no overlap with the model",
     Flag.MATCH: "author label agrees with the model",
 }
