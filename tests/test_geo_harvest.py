@@ -155,7 +155,7 @@ def test_download_confirm_and_incremental_rerun(tmp_path: Path) -> None:
     soft_dir.mkdir()
     with serving() as server:
         _served_series(server, soft_dir)
-        config = _config(tmp_path, soft_dir=soft_dir, metadata_only=False)
+        config = _config(tmp_path, soft_dir=soft_dir, metadata_only=False, allow_local_urls=True)
         first = harvest(config, ["GSE1"])
         rows = {r["gsm"]: r for r in first.samples.to_pylist()}
         assert rows["GSM1"]["download_status"] == "downloaded" and rows["GSM1"]["selected"]
@@ -196,6 +196,6 @@ def test_metadata_only_downloads_nothing(tmp_path: Path) -> None:
     soft_dir.mkdir()
     with serving() as server:
         _served_series(server, soft_dir)
-        result = harvest(_config(tmp_path, soft_dir=soft_dir), ["GSE1"])
+        result = harvest(_config(tmp_path, soft_dir=soft_dir, allow_local_urls=True), ["GSE1"])
         assert server.requests == []
     assert result.counts["selected"] == 3 and not (tmp_path / "work" / "beds").exists()

@@ -193,7 +193,7 @@ class Night:
         new = [r for r in new if not (r["gsm"] in attached and r["skip_reason"] == NO_FILE)] + extra
         for why in series.rejected:
             _LOG.warning("%s: sample left out: %s", gse, why)
-        refuse_urls(new, config.allow_local_urls)
+        refuse_urls(new, config.allow_local_urls, config.geo_base_url)
         _LOG.info("%s: %d sample(s), %d row(s)", gse, len(series.samples), len(new))
         # one row per (sample, URL); a SuperSeries repeats its SubSeries' samples: keep the first series that
         # brought each file

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from annotator.geo.ledger import NOT_BED_LIKE, LedgerEntry
-from annotator.geo.transport import LOCAL_SCHEMES, RefusedURL, check_url, url_scheme
+from annotator.geo.transport import LOCAL_SCHEMES, RefusedURL, check_url, names_local_host, url_scheme
 
 #: Skip reasons of supplementary URLs that are never fetched (see `annotator.geo.transport`).
 LOCAL_URL_NOT_ALLOWED = "local_url_not_allowed"
@@ -21,8 +21,10 @@ URL_SCHEME_NOT_ALLOWED = "url_scheme_not_allowed"
 HTML_PAGE = "the server sent an HTML page instead of the file (an error page?)"
 
 
-def refuse_urls(rows: list[dict[str, Any]], allow_local_urls: bool) -> None:
-    """Unselect rows whose file URL may not be fetched (`file:` unless allowed, `data:`, other schemes)."""
+def refuse_urls(rows: list[dict[str, Any]], allow_local_urls: bool, base_url: str | None = None) -> None:
+    """Unselect rows whose file URL may not be fetched: `file:` unless allowed, `data:` and other schemes, and an
+    http(s)/ftp URL naming a loopback, private or link-local address (a SOFT pointing at an internal service) unless
+    allowed or it is `base_url`'s own host and port (a local mirror set as `geo_base_url`)."""
     for row in rows:
         if not row["selected"]:
             continue
@@ -31,6 +33,9 @@ def refuse_urls(rows: list[dict[str, Any]], allow_local_urls: bool) -> None:
         except RefusedURL:
             local = url_scheme(row["file_url"]) in LOCAL_SCHEMES
             row.update(selected=False, skip_reason=LOCAL_URL_NOT_ALLOWED if local else URL_SCHEME_NOT_ALLOWED)
+            continue
+        if not allow_local_urls and names_local_host(row["file_url"], base_url):
+            row.update(selected=False, skip_reason=LOCAL_URL_NOT_ALLOWED)
 
 
 def transient(entry: LedgerEntry, workdir: Path) -> bool:

@@ -178,6 +178,14 @@ def _origin(url: str) -> tuple[str, int | None] | None:
     return parts.hostname.lower().rstrip("."), None if port == default else port
 
 
+def names_local_host(url: str, base_url: str | None = None) -> bool:
+    """True when `url` names a loopback, private or link-local host other than `base_url`'s own (host, port)."""
+    to = _origin(url)
+    if to is None or not _is_local(to[0]):
+        return False
+    return not (base_url and to == _origin(base_url))
+
+
 def _is_local(host: str) -> bool:
     if host == "localhost" or host.endswith(".localhost"):
         return True

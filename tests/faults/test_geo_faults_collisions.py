@@ -39,6 +39,7 @@ def _soft(soft_dir: Path, samples: dict[str, list[str]], series_files: tuple[str
 
 
 def _config(tmp_path: Path, **kw) -> Config:
+    kw.setdefault("allow_local_urls", True)  # the SOFT lists a server on 127.0.0.1
     return Config(workdir=tmp_path / "work", soft_dir=tmp_path / "soft", download_retries=0, download_backoff_s=0.0,
                   **kw)  # fmt: skip
 

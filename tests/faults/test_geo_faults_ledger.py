@@ -19,6 +19,7 @@ from annotator.settings import resolve_config
 
 
 def _config(tmp_path: Path, **kwargs: object) -> Config:
+    kwargs.setdefault("allow_local_urls", True)  # the SOFT lists a server on 127.0.0.1
     return Config(
         workdir=tmp_path / "work", soft_dir=tmp_path / "soft", download_retries=0, download_backoff_s=0.0, **kwargs
     )  # type: ignore[arg-type]

@@ -177,12 +177,33 @@ def test_a_redirect_to_another_local_port_is_not_followed(server: GeoServer, oth
     other.routes["/internal"] = ok(b"chr1\t1\t2\tsecret\n")
     server.routes["/GSM1_peaks.bed"] = redirect(other.url("/internal"))
     write_series(tmp_path / "soft", [("GSM1", server.url("/GSM1_peaks.bed"))])
-    config = Config(workdir=tmp_path / "work", soft_dir=tmp_path / "soft", download_retries=2)
+    config = Config(workdir=tmp_path / "work", soft_dir=tmp_path / "soft", download_retries=2,
+                    geo_base_url=_base(server))  # the server stands for GEO; `other` is the internal service
     row = harvest(config, ["GSE1"]).samples.to_pylist()[0]
     assert row["download_status"] == "failed" and "redirected (302)" in row["download_error"]
     assert "allow_local_urls" in row["download_error"] and "(1 attempt)" in row["download_error"]
     assert other.requests == [] and not list((tmp_path / "work" / "beds").glob("GSM1*"))
     _counted(tally)
+
+
+@pytest.mark.parametrize("how", ["refused", "allow_local_urls", "geo_base_url"])
+def test_a_soft_listing_an_internal_address_is_not_fetched_unless_allowed(other: GeoServer, tmp_path: Path,
+                                                                          tally: Any, how: str) -> None:  # fmt: skip
+    """A SOFT whose supplementary file names 127.0.0.1 (an internal service) directly, with no redirect: the file is
+    left out (`local_url_not_allowed`) and the service never asked, unless local URLs are allowed or it is the
+    configured mirror."""
+    other.routes["/GSM1_peaks.bed"] = ok(V1)
+    write_series(tmp_path / "soft", [("GSM1", other.url("/GSM1_peaks.bed"))])
+    settings: dict[str, Any] = {"allow_local_urls": True} if how == "allow_local_urls" else \
+        {"geo_base_url": _base(other)} if how == "geo_base_url" else {}  # fmt: skip
+    config = Config(workdir=tmp_path / "work", soft_dir=tmp_path / "soft", download_retries=0, **settings)
+    row = harvest(config, ["GSE1"]).samples.to_pylist()[0]
+    if how == "refused":
+        assert not row["selected"] and row["skip_reason"] == "local_url_not_allowed", row
+        assert other.requests == [] and not list((tmp_path / "work").rglob("*GSM1_peaks*"))
+        _counted(tally)
+    else:
+        assert row["download_status"] == "downloaded", row
 
 
 @pytest.mark.parametrize("how", ["allow_local_urls", "geo_base_url"])
@@ -236,7 +257,7 @@ def _throttling_night(server: GeoServer, tmp_path: Path, files: int, route: Rout
     write_series(tmp_path / "soft", samples)
     deadline = settings.pop("night_s", None)
     config = Config(workdir=tmp_path / "work", soft_dir=tmp_path / "soft", download_timeout_s=2.0,
-                    download_backoff_s=0.1, **settings)  # fmt: skip
+                    download_backoff_s=0.1, geo_base_url=_base(server), **settings)  # fmt: skip
     until = time.monotonic() + deadline if deadline else None
     return list(harvest(config, ["GSE1"], deadline=until).samples.to_pylist())
 

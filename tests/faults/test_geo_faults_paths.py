@@ -142,7 +142,8 @@ def test_a_hostile_soft_writes_nothing_outside_the_workdir(tmp_path: Path) -> No
         server.routes["/GSM880009_peaks.bed.gz"] = versioned(PEAKS_GZ)
         url = server.url("/GSM880009_peaks.bed.gz")
         write_series(tmp_path / "soft", [("../../../escape/GSM880009", url), ("GSM2", url)])
-        config = Config(workdir=work, soft_dir=tmp_path / "soft", download_retries=0, download_backoff_s=0.0)
+        config = Config(workdir=work, soft_dir=tmp_path / "soft", download_retries=0, download_backoff_s=0.0,
+                        geo_base_url=server.url(""))  # the local server stands for GEO
         result = harvest(config, ["GSE1"])
     before = {p for p in tmp_path.rglob("*")}
     assert not any("escape" in str(p.relative_to(tmp_path)) for p in before)
@@ -179,7 +180,8 @@ def test_hostile_soft_of_many_shapes_never_escapes(tmp_path: Path) -> None:
             server.routes[path] = versioned(PEAKS_GZ)
             samples.append((accession if i % 2 else f"GSM{i}", server.url(path)))
         write_series(tmp_path / "soft", samples)
-        config = Config(workdir=work, soft_dir=tmp_path / "soft", download_retries=0, download_backoff_s=0.0)
+        config = Config(workdir=work, soft_dir=tmp_path / "soft", download_retries=0, download_backoff_s=0.0,
+                        geo_base_url=server.url(""))  # the local server stands for GEO
         result = harvest(config, ["GSE1"])
     assert result.counts["downloaded"] == 15  # the well-formed half was fetched, into beds/
     outside = [p for p in tmp_path.rglob("*") if not p.is_relative_to(work) and not p.is_relative_to(tmp_path / "soft")]
