@@ -51,7 +51,7 @@ class NullProgress:
 
     @contextmanager
     def task(self, description: str, total: float | None = None) -> Iterator[Task]:
-        yield _NullTask()
+        yield NULL_TASK
 
 
 NULL_PROGRESS = NullProgress()
@@ -79,7 +79,7 @@ class RichProgress:
     @contextmanager
     def task(self, description: str, total: float | None = None) -> Iterator[Task]:
         if total == 0:  # an empty "0/0" bar says nothing
-            yield _NullTask()
+            yield NULL_TASK
             return
         bar = _RichProgress(
             TextColumn("[bold]{task.description}"),

@@ -12,7 +12,6 @@ import typer
 
 from annotator.cli.app import (
     FORMAT_HELP,
-    OUTPUT,
     app,
     handle_errors,
     json_output,
@@ -75,7 +74,7 @@ def labels(
             "\n".join(filter(None, (record["cell_type"] or "-", _cell_type_id(record)))),
             _read_as(record, "cell_type"),
         )
-    OUTPUT.table_format = "table"  # asked for by name: drawn even in a pipe
+    set_table_format("table")  # asked for by name: drawn even in a pipe
     print_table(table)
 
 

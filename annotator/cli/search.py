@@ -11,7 +11,16 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from annotator.cli.app import MODEL_OPTION, OUTPUT, app, handle_errors, json_output, print_table, say, table_mode
+from annotator.cli.app import (
+    MODEL_OPTION,
+    app,
+    handle_errors,
+    json_output,
+    print_table,
+    say,
+    set_table_format,
+    table_mode,
+)
 from annotator.config import Config
 
 if TYPE_CHECKING:
@@ -97,7 +106,7 @@ def search_command(
         typer.echo(buffer.getvalue(), nl=False)
         return
     if fmt is not None:
-        OUTPUT.table_format = fmt.value
+        set_table_format(fmt.value)
     if bed is not None:
         say(f"compared in {compared}" + ("" if group else " (the default for --bed; --group chooses another)"))
     print_table(_hits_table(hits, loaded, query, compared))

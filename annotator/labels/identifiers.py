@@ -246,6 +246,7 @@ def resolve(key: str, ids: Sequence[str], context: str) -> Identification | None
     return Identification(ids[0], term_label(ids[0]))
 
 
+@lru_cache(maxsize=4096)  # the same terms recur all night: one query each
 def term_label(term: str) -> str | None:
     """The ontology's label of a term (``CVCL_0004`` -> ``K-562``)."""
     if term in _pinned().labels:
@@ -254,6 +255,7 @@ def term_label(term: str) -> str | None:
     return row[0] if row else None
 
 
+@lru_cache(maxsize=4096)  # the same terms recur all night: one query each
 def related_terms(term: str) -> frozenset[str]:
     """What the ontologies relate a term to: a subline's parent line, a line's tissue and cell type of origin,
     a CL term's ancestors, an origin tissue's ancestors."""
@@ -261,6 +263,7 @@ def related_terms(term: str) -> frozenset[str]:
     return frozenset(row[0].split()) if row and row[0] else frozenset()
 
 
+@lru_cache(maxsize=4096)  # the same terms recur all night: one query each
 def hgnc_id(symbol: str) -> str | None:
     """HGNC ID of an approved HGNC symbol (``CTCF`` -> ``HGNC:13723``); None for anything else."""
     if symbol in _pinned().hgnc:

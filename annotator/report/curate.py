@@ -28,7 +28,9 @@ OTHER = "other"
 CELL, LABEL_W, HEAD_H = 26, 150, 110  # matrix geometry in SVG user units
 MARGIN_EDGES = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5)
 PROBABILITY_EDGES = (0.0, 0.5, 0.7, 0.8, 0.9, 0.95)
-_NOT_MAPPABLE = frozenset({Flag.OUT_OF_VOCABULARY, Flag.MISSING_AUTHOR_LABEL, Flag.NO_PREDICTION})
+#: Flags whose rows are not compared with the model (a no_prediction row still maps when its author label is one of
+#: the model's labels: see `annotator.report.view`'s docstring).
+NOT_MAPPABLE = frozenset({Flag.OUT_OF_VOCABULARY, Flag.MISSING_AUTHOR_LABEL, Flag.NO_PREDICTION})
 
 _CLIPPED = frozenset({"title", "author_label_raw", "reason"})
 #: The review-table columns "Download CSV" writes, in order (`csv_row` gives the values).
@@ -163,7 +165,7 @@ def calibration_of(
     author, predicted = light.column("author_label"), light.column("predicted_label")
     mappable = pc.and_(
         pc.and_(pc.is_valid(author), pc.is_valid(predicted)),
-        pc.and_(pc.invert(pc.is_in(light.column("flag"), pa.array(sorted(_NOT_MAPPABLE), pa.string()))),
+        pc.and_(pc.invert(pc.is_in(light.column("flag"), pa.array(sorted(NOT_MAPPABLE), pa.string()))),
                 pc.is_valid(light.column("margin"))),
     )  # fmt: skip
     rows = light.filter(pc.fill_null(mappable, False))

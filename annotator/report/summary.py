@@ -16,12 +16,8 @@ import pyarrow.compute as pc
 from annotator.flags import Flag
 from annotator.night_problem import night_problem, without_url
 from annotator.regions.build_check import STATUS_WRONG_BUILD
-from annotator.report.curate import calibration_of, probability_table
+from annotator.report.curate import NOT_MAPPABLE, calibration_of, probability_table
 from annotator.report.details import group_title, parse_json
-
-#: Flags whose rows are not compared with the model (a no_prediction row still maps when its author label is one of
-#: the model's labels: see the module docstring).
-NOT_MAPPABLE = frozenset({Flag.OUT_OF_VOCABULARY, Flag.MISSING_AUTHOR_LABEL, Flag.NO_PREDICTION})
 
 _SEGMENT_LABELS = {
     "agree": "agrees (match)",
