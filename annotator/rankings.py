@@ -16,6 +16,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from annotator.schema import TABLES
+from annotator.tables import with_added_columns
 
 _STATUS_OK = "ok"
 NO_KNOWN_LABEL_REASON = "no_known_label"  # annotator.model.calibrate.REASON_NO_KNOWN_LABEL
@@ -134,5 +135,6 @@ def chunk_predictions(pf: pq.ParquetFile, row_groups: list[int], ids: pa.Array, 
         part = pf.read_row_group(i, columns=_PREDICTION_COLUMNS, use_threads=False)
         where = pc.index_in(part.column("sample_id"), value_set=ids)
         keep = pc.fill_null(pc.and_(pc.greater_equal(where, start), pc.less(where, stop)), False)
+        part = with_added_columns("predictions", part, _PREDICTION_COLUMNS).select(_PREDICTION_COLUMNS)  # a v1 file
         parts.append(part.filter(keep).cast(target))
     return pa.concat_tables(parts) if parts else target.empty_table()

@@ -130,7 +130,7 @@ def read_table(name: str, path: str | os.PathLike[str]) -> pa.Table:
     stored_name = meta.get(TABLE_NAME_KEY, b"").decode()
     if stored_name and stored_name != name:
         raise SchemaError(f"{path} holds the {stored_name!r} table, not {name!r}: check the file name")
-    return conform(name, _with_added(name, table, _schema(name).names))
+    return conform(name, with_added_columns(name, table, _schema(name).names))
 
 
 def read_columns(
@@ -155,7 +155,7 @@ def read_columns(
         return schema.empty_table()
     columns = columns or schema.names
     table = pq.read_table(path, columns=_stored(path, columns), filters=filters)
-    return _with_added(name, table, columns).cast(pa.schema([schema.field(c) for c in columns]))
+    return with_added_columns(name, table, columns).cast(pa.schema([schema.field(c) for c in columns]))
 
 
 def read_rows_where(
@@ -186,7 +186,7 @@ def read_rows_matching(
         for batch in pf.iter_batches(batch_size=65_536, columns=_stored(path, columns), use_threads=False):
             mask = pc.fill_null(predicate(batch), False)
             if pc.any(mask).as_py():
-                parts.append(_with_added(name, pa.Table.from_batches([batch.filter(mask)]), columns))
+                parts.append(with_added_columns(name, pa.Table.from_batches([batch.filter(mask)]), columns))
     target = pa.schema([schema.field(c) for c in columns])
     return pa.concat_tables(parts).cast(target) if parts else target.empty_table()
 
@@ -197,7 +197,7 @@ def _stored(path: Path, columns: list[str]) -> list[str]:
     return [c for c in columns if c in present]
 
 
-def _with_added(name: str, table: pa.Table, columns: Sequence[str]) -> pa.Table:
+def with_added_columns(name: str, table: pa.Table, columns: Sequence[str]) -> pa.Table:
     """`table` with the `ADDED_COLUMNS` among `columns` that it lacks appended as nulls (an older file)."""
     schema = _schema(name)
     for column in ADDED_COLUMNS.get(name, ()):

@@ -211,3 +211,16 @@ def test_rows_that_do_not_fit_are_refused() -> None:
         conform("samples", pa.table({"gsm": ["GSM1"]}))
     with pytest.raises(SchemaError, match="unknown table 'sample'"):
         to_table("sample", [])
+
+
+def test_a_version_1_predictions_file_reads_by_chunk_with_p_wrong_null(tmp_path: Path) -> None:
+    """Reconcile reads predictions by row group and casts them to today's schema: a v1 file lacks `p_wrong`."""
+    from annotator.rankings import chunk_predictions
+
+    rows = [{"sample_id": s, "group": "antibody", "rank": 1, "label": "H3K4me3", "score": 0.5, "status": "ok",
+             "model_digest": "d"} for s in ("a", "b")]  # fmt: skip
+    old = to_table("predictions", rows).drop_columns(list(ADDED_COLUMNS["predictions"]))
+    path = tmp_path / "predictions.parquet"
+    pq.write_table(old.replace_schema_metadata({SCHEMA_VERSION_KEY: b"1", TABLE_NAME_KEY: b"predictions"}), path)
+    got = chunk_predictions(pq.ParquetFile(path), [0], pa.array(["a", "b"]), 1, 2)
+    assert got.column("sample_id").to_pylist() == ["b"] and got.column("p_wrong").to_pylist() == [None]
