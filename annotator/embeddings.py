@@ -151,11 +151,11 @@ class EmbeddingArchive:
         return pa.Table.from_arrays(columns, schema=schema.with_metadata(meta))
 
     def vectors_of(self, keys: Iterable[Key]) -> dict[Key, np.ndarray]:
-        """The archived vectors of `keys` only (the first written per key), one part at a time: memory grows with
-        the keys asked for, not with the archive."""
+        """The archived vectors of `keys` only (the latest written per key, as `read` keeps), one part at a time,
+        newest first: memory grows with the keys asked for, not with the archive."""
         wanted = set(keys)
         out: dict[Key, np.ndarray] = {}
-        for part in self.parts():
+        for part in reversed(self.parts()):
             if len(out) == len(wanted):
                 break
             with pq.ParquetFile(part) as pf:

@@ -134,7 +134,7 @@ def decide(
         )
     own = label_evidence(label, ranking, vocabulary, threshold)
     rank, where = own.rank, own.describe()
-    has_verdict = own.p_wrong is not None
+    has_verdict = own.p_wrong is not None and threshold is not None
     weak = "" if not has_verdict else " (not enough evidence against it to flag)"
     if ranking.no_known_label:
         return Verdict(Flag.NO_KNOWN_LABEL, f"author label {label} is {where}{weak}, but {no_fit}", label)

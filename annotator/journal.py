@@ -40,7 +40,7 @@ _SEP = "\x1f"
 PART_SIZE, PART_SECONDS = 64, 30.0
 #: Failures that say nothing about the file's bytes (a worker killed under memory pressure, a bug, an unreadable
 #: disk, a size cap the user may raise): projected again, on at most `MAX_FAILED_TRIES` tries in all.
-RETRIED_FAILURES = ("worker failed", "internal error", "cannot read file", "setting to read it")
+RETRIED_FAILURES = ("worker failed", "internal error", "cannot read file", "setting to read it", "ran out of memory")
 MAX_FAILED_TRIES = 3
 #: A file path directly under `beds/` (the layout before every sample file had its own path).
 _FLAT = r"^(.*[/\\])?beds[/\\][^/\\]+$"

@@ -147,3 +147,20 @@ def test_a_part_copied_by_hand_does_not_duplicate_what_search_reads(model, night
     shutil.copy(part, part.with_name("part-99999999999999999999-1.parquet"))  # e.g. a restored backup
     read = archive.read()
     assert len(read) == len(set(read.sample_ids)) == pq.read_metadata(part).num_rows
+
+
+def test_a_remade_vector_is_what_both_readers_return(model, night: Config, tmp_path: Path) -> None:
+    """After `forget` and a new `append` (a file projected again), `vectors_of` and `read` agree on the latest."""
+    from annotator.project import Projection
+
+    work = tmp_path / "work"
+    shutil.copytree(night.workdir, work)
+    archive = EmbeddingArchive(work, model.digest)
+    before = archive.read()
+    key = (before.sample_ids[0], before.file_sha256[0] or "")
+    remade = -before.vectors[0]
+    archive.forget([key])
+    assert archive.append([Projection(key[0], "f", "ok", file_sha256=key[1], vector=remade)]) == 1
+    np.testing.assert_array_equal(archive.vectors_of([key])[key], remade)
+    latest = archive.read()
+    np.testing.assert_array_equal(latest.vectors[latest.sample_ids.index(key[0])], remade)

@@ -139,15 +139,16 @@ def read_members(
     out: list[Member] = []
     try:
         _read(archive, url, wanted, dest_dir, caps, out)
-    except (ArchiveOverCap, ArchiveTimedOut) as exc:
+    except BaseException as exc:  # whatever stopped the reading, no member of a half-read archive is kept
         for member in out:
             member.local_path.unlink(missing_ok=True)
-        prefix = OVER_CAP if isinstance(exc, ArchiveOverCap) else TIMED_OUT
-        raise type(exc)(f"{prefix}: {archive.name}: {exc}; {caps.describe()}") from None
-    except (tarfile.TarError, EOFError, OSError, zlib.error, lzma.LZMAError, ValueError, UnsafePathError) as exc:
-        for member in out:
-            member.local_path.unlink(missing_ok=True)
-        raise BedFormatError(f"{archive.name}: unreadable archive ({str(exc)[:200]})") from exc
+        if isinstance(exc, ArchiveOverCap | ArchiveTimedOut):
+            prefix = OVER_CAP if isinstance(exc, ArchiveOverCap) else TIMED_OUT
+            raise type(exc)(f"{prefix}: {archive.name}: {exc}; {caps.describe()}") from None
+        if isinstance(exc, tarfile.TarError | EOFError | OSError | zlib.error | lzma.LZMAError | ValueError
+                      | UnsafePathError):  # fmt: skip
+            raise BedFormatError(f"{archive.name}: unreadable archive ({str(exc)[:200]})") from exc
+        raise  # the reader boundary (`annotator.readers.reading`) names anything else
     return out
 
 

@@ -190,9 +190,12 @@ def _is_local(host: str) -> bool:
     if host == "localhost" or host.endswith(".localhost"):
         return True
     try:
-        address = ipaddress.ip_address(host)
+        address: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(host)
     except ValueError:
-        return False
+        try:  # the forms the socket layer also accepts: 2130706433, 127.1, 0x7f000001, 0177.0.0.1 (no DNS asked)
+            address = ipaddress.IPv4Address(socket.inet_aton(host))
+        except OSError:
+            return False
     return address.is_private or address.is_loopback or address.is_link_local or address.is_unspecified
 
 

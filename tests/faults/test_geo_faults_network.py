@@ -26,7 +26,7 @@ from annotator.geo.download import download
 from annotator.geo.endpoint import geofetch_at
 from annotator.geo.fetch import find_recent_series, load_series
 from annotator.geo.harvest import harvest
-from annotator.geo.transport import redirect_refusal
+from annotator.geo.transport import names_local_host, redirect_refusal
 
 V1 = PEAKS
 V2 = PEAKS.replace(b"peak", b"PEAK")  # same length, other content: a new version of the same URL
@@ -365,3 +365,16 @@ def _with_last_modified(route: Route, stamp: str) -> Route:
         route(h, n)
 
     return wrapped
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.1", "2130706433", "0x7f000001", "0177.0.0.1", "10.0.0.5",
+                                  "169.254.169.254", "localhost", "[::1]"])  # fmt: skip
+def test_every_spelling_of_an_internal_address_is_caught(host: str) -> None:
+    """The socket layer reads 2130706433 and 127.1 as 127.0.0.1: the check must read them the same way."""
+    assert names_local_host(f"http://{host}:6379/GSM1_peaks.bed")
+    assert not names_local_host(f"http://{host}:6379/x", base_url=f"http://{host}:6379")  # the configured mirror
+
+
+def test_public_hosts_are_not_internal() -> None:
+    assert not names_local_host("https://ftp.ncbi.nlm.nih.gov/geo/samples/GSM1nnn/GSM1/suppl/a.bed.gz")
+    assert not names_local_host("http://8.8.8.8/a.bed")
