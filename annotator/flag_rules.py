@@ -7,8 +7,8 @@ label; reconcile writes it into the row's evidence.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from annotator.config import Config
@@ -16,6 +16,7 @@ from annotator.flags import Flag
 from annotator.labels import REPRESSIVE_MARKS, AuthorLabel
 from annotator.labels.hierarchy import relation
 from annotator.labels.records import ASSAY, CONTROL, FUZZY, HISTONE_MARK, NON_HISTONE
+from annotator.model.classes import cross_group, label_class
 from annotator.rankings import Ranking
 
 EVIDENCE_TOP = 5  # labels named as preferred, and top labels written into the evidence (at least near_miss_top_k)
@@ -31,6 +32,39 @@ class Verdict:
 
 
 @dataclass(frozen=True)
+class GroupVerdict:
+    """A group's fitted verdict as reconcile applies it (`annotator.model.verdict`): the thresholds, and for every
+    label the contexts its references were seen in (cell types of an antibody's training files, antibodies of a
+    cell type's). Without `contexts` every label is judged alone (models whose verdict ships no references)."""
+
+    group: str
+    threshold: float
+    class_threshold: float | None = None
+    contexts: Mapping[str, frozenset[str]] = field(default_factory=dict)
+
+    @classmethod
+    def from_model(cls, group: str, fitted: Mapping[str, Any], references: Mapping[str, Sequence[str | None]]
+                   ) -> GroupVerdict:  # fmt: skip
+        labels, context = references.get(group) or [], references.get(cross_group(group)) or []
+        seen: dict[str, set[str]] = {}
+        if len(labels) == len(context):
+            for label, where in zip(labels, context, strict=True):
+                if label:
+                    seen.setdefault(label, set()).add(where or "")
+        class_threshold = fitted.get("class_threshold")
+        return cls(group, float(fitted["threshold"]), None if class_threshold is None else float(class_threshold),
+                   {k: frozenset(v) for k, v in seen.items()})  # fmt: skip
+
+    def reliable(self, label: str, context: str | None) -> bool:
+        """Whether `label` can be judged alone on a file from `context` (the author's label of the other group):
+        its references span two or more contexts, or include this one."""
+        if not self.contexts:
+            return True
+        seen = self.contexts.get(label, frozenset())
+        return len(seen) >= 2 or (context is not None and context in seen)
+
+
+@dataclass(frozen=True)
 class LabelEvidence:
     """What the model's verdict says about the author's label (see `annotator.model.verdict`)."""
 
@@ -41,22 +75,48 @@ class LabelEvidence:
     p_wrong: float | None  # None: the model has no verdict or the label is not among the stored ranks
     threshold: float | None
     prefers: tuple[str, ...]  # labels ranked above it (best first, at most EVIDENCE_TOP)
+    reliable: bool = True  # judged alone; else by its class (`GroupVerdict.reliable`)
+    seen_in: tuple[str, ...] = ()  # the contexts the label's references come from (when not reliable)
+    label_class: str | None = None
+    class_p_wrong: float | None = None  # the class's P(wrong) (when not reliable)
+    class_best: str | None = None  # the label of the class it comes from
+    class_threshold: float | None = None
 
     @property
     def contradicted(self) -> bool:
-        return self.p_wrong is not None and self.threshold is not None and self.p_wrong >= self.threshold
+        if self.reliable:
+            return self.p_wrong is not None and self.threshold is not None and self.p_wrong >= self.threshold
+        return self.p_wrong is not None and self.threshold is not None and self.p_wrong >= self.threshold and \
+            self.class_p_wrong is not None and self.class_threshold is not None and \
+            self.class_p_wrong >= self.class_threshold  # fmt: skip
 
     def describe(self) -> str:
-        """'ranked 96 of 100, P(wrong) 0.62 (flagged from 0.85)'."""
+        """'ranked 96 of 100, P(wrong) 0.62 (flagged from 0.85)', or how its class was judged instead."""
         where = f"ranked {self.rank} of {self.n_labels}" if self.rank else f"ranked below the {self.n_stored} stored"
         if self.p_wrong is None or self.threshold is None:
             return where
-        return f"{where}, P(wrong) {self.p_wrong:.2f} (flagged from {self.threshold:.2f})"
+        if self.reliable:
+            return f"{where}, P(wrong) {self.p_wrong:.2f} (flagged from {self.threshold:.2f})"
+        seen = ", ".join(s or "no antibody" for s in self.seen_in) or "no training file"
+        alone = f"{where}, P(wrong) {self.p_wrong:.2f}; the model knows {self.label} from {seen} only, so it is not " \
+            "judged alone"  # fmt: skip
+        if self.class_threshold is None or self.class_p_wrong is None:
+            return alone
+        kind = {"tf": "TF", "active": "active mark", "repressive": "repressive mark"}.get(self.label_class or "",
+                                                                                        "label")  # fmt: skip
+        return f"{alone} but by its class: the best-fitting {kind}, {self.class_best}, has P(wrong) " \
+            f"{self.class_p_wrong:.2f} (flagged from {self.class_threshold:.2f})"  # fmt: skip
 
     def to_json(self) -> dict[str, Any]:
-        return {"label": self.label, "rank": self.rank, "n_labels": self.n_labels,
-                "p_wrong": None if self.p_wrong is None else round(self.p_wrong, 4), "threshold": self.threshold,
-                "contradicted": self.contradicted, "prefers": list(self.prefers)}  # fmt: skip
+        out = {"label": self.label, "rank": self.rank, "n_labels": self.n_labels,
+               "p_wrong": None if self.p_wrong is None else round(self.p_wrong, 4), "threshold": self.threshold,
+               "contradicted": self.contradicted, "prefers": list(self.prefers),
+               "judged_alone": self.reliable}  # fmt: skip
+        if not self.reliable:
+            out |= {"seen_in": list(self.seen_in), "class": self.label_class, "class_best": self.class_best,
+                    "class_p_wrong": None if self.class_p_wrong is None else round(self.class_p_wrong, 4),
+                    "class_threshold": self.class_threshold}  # fmt: skip
+        return out
 
 
 def decide(
@@ -64,7 +124,8 @@ def decide(
     ranking: Ranking,
     vocabulary: Sequence[str],
     config: Config,
-    threshold: float | None = None,
+    verdict: GroupVerdict | None = None,
+    context: str | None = None,
 ) -> Verdict:
     """Flag one sample x group with a prediction, by the precedence in the module docstring.
 
@@ -78,9 +139,13 @@ def decide(
         The group's labels in the model.
     config
         ``margin_threshold`` and ``near_miss_top_k``.
-    threshold
-        The group's verdict threshold (None: the model has no verdict for the group).
+    verdict
+        The group's verdict (None: the model has no verdict for the group).
+    context
+        The author's label of the other group (`cross_group`: the cell type for an antibody), which decides
+        whether a label the model knows from one context only can be judged alone.
     """
+    threshold = None if verdict is None else verdict.threshold
     top, top_score, margin = ranking.labels[0], ranking.scores[0], ranking.margin
     confident = ranking.confident(config.margin_threshold)
     p = f", p {ranking.probability:.2f}" if ranking.probability is not None else ""
@@ -101,7 +166,7 @@ def decide(
     label = author.canonical
     readings = [c for c in dict.fromkeys((label, *author.candidates)) if c in vocabulary] if author.method != FUZZY \
         else ([label] if label in vocabulary else [])  # fmt: skip
-    evidence = [label_evidence(r, ranking, vocabulary, threshold) for r in readings]
+    evidence = [label_evidence(r, ranking, vocabulary, verdict, context) for r in readings]
     if evidence and all(e.contradicted for e in evidence):
         worst = min(evidence, key=lambda e: e.p_wrong or 0.0)  # the reading the data contradict least
         prefers = ", ".join(worst.prefers) or top
@@ -132,7 +197,7 @@ def decide(
         return Verdict(
             Flag.OUT_OF_VOCABULARY, f"author label {label} is {what} the model was not trained on; {model_says}", label
         )
-    own = label_evidence(label, ranking, vocabulary, threshold)
+    own = label_evidence(label, ranking, vocabulary, verdict, context)
     rank, where = own.rank, own.describe()
     has_verdict = own.p_wrong is not None and threshold is not None
     weak = "" if not has_verdict else " (not enough evidence against it to flag)"
@@ -162,12 +227,29 @@ def decide(
     return Verdict(Flag.LOW_CONFIDENCE, f"author label {label} is {where}{weak}; {model_says}", label)
 
 
-def label_evidence(label: str, ranking: Ranking, vocabulary: Sequence[str], threshold: float | None) -> LabelEvidence:
-    """The verdict's evidence about one label of the vocabulary (rank, P(wrong), the labels ranked above it)."""
+def label_evidence(label: str, ranking: Ranking, vocabulary: Sequence[str], verdict: GroupVerdict | None,
+                   context: str | None = None) -> LabelEvidence:  # fmt: skip
+    """The verdict's evidence about one label of the vocabulary (rank, P(wrong), the labels ranked above it; for a
+    label the model cannot judge alone, its class's P(wrong): the lowest among the class's stored labels that can
+    be judged alone, or among all of them when none can — as `annotator.model.verdict.class_p_wrong`)."""
     rank = ranking.rank_of(label)
-    above = ranking.labels[: (rank - 1) if rank else len(ranking.labels)]
-    return LabelEvidence(label, rank, len(vocabulary), len(ranking.labels), ranking.p_wrong_of(label), threshold,
-                         tuple(above[:EVIDENCE_TOP]))  # fmt: skip
+    above = tuple(ranking.labels[: (rank - 1) if rank else len(ranking.labels)][:EVIDENCE_TOP])
+    p_wrong = ranking.p_wrong_of(label)
+    if verdict is None:
+        return LabelEvidence(label, rank, len(vocabulary), len(ranking.labels), p_wrong, None, above)
+    if verdict.reliable(label, context):
+        return LabelEvidence(label, rank, len(vocabulary), len(ranking.labels), p_wrong, verdict.threshold, above)
+    own_class = label_class(verdict.group, label)
+    members = [(lab, p) for lab, p in zip(ranking.labels, ranking.p_wrong or (), strict=False)
+               if p is not None and label_class(verdict.group, lab) == own_class]  # fmt: skip
+    judged = [(lab, p) for lab, p in members if verdict.reliable(lab, context)] or members
+    best = min(judged, key=lambda m: m[1]) if judged else None
+    return LabelEvidence(
+        label, rank, len(vocabulary), len(ranking.labels), p_wrong, verdict.threshold, above, reliable=False,
+        seen_in=tuple(sorted(verdict.contexts.get(label, frozenset()))), label_class=own_class,
+        class_p_wrong=None if best is None else best[1], class_best=None if best is None else best[0],
+        class_threshold=verdict.class_threshold,
+    )  # fmt: skip
 
 
 def _confidence(confident: bool) -> str:

@@ -64,10 +64,11 @@ import pyarrow.parquet as pq
 from annotator.config import Config
 from annotator.embeddings import EmbeddingArchive
 from annotator.errors import ModelError, SchemaError
-from annotator.flag_rules import EVIDENCE_TOP, decide, label_evidence, one_line
+from annotator.flag_rules import EVIDENCE_TOP, GroupVerdict, decide, label_evidence, one_line
 from annotator.flags import Flag
 from annotator.labels import AuthorLabel, extract_labels
 from annotator.labels.extract import identifier_columns
+from annotator.model.classes import cross_group
 from annotator.progress import NULL_PROGRESS, Progress
 from annotator.rankings import Prediction, Ranking, chunk_predictions, predictions_by_sample, row_group_spans
 from annotator.reconcile_swaps import SWAP_GROUPS, SwapCandidates, SwapNote, apply_swaps, find_night_swaps
@@ -99,7 +100,7 @@ def reconcile(
     config: Config,
     model_digest: str | None = None,
     progress: Progress = NULL_PROGRESS,
-    verdict_thresholds: Mapping[str, float] | None = None,
+    verdict_thresholds: Mapping[str, GroupVerdict] | None = None,
 ) -> pa.Table:
     """Annotations table (schema ``annotations``): every selected sample x model group with author labels, flagged.
 
@@ -118,8 +119,9 @@ def reconcile(
     progress
         Progress reporter, one step per sample.
     verdict_thresholds
-        Per group, the P(wrong) from which the model's verdict contradicts an author label
-        (`verdict_thresholds(model)`); a group without one is flagged by the rules for models without a verdict.
+        Per group, the model's verdict: the P(wrong) from which it contradicts an author label, and which labels it
+        can judge alone (`verdict_thresholds(model)`); a group without one is flagged by the rules for models
+        without a verdict.
     """
     cuts = dict(verdict_thresholds or {})
     by_sample = predictions_by_sample(predictions)
@@ -135,8 +137,9 @@ def reconcile(
             for group, vocabulary in groups.items():
                 if group not in AUTHOR_LABEL_GROUPS:
                     continue
+                context = authors.get(cross_group(group))
                 row = _annotate(sample, group, vocabulary, authors.get(group), prediction, config, thresholds, digest,
-                                cuts.get(group))
+                                cuts.get(group), context.canonical if context else None)
                 rows.append({**row, **identifiers})
             task.advance()
     return to_table("annotations", rows)
@@ -162,10 +165,13 @@ def callable_groups(model: LabelModel) -> dict[str, Sequence[str]]:
     return {g: labels for g, labels in model.groups.items() if g not in never}
 
 
-def verdict_thresholds(model: LabelModel) -> dict[str, float]:
-    """Per group with a fitted verdict, the P(wrong) from which an author label counts as contradicted."""
-    fitted = (getattr(model, "verdict", None) or {}).get("groups") or {}
-    return {g: float(v["threshold"]) for g, v in fitted.items() if isinstance(v, dict) and "threshold" in v}
+def verdict_thresholds(model: LabelModel) -> dict[str, GroupVerdict]:
+    """Per group with a fitted verdict, the P(wrong) from which an author label counts as contradicted, and the
+    contexts of its labels' references (`GroupVerdict`)."""
+    stored = getattr(model, "verdict", None) or {}
+    fitted, references = stored.get("groups") or {}, stored.get("references") or {}
+    return {g: GroupVerdict.from_model(g, v, references) for g, v in fitted.items()
+            if isinstance(v, dict) and "threshold" in v}  # fmt: skip
 
 
 def reconcile_workdir(
@@ -252,7 +258,8 @@ def _annotate(
     config: Config,
     thresholds: dict[str, Any],
     model_digest: str | None,
-    verdict_threshold: float | None = None,
+    group_verdict: GroupVerdict | None = None,
+    context: str | None = None,
 ) -> dict[str, Any]:
     """One annotations row."""
     ranking = prediction.rankings.get(group) if prediction and prediction.status == _STATUS_OK else None
@@ -275,12 +282,13 @@ def _annotate(
         reason = _no_prediction_reason(sample, group, prediction)
         evidence["prediction"] = {"status": prediction.status if prediction else None, "reason": reason}
         return {**row, "flag": Flag.NO_PREDICTION.value, "reason": reason, "evidence": _json(evidence)}
-    verdict = decide(author, ranking, vocabulary, config, verdict_threshold)
+    verdict = decide(author, ranking, vocabulary, config, group_verdict, context)
     rank = ranking.rank_of(verdict.author_label) if verdict.author_label else None
     judged = verdict.author_label is not None and verdict.author_label in vocabulary and author is not None
     if judged:
         assert verdict.author_label is not None
-        evidence["verdict"] = label_evidence(verdict.author_label, ranking, vocabulary, verdict_threshold).to_json()
+        evidence["verdict"] = label_evidence(verdict.author_label, ranking, vocabulary, group_verdict,
+                                             context).to_json()  # fmt: skip
     shown = max(EVIDENCE_TOP, config.near_miss_top_k)
     evidence["top"] = [
         {"label": lab, "score": round(s, 4)}

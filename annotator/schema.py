@@ -135,7 +135,8 @@ ANNOTATIONS = pa.schema(
         _f("author_score", pa.float32(), "Model score of the author label (null if not in the vocabulary)."),
         _f("author_p_wrong", pa.float32(), "The verdict's probability that the author label is wrong (null when the "
            "model has no verdict for the group or the label is not among the stored ranks); confident_mismatch when "
-           "it reaches the model's threshold (evidence.verdict). Added in schema version 2."),
+           "it reaches the model's threshold — for a label the model knows from one context only, when its class's "
+           "does too (evidence.verdict). Added in schema version 2."),
         _f("flag", pa.string(), "One of annotator.reconcile.Flag.", False),
         _f("reason", pa.string(), "One-line human explanation of the flag.", False),
         _f("evidence", pa.string(), "JSON: the extraction candidates and the model's top labels with scores."),

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from annotator.cli import app
 from annotator.config import Config
 from annotator.errors import ModelError, SchemaError
+from annotator.flag_rules import GroupVerdict
 from annotator.flags import Flag
 from annotator.reconcile import reconcile, reconcile_workdir
 from annotator.schema import ANNOTATIONS
@@ -445,7 +446,7 @@ def _judged(ranked: list[tuple[str, float, float]], title: str, threshold: float
     for row, (_, _, wrong) in zip(predictions, ranked, strict=False):
         row.update(confident=False, probability=0.3 if row["rank"] == 1 else None, confidence_reason=reason,
                    p_wrong=wrong)  # fmt: skip
-    cuts = None if threshold is None else {"antibody": threshold}
+    cuts = None if threshold is None else {"antibody": GroupVerdict("antibody", threshold)}
     table = reconcile(to_table("samples", [_sample(title=title)]), to_table("predictions", predictions), GROUPS,
                       Config(), verdict_thresholds=cuts)  # fmt: skip
     return next(row for row in table.to_pylist() if row["group"] == "antibody")
@@ -464,10 +465,56 @@ def test_a_wrong_label_ranked_low_is_a_confident_mismatch_without_a_confident_to
     verdict = json.loads(row["evidence"])["verdict"]
     assert verdict == {
         "label": "H3K27me3", "rank": 6, "n_labels": 6, "p_wrong": 0.93, "threshold": 0.8, "contradicted": True,
-        "prefers": ["H3K4me3", "H3K27ac", "H3K9ac", "H3K4me1", "H3K9me3"],
+        "prefers": ["H3K4me3", "H3K27ac", "H3K9ac", "H3K4me1", "H3K9me3"], "judged_alone": True,
     }  # fmt: skip
     # without a verdict the same row is only a repressive mark without a confident label
     assert _judged(_UNSURE, "K562 H3K27me3 ChIP", threshold=None)["flag"] == Flag.REPRESSIVE_LOW_CONFIDENCE
+
+
+#: A TF file: MAX ranks first; CTCF (known from many cell types) and JUND and MYC (each known from GM12878 only).
+_TF_FILE = [("MAX", 0.60, 0.10), ("CTCF", 0.40, 0.60), ("JUND", 0.30, 0.95), ("MYC", 0.20, 0.97),
+            ("H3K4me3", 0.10, 0.90), ("H3K27me3", 0.05, 0.99)]  # fmt: skip
+_TF_CONTEXTS = {"MAX": frozenset({"GM12878", "K562"}), "CTCF": frozenset({"GM12878", "HepG2"}),
+                "JUND": frozenset({"GM12878"}), "MYC": frozenset({"GM12878"}),
+                "H3K4me3": frozenset({"K562", "HepG2"}), "H3K27me3": frozenset({"K562", "HepG2"})}  # fmt: skip
+
+
+def _tf_row(title: str, class_threshold: float | None = 0.5) -> dict:
+    predictions = _ranks("GSM1/a.bed", "antibody", [(lab, s) for lab, s, _ in _TF_FILE]) + _ranks(
+        "GSM1/a.bed", "cell_type", [("K562", 0.5), ("HepG2", 0.1)]
+    )
+    for row, (_, _, wrong) in zip(predictions, _TF_FILE, strict=False):
+        row.update(confident=False, probability=0.3 if row["rank"] == 1 else None, p_wrong=wrong)
+    groups = {"antibody": [lab for lab, _, _ in _TF_FILE], "cell_type": ["K562", "HepG2", "GM12878"]}
+    cuts = {"antibody": GroupVerdict("antibody", 0.8, class_threshold, _TF_CONTEXTS)}
+    table = reconcile(to_table("samples", [_sample(title=title)]), to_table("predictions", predictions), groups,
+                      Config(), verdict_thresholds=cuts)  # fmt: skip
+    return next(row for row in table.to_pylist() if row["group"] == "antibody")
+
+
+def test_a_label_known_from_one_other_cell_type_is_judged_by_its_class() -> None:
+    # JUND has P(wrong) 0.95 >= 0.80, but the model knows JUND from GM12878 only and this is a HepG2 file: a JUND
+    # file of another cell type binds elsewhere, so JUND alone is not judged. Its class is: MAX, a TF the model
+    # knows from two cell types, fits (P(wrong) 0.10 < 0.50), so the label is not contradicted.
+    row = _tf_row("HepG2 JUND ChIP-seq")
+    assert row["flag"] != Flag.CONFIDENT_MISMATCH
+    assert "JUND from GM12878 only" in row["reason"] and "MAX" in row["reason"]
+    verdict = json.loads(row["evidence"])["verdict"]
+    assert (verdict["judged_alone"], verdict["contradicted"], verdict["class"]) == (False, False, "tf")
+    assert (verdict["class_best"], verdict["class_p_wrong"], verdict["seen_in"]) == ("MAX", 0.1, ["GM12878"])
+    # in GM12878, where the model has seen JUND, the label is judged alone and contradicted
+    assert _tf_row("GM12878 JUND ChIP-seq")["flag"] == Flag.CONFIDENT_MISMATCH
+    # a reliable label is judged alone whatever its cell type: CTCF here has P(wrong) 0.60 < 0.80
+    assert _tf_row("HepG2 CTCF ChIP-seq")["flag"] != Flag.CONFIDENT_MISMATCH
+
+
+def test_a_class_the_data_contradict_flags_a_label_known_from_one_cell_type() -> None:
+    # a class threshold under MAX's P(wrong): every TF the model can judge is contradicted, so is JUND's class
+    row = _tf_row("HepG2 JUND ChIP-seq", class_threshold=0.05)
+    assert row["flag"] == Flag.CONFIDENT_MISMATCH
+    assert "not judged alone but by its class" in row["reason"] and "0.10 (flagged from 0.05)" in row["reason"]
+    # without a class threshold (a group with one class) such a label is never contradicted
+    assert _tf_row("HepG2 JUND ChIP-seq", class_threshold=None)["flag"] != Flag.CONFIDENT_MISMATCH
 
 
 def test_a_label_below_the_threshold_is_not_flagged_but_its_evidence_is_told() -> None:

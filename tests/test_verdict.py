@@ -72,7 +72,7 @@ def _synthetic_evidence(n_files: int = 60, n_labels: int = 8, seed: int = 0) -> 
     return Evidence(obj("loso:x"), obj("antibody"), np.tile(np.array(["whole", "random300"], dtype=object), n // 2),
                     np.repeat(np.array(["a", "b"], dtype=object)[np.arange(n_files) % 2], n_labels),
                     np.repeat(np.arange(n_files), n_labels), truth_names, label, truth_names != label,
-                    obj("x"), np.ones(n, dtype=bool), feats.reshape(n, -1))  # fmt: skip
+                    obj("x"), np.ones(n, dtype=bool), feats.reshape(n, -1), np.ones(n, dtype=bool))  # fmt: skip
 
 
 def test_fitted_verdict_ranks_wrong_labels_above_true_ones_and_bounds_false_alarms() -> None:
@@ -145,3 +145,97 @@ def test_a_verdict_without_references_is_refused(tmp_path: Path) -> None:
     _, judged = _with_verdict(tmp_path)
     with pytest.raises(Exception, match="reference"):
         replace(judged, reference_vectors=None)
+
+
+def test_a_label_is_reliable_with_references_in_two_contexts_or_in_the_files_own() -> None:
+    # label 0 seen in GM12878 and K562, label 1 in GM12878 only, label 2 never
+    ref_label = np.array([0, 0, 1, -1])
+    ref_context = ["GM12878", "K562", "GM12878", "HepG2"]
+    rel = verdict.reliable_labels(ref_label, ref_context, 3, ["HepG2", "GM12878", None])
+    np.testing.assert_array_equal(rel, [[True, False, False], [True, True, False], [True, False, False]])
+
+
+def test_the_class_p_wrong_is_the_best_reliable_label_of_the_class_or_else_the_best_of_all() -> None:
+    p = np.array([[0.1, 0.9, 0.88, 0.2, 0.95]])
+    classes = ["tf", "tf", "tf", "active", "active"]
+    reliable = np.array([[False, True, False, False, False]])
+    # tf: only label 1 is reliable -> 0.9 (label 0's 0.1 does not count); active: none reliable -> min 0.2
+    np.testing.assert_allclose(verdict.class_p_wrong(p, classes, reliable), [[0.9, 0.9, 0.9, 0.2, 0.2]])
+    flagged = verdict.contradicted(p, verdict.class_p_wrong(p, classes, reliable), reliable, 0.85, 0.5)
+    # label 0: its class is contradicted but its own P(wrong) is low; label 4: its own is high, its class's not
+    np.testing.assert_array_equal(flagged, [[False, True, True, False, False]])
+    no_class = verdict.contradicted(p, verdict.class_p_wrong(p, classes, reliable), reliable, 0.85, None)
+    np.testing.assert_array_equal(no_class, [[False, True, False, False, False]])
+
+
+def _with_classes(ev: Evidence, reliable_share: float, seed: int = 1) -> Evidence:
+    """`ev` with labels named as TFs and histone marks (two classes) and a share of labels not judged alone."""
+    names = {f"L{i}": (f"TF{i}" if i % 2 else f"H3K{i}ac") for i in range(8)}
+    rename = np.vectorize(lambda v: names[v], otypes=[object])
+    rng = np.random.default_rng(seed)
+    return replace(ev, truth=rename(ev.truth), label=rename(ev.label),
+                   reliable=rng.uniform(size=ev.wrong.shape[0]) < reliable_share)  # fmt: skip
+
+
+def test_evidence_rows_get_the_class_p_wrong_of_the_pure_scorer() -> None:
+    from annotator.model.verdict_fit import class_p_of_rows
+
+    ev = _with_classes(_synthetic_evidence(n_files=10), 0.5)
+    p = np.random.default_rng(2).uniform(size=ev.wrong.shape[0])
+    by_rows = class_p_of_rows(ev, p).reshape(10, 8)
+    classes = [verdict.label_class("antibody", lab) for lab in ev.label[:8]]
+    expected = verdict.class_p_wrong(p.reshape(10, 8), classes, ev.reliable.reshape(10, 8))
+    np.testing.assert_allclose(by_rows, expected)
+
+
+def test_the_class_is_judged_against_the_label_threshold_and_only_lowers_false_alarms() -> None:
+    from annotator.model.verdict_fit import class_p_of_rows
+
+    ev = _with_classes(_synthetic_evidence(n_files=400), 0.5)
+    fitted = fit_group(ev, max_false_alarm=0.05)
+    assert fitted["class_threshold"] == fitted["threshold"]
+    p = verdict.p_wrong(fitted, ev.features)
+    flagged = verdict.contradicted(p, class_p_of_rows(ev, p), ev.reliable, fitted["threshold"],
+                                   fitted["class_threshold"])  # fmt: skip
+    alone = p >= fitted["threshold"]
+    assert not (flagged & ~alone).any()  # the class check only ever clears a label
+    assert (alone & ~flagged & ~ev.reliable).any()  # ... and here it does
+    np.testing.assert_array_equal(flagged[ev.reliable], alone[ev.reliable])
+    for c in ("whole", "random300"):
+        for s in ("a", "b"):
+            m = ~ev.wrong & (ev.condition == c) & (ev.source == s)
+            assert np.mean(flagged[m]) <= 0.05
+    # one class (here every label reads as a TF; cell types likewise): no class verdict
+    assert fit_group(_synthetic_evidence(n_files=100))["class_threshold"] is None
+
+
+def test_reconcile_judges_an_author_label_exactly_as_the_benchmark_does() -> None:
+    """`flag_rules.label_evidence` (reconcile, one label at a time) and `verdict.contradicted` (the fit and the
+    benchmark, vectorised) must agree, or the benchmark measures a verdict that never runs."""
+    from annotator.flag_rules import GroupVerdict, label_evidence
+    from annotator.rankings import Ranking
+
+    rng = np.random.default_rng(3)
+    vocabulary = ["H3K4me3", "H3K27ac", "H3K27me3", "H3K9me3", "CTCF", "JUND", "MAX", "REST"]
+    cells = ["GM12878", "K562", "HepG2"]
+    ref_label = rng.integers(0, len(vocabulary), 30)
+    ref_context = [cells[i] for i in rng.integers(0, len(cells), 30)]
+    contexts: dict[str, set[str]] = {}
+    for label, cell in zip(ref_label.tolist(), ref_context, strict=True):
+        contexts.setdefault(vocabulary[label], set()).add(cell)
+    group = GroupVerdict("antibody", 0.6, 0.6, {k: frozenset(v) for k, v in contexts.items()})
+    classes = [verdict.label_class("antibody", lab) for lab in vocabulary]
+    checked = 0
+    for _ in range(40):
+        p = rng.uniform(size=(1, len(vocabulary)))
+        context = cells[rng.integers(0, len(cells))] if rng.uniform() < 0.7 else None
+        reliable = verdict.reliable_labels(ref_label, ref_context, len(vocabulary), [context])
+        expected = verdict.contradicted(p, verdict.class_p_wrong(p, classes, reliable), reliable, 0.6, 0.6)[0]
+        order = np.argsort(-p[0])  # any order: the stored ranks carry their own P(wrong)
+        ranking = Ranking(tuple(vocabulary[i] for i in order), tuple(float(1 - p[0, i]) for i in order), 0.1,
+                          p_wrong=tuple(float(p[0, i]) for i in order))  # fmt: skip
+        for i, label in enumerate(vocabulary):
+            ev = label_evidence(label, ranking, vocabulary, group, context)
+            assert ev.reliable == bool(reliable[0, i]) and ev.contradicted == bool(expected[i]), (label, context)
+            checked += int(not ev.reliable)
+    assert checked > 0  # labels judged by their class were among those compared

@@ -41,11 +41,54 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from annotator.model.classes import cross_group as cross_group  # re-exported for the fit and the projection
+from annotator.model.classes import label_class as label_class
+
 #: Features of one label of one file, in the order `label_features` returns them.
 FEATURES = ("gap", "log_rank", "rank_share", "zscore", "ref_gap", "ref_log_rank", "tile_ratio", "tile_log_rank",
             "cross_gap", "gap_x_cross", "ref_gap_x_cross", "log_tokens", "block_share", "top_score")  # fmt: skip
 #: `best_reference` of a label without any reference: as if its best reference were orthogonal to the file.
 _NO_REFERENCE = 0.0
+def reliable_labels(ref_label: np.ndarray, ref_context: Sequence[str | None], n_labels: int,
+                    contexts: Sequence[str | None]) -> np.ndarray:  # fmt: skip
+    """(n files, n labels) bool: whether a label can be judged alone for each file — its references span two or
+    more contexts, or include the file's context (`contexts`, None when unknown). `ref_label` is each reference's
+    label index (-1: none), `ref_context` its context (its label in the other group; None: none)."""
+    seen: list[set[str]] = [set() for _ in range(n_labels)]
+    for label, context in zip(np.asarray(ref_label).tolist(), ref_context, strict=True):
+        if label >= 0:
+            seen[label].add(context or "")
+    spread = np.array([len(s) >= 2 for s in seen], dtype=bool)
+    out = np.repeat(spread[None, :], len(contexts), axis=0)
+    for i, context in enumerate(contexts):
+        if context:
+            out[i] |= np.array([context in s for s in seen], dtype=bool)
+    return out
+
+
+def class_p_wrong(p: np.ndarray, classes: Sequence[str], reliable: np.ndarray) -> np.ndarray:
+    """(n, L): for every label the P(wrong) of its class — the lowest P(wrong) among the class's reliable labels
+    in the file, or among all its labels when none is reliable (`p` and `reliable` are (n, L))."""
+    p = np.asarray(p, dtype=np.float64)
+    of_label = np.asarray(classes, dtype=object)
+    out = np.empty_like(p)
+    for c in dict.fromkeys(of_label.tolist()):
+        cols = np.flatnonzero(of_label == c)
+        part, rel = p[:, cols], np.asarray(reliable, dtype=bool)[:, cols]
+        best_reliable = np.where(rel, part, np.inf).min(axis=1)
+        out[:, cols] = np.where(rel.any(axis=1), best_reliable, part.min(axis=1))[:, None]
+    return out
+
+
+def contradicted(p: np.ndarray, class_p: np.ndarray, reliable: np.ndarray, threshold: float,
+                 class_threshold: float | None) -> np.ndarray:  # fmt: skip
+    """Whether each label is contradicted: a reliable label by its own P(wrong); an unreliable one only when its
+    own P(wrong) and its class's both reach their thresholds (never, without a class threshold). A label's own
+    evidence is one-sided when it is unreliable: a cell-type shift makes a true label look wrong, never a wrong one
+    look right, so a low own P(wrong) still clears it."""
+    own = np.asarray(p) >= threshold
+    by_class = np.zeros_like(own) if class_threshold is None else np.asarray(class_p) >= class_threshold
+    return np.where(np.asarray(reliable, dtype=bool), own, own & by_class)
 
 
 def unit_block(vectors: np.ndarray, block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -163,11 +206,6 @@ def features_of(
     else:
         cross = np.zeros_like(best)
     return label_features(scores, best, tiles, cross, n_tokens, share)
-
-
-def cross_group(group: str) -> str:
-    """The group whose block gives a group's cross features: cell type for antibody, antibody for the rest."""
-    return "cell_type" if group == "antibody" else "antibody"
 
 
 def overlap_of_rows(rows: np.ndarray, tiles_by_row: sp.csr_matrix, ref_sizes: np.ndarray) -> np.ndarray:

@@ -9,7 +9,8 @@ could have written. `mislabel_kind` sorts them the way curators meet them — `a
 mark for a repressive one, a TF for a histone mark), `within` a class (H3K4me1 for H3K27ac, one TF for another) and
 `slip` (a near-identical name: H3K4me1 for H3K4me3, STAT1 for STAT3, HSMM for HSMMtube) — so recall can be read
 per kind. The threshold is the lowest P(wrong) that keeps the share of *true* labels reaching it at most
-`MAX_FALSE_ALARM` in every condition and source of the fitting files.
+`MAX_FALSE_ALARM` in every condition and source of the fitting files. Labels the verdict cannot judge alone
+(`verdict.reliable_labels`) are also judged by their class, against the same threshold (`class_threshold`).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ VERDICT_GROUPS = ("antibody", "cell_type")
 #: Mislabel kinds, in table order.
 KINDS = ("across", "within", "slip")
 _RESIDUE = re.compile(r"H[234][A-Z.]*?K\d+")
-_REPRESSIVE = frozenset({"H3K27me3", "H3K27me2", "H3K9me3", "H3K9me2", "H4K20me3", "H2AK119ub1", "H3K36me3"})
+label_class = verdict.label_class
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,7 @@ class Evidence:
     kind: np.ndarray  # "true", or the mislabel kind (KINDS)
     known: np.ndarray  # bool: the truth is in the fold's vocabulary
     features: np.ndarray  # (n, len(verdict.FEATURES))
+    reliable: np.ndarray  # bool: the label can be judged alone for this file (`verdict.reliable_labels`)
 
     def select(self, mask: np.ndarray) -> Evidence:
         return Evidence(*(getattr(self, f.name)[mask] for f in fields(self)))
@@ -70,15 +72,6 @@ class Evidence:
         with np.load(path, allow_pickle=False) as z:
             arrays = [z[f"e_{f.name}"] for f in fields(Evidence)]
         return Evidence(*(a.astype(object) if a.dtype.kind == "U" else a for a in arrays))
-
-
-def label_class(group: str, label: str) -> str:
-    """Class of a label for mislabel kinds: repressive / active histone mark or TF (antibody); one class else."""
-    if group != "antibody":
-        return group
-    if label in _REPRESSIVE:
-        return "repressive"
-    return "active" if label[:2] in ("H2", "H3", "H4") else "tf"
 
 
 def is_slip(a: str, b: str) -> bool:
@@ -137,7 +130,10 @@ def collect_evidence(fitted: Fitted, corpus: SourceCorpus, fold: str, train: np.
             cross_block = np.zeros(0, np.int64) if cross is None else np.flatnonzero(np.abs(cross).sum(axis=0) > 0)
             feats = verdict.features_of(scores, vectors[rows], overlap[rows], block, cross_block, refs, ref_ids,
                                         n_tokens[rows])  # fmt: skip
-            parts.append(_rows(fold, group, condition, corpus, test[rows], names, feats))
+            context = corpus.labels[verdict.cross_group(group)]
+            reliable = verdict.reliable_labels(ref_ids, [c or None for c in context[train].tolist()], len(names),
+                                               [c or None for c in context[test[rows]].tolist()])  # fmt: skip
+            parts.append(_rows(fold, group, condition, corpus, test[rows], names, feats, reliable))
     return Evidence.concat(parts) if parts else None
 
 
@@ -155,7 +151,7 @@ def fold_evidence(fitted: Fitted, corpus: SourceCorpus, fold: str, train: np.nda
 
 
 def _rows(fold: str, group: str, condition: str, corpus: SourceCorpus, files: np.ndarray, names: list[str],
-          feats: np.ndarray) -> Evidence:  # fmt: skip
+          feats: np.ndarray, reliable: np.ndarray) -> Evidence:  # fmt: skip
     n, n_labels = feats.shape[:2]
     truth = np.repeat(corpus.labels[group][files].astype(object), n_labels)
     label = np.tile(np.array(names, dtype=object), n)
@@ -167,7 +163,7 @@ def _rows(fold: str, group: str, condition: str, corpus: SourceCorpus, files: np
         fold=_fill(full, fold), group=_fill(full, group), condition=_fill(full, condition),
         source=np.repeat(corpus.sources[files].astype(object), n_labels), file=np.repeat(files, n_labels),
         truth=truth, label=label, wrong=truth != label, kind=kind, known=known,
-        features=feats.reshape(n * n_labels, -1),
+        features=feats.reshape(n * n_labels, -1), reliable=np.asarray(reliable, dtype=bool).reshape(n * n_labels),
     )  # fmt: skip
 
 
@@ -191,7 +187,34 @@ def fit_group(evidence: Evidence, max_false_alarm: float = MAX_FALSE_ALARM) -> d
     p = verdict.p_wrong(model, e.features)
     right = ~e.wrong
     threshold = choose_threshold(p[right], e.condition[right], e.source[right], max_false_alarm)
-    return {**model, "threshold": threshold, "features": list(verdict.FEATURES), "n_files": int(right.sum())}
+    # A class is contradicted when even its best label reaches the same threshold. Not fitted on its own: the
+    # class check guards against a shift the fitting files do not show (a new source), where a threshold fitted
+    # in-sample would be void — on the bundled data it came out at 0.
+    classes = {label_class(g, lab) for g, lab in zip(e.group.tolist(), e.label.tolist(), strict=True)}
+    return {**model, "threshold": threshold, "class_threshold": threshold if len(classes) > 1 else None,
+            "features": list(verdict.FEATURES), "n_files": int(right.sum())}  # fmt: skip
+
+
+def class_p_of_rows(evidence: Evidence, p: np.ndarray) -> np.ndarray:
+    """`verdict.class_p_wrong` of evidence rows: per row, the lowest P(wrong) among the reliable labels of its
+    label's class for the same file, condition and fold (among all of them when none is reliable)."""
+    classes = np.array([label_class(g, lab) for g, lab in zip(evidence.group.tolist(), evidence.label.tolist(),
+                                                               strict=True)], dtype=str)  # fmt: skip
+    key = np.char.add(np.char.add(evidence.fold.astype(str), "|"), evidence.condition.astype(str))
+    key = np.char.add(np.char.add(np.char.add(key, "|"), evidence.file.astype(str)), "|")
+    key = np.char.add(np.char.add(np.char.add(key, evidence.group.astype(str)), "|"), classes)
+    _, inverse = np.unique(key, return_inverse=True)
+    best_reliable = np.full(inverse.max() + 1 if inverse.size else 0, np.inf)
+    best_any = best_reliable.copy()
+    np.minimum.at(best_reliable, inverse[evidence.reliable], p[evidence.reliable])
+    np.minimum.at(best_any, inverse, p)
+    return np.where(np.isfinite(best_reliable[inverse]), best_reliable[inverse], best_any[inverse])
+
+
+def decide_rows(evidence: Evidence, p: np.ndarray, model: dict[str, Any]) -> np.ndarray:
+    """Whether the verdict contradicts each row's label (`verdict.contradicted`)."""
+    return verdict.contradicted(p, class_p_of_rows(evidence, p), evidence.reliable, model["threshold"],
+                                model.get("class_threshold"))  # fmt: skip
 
 
 def choose_threshold(p_true: np.ndarray, condition: np.ndarray, source: np.ndarray,
@@ -225,7 +248,7 @@ def crossfit(evidence: Evidence, max_false_alarm: float = MAX_FALSE_ALARM) -> tu
         for group, model in fitted.items():
             m = (evidence.source == source) & (evidence.group == group)
             p[m] = verdict.p_wrong(model, evidence.features[m])
-            flagged[m] = p[m] >= model["threshold"]
+            flagged[m] = decide_rows(evidence.select(m), p[m], model)
     return p, flagged
 
 
