@@ -10,6 +10,7 @@ from modelkit import labelled_model
 from typer.testing import CliRunner
 
 from annotator.cli import app
+from annotator.demo import SAMPLES
 
 _BOX = set("┌┐└┘│─━┃╭╮")
 
@@ -64,7 +65,7 @@ def test_no_tables_off_a_terminal_unless_asked(model, tmp_path: Path) -> None:
     harvest = CliRunner().invoke(app, ["harvest", "GSE999999", "--workdir", str(tmp_path / "w"), "--soft-dir",
                                        str(tmp_path / "w" / "demo-input" / "soft"), "--allow-local-urls"])  # fmt: skip
     assert harvest.exit_code == 0, harvest.output
-    assert not _BOX & set(harvest.stdout) and "GSE999999\t17" in harvest.stdout
+    assert not _BOX & set(harvest.stdout) and f"GSE999999\t{len(SAMPLES)}" in harvest.stdout
     drawn = CliRunner().invoke(app, ["reconcile", "--workdir", str(tmp_path / "w"), "--model", str(model.path),
                                      "--format", "table"])  # fmt: skip
     assert drawn.exit_code == 0 and _BOX & set(drawn.stdout)

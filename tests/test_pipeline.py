@@ -14,10 +14,13 @@ from typer.testing import CliRunner
 from annotator import pipeline
 from annotator.cli import app
 from annotator.config import Config
-from annotator.demo import DEMO_GSE, build_demo
+from annotator.demo import DEMO_GSE, SAMPLES, build_demo
 from annotator.errors import WorkdirLockedError
 from annotator.lock import LOCK_NAME
 from annotator.tables import read_table
+
+#: Demo samples with a peak file: the ones a demo night projects.
+N_PEAK_FILES = sum(1 for s in SAMPLES if s.truth)
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +73,7 @@ def test_demo_runs_offline_and_flags_each_story(model, tmp_path: Path) -> None:
     )
     assert again.exit_code == 0, again.output
     counts = json.loads(read_table("runs", work / "runs.parquet").to_pylist()[-1]["counts"])
-    assert (counts["project_projected"], counts["project_reused"]) == (0, 13)  # same demo bytes: nothing redone
+    assert (counts["project_projected"], counts["project_reused"]) == (0, N_PEAK_FILES)  # same bytes: none redone
 
 
 def test_second_run_reuses_projections_and_gives_the_same_tables(model, tmp_path: Path) -> None:
@@ -81,8 +84,8 @@ def test_second_run_reuses_projections_and_gives_the_same_tables(model, tmp_path
     first = pipeline.run(config, [DEMO_GSE])
     tables = {n: read_table(n, p) for n, p in first.tables.items() if n != "runs"}
     second = pipeline.run(config, [DEMO_GSE])
-    assert first.counts["project_projected"] == 13 and second.counts["project_projected"] == 0
-    assert second.counts["project_reused"] == 13
+    assert first.counts["project_projected"] == N_PEAK_FILES and second.counts["project_projected"] == 0
+    assert second.counts["project_reused"] == N_PEAK_FILES
     for name, table in tables.items():
         assert read_table(name, second.tables[name]).equals(table), name
     assert read_table("runs", second.tables["runs"]).num_rows == 2
@@ -111,7 +114,7 @@ def test_a_run_killed_mid_projection_continues_where_it_stopped(
     assert not (config.workdir / LOCK_NAME).exists()
     monkeypatch.setattr(pipeline, "project_many", real)
     result = pipeline.run(config, [DEMO_GSE])
-    assert result.counts["project_reused"] == 4 and result.counts["project_projected"] == 9
+    assert result.counts["project_reused"] == 4 and result.counts["project_projected"] == N_PEAK_FILES - 4
     assert result.exit_code == 0
 
 
@@ -181,7 +184,7 @@ def test_json_logs_for_log_collectors(model, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     records = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
     assert records and all({"time", "level", "logger", "message"} <= set(r) for r in records)
-    assert any("projecting 13 of 13" in r["message"] for r in records)
+    assert any(f"projecting {N_PEAK_FILES} of {N_PEAK_FILES}" in r["message"] for r in records)
     assert "\x1b[" not in result.output  # no colour codes when not on a terminal
 
 
@@ -191,7 +194,7 @@ def test_readme_demo_on_the_bundled_model_shows_every_story(tmp_path: Path) -> N
     assert result.exit_code == 0, result.output
     flags = set(_flags(tmp_path / "demo").values())
     expected = {"match", "misspelling", "near_miss", "repressive_low_confidence", "missing_author_label",
-                "confident_mismatch", "out_of_vocabulary", "no_known_label"}  # fmt: skip
+                "confident_mismatch", "out_of_vocabulary", "no_known_label", "low_confidence"}  # fmt: skip
     assert expected <= flags, f"missing: {expected - flags}"
     assert _swapped(tmp_path / "demo") == {"GSM9990016": "GSM9990017", "GSM9990017": "GSM9990016"}
     html = (tmp_path / "demo" / "report.html").read_text()
