@@ -41,6 +41,8 @@ class GroupVerdict:
     threshold: float
     class_threshold: float | None = None
     contexts: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    _judgeable: dict[str | None, frozenset[str]] = field(default_factory=dict, compare=False, repr=False)
+    _classes: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def from_model(cls, group: str, fitted: Mapping[str, Any], references: Mapping[str, Sequence[str | None]]
@@ -60,8 +62,22 @@ class GroupVerdict:
         its references span two or more contexts, or include this one."""
         if not self.contexts:
             return True
-        seen = self.contexts.get(label, frozenset())
-        return len(seen) >= 2 or (context is not None and context in seen)
+        return label in self.judgeable(context)
+
+    def judgeable(self, context: str | None) -> frozenset[str]:
+        """The labels that can be judged alone on a file from `context` (computed once per context: a night
+        asks for the same few cell types again and again)."""
+        if context not in self._judgeable:
+            self._judgeable[context] = frozenset(
+                label for label, seen in self.contexts.items() if len(seen) >= 2 or (context and context in seen)
+            )
+        return self._judgeable[context]
+
+    def label_class(self, label: str) -> str:
+        """`annotator.model.classes.label_class` of a label of this group (cached)."""
+        if label not in self._classes:
+            self._classes[label] = label_class(self.group, label)
+        return self._classes[label]
 
 
 @dataclass(frozen=True)
@@ -239,10 +255,11 @@ def label_evidence(label: str, ranking: Ranking, vocabulary: Sequence[str], verd
         return LabelEvidence(label, rank, len(vocabulary), len(ranking.labels), p_wrong, None, above)
     if verdict.reliable(label, context):
         return LabelEvidence(label, rank, len(vocabulary), len(ranking.labels), p_wrong, verdict.threshold, above)
-    own_class = label_class(verdict.group, label)
+    own_class = verdict.label_class(label)
     members = [(lab, p) for lab, p in zip(ranking.labels, ranking.p_wrong or (), strict=False)
-               if p is not None and label_class(verdict.group, lab) == own_class]  # fmt: skip
-    judged = [(lab, p) for lab, p in members if verdict.reliable(lab, context)] or members
+               if p is not None and verdict.label_class(lab) == own_class]  # fmt: skip
+    judgeable = verdict.judgeable(context) if verdict.contexts else None
+    judged = [(lab, p) for lab, p in members if judgeable is None or lab in judgeable] or members
     best = min(judged, key=lambda m: m[1]) if judged else None
     return LabelEvidence(
         label, rank, len(vocabulary), len(ranking.labels), p_wrong, verdict.threshold, above, reliable=False,
