@@ -239,3 +239,14 @@ def test_reconcile_judges_an_author_label_exactly_as_the_benchmark_does() -> Non
             assert ev.reliable == bool(reliable[0, i]) and ev.contradicted == bool(expected[i]), (label, context)
             checked += int(not ev.reliable)
     assert checked > 0  # labels judged by their class were among those compared
+
+
+def test_the_threshold_is_compared_with_the_decision_score_of_the_verdict_as_applied() -> None:
+    rng = np.random.default_rng(4)
+    p, class_p = rng.uniform(size=(50, 6)), rng.uniform(size=(50, 6))
+    reliable = rng.uniform(size=(50, 6)) < 0.5
+    for t in (0.2, 0.5, 0.8):
+        score = verdict.decision_score(p, class_p, reliable, by_class=True)
+        np.testing.assert_array_equal(score >= t, verdict.contradicted(p, class_p, reliable, t, t))
+        alone = verdict.decision_score(p, class_p, reliable, by_class=False)
+        np.testing.assert_array_equal(alone >= t, verdict.contradicted(p, class_p, reliable, t, None))

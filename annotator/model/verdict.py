@@ -80,6 +80,16 @@ def class_p_wrong(p: np.ndarray, classes: Sequence[str], reliable: np.ndarray) -
     return out
 
 
+def decision_score(p: np.ndarray, class_p: np.ndarray, reliable: np.ndarray, by_class: bool) -> np.ndarray:
+    """The score a group's threshold is compared with: a label's own P(wrong) when it is judged alone, else the
+    lower of its own and its class's (0 for a group without classes: never contradicted). `contradicted` with the
+    class threshold equal to the threshold is ``decision_score >= threshold``; the fit chooses the threshold on it,
+    so the false-alarm bound holds for what is flagged."""
+    p = np.asarray(p, dtype=np.float64)
+    fallback = np.minimum(p, np.asarray(class_p, dtype=np.float64)) if by_class else np.zeros_like(p)
+    return np.where(np.asarray(reliable, dtype=bool), p, fallback)
+
+
 def contradicted(p: np.ndarray, class_p: np.ndarray, reliable: np.ndarray, threshold: float,
                  class_threshold: float | None) -> np.ndarray:  # fmt: skip
     """Whether each label is contradicted: a reliable label by its own P(wrong); an unreliable one only when its

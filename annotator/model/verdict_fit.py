@@ -9,8 +9,9 @@ could have written. `mislabel_kind` sorts them the way curators meet them — `a
 mark for a repressive one, a TF for a histone mark), `within` a class (H3K4me1 for H3K27ac, one TF for another) and
 `slip` (a near-identical name: H3K4me1 for H3K4me3, STAT1 for STAT3, HSMM for HSMMtube) — so recall can be read
 per kind. The threshold is the lowest P(wrong) that keeps the share of *true* labels reaching it at most
-`MAX_FALSE_ALARM` in every condition and source of the fitting files. Labels the verdict cannot judge alone
-(`verdict.reliable_labels`) are also judged by their class, against the same threshold (`class_threshold`).
+`MAX_FALSE_ALARM` in every condition and source of the fitting files, for the decision as applied: labels the
+verdict cannot judge alone (`verdict.reliable_labels`) are also judged by their class, against the same threshold
+(`class_threshold`).
 """
 
 from __future__ import annotations
@@ -186,12 +187,14 @@ def fit_group(evidence: Evidence, max_false_alarm: float = MAX_FALSE_ALARM) -> d
     model = fit_logistic(e.features, e.wrong.astype(float), weight)
     p = verdict.p_wrong(model, e.features)
     right = ~e.wrong
-    threshold = choose_threshold(p[right], e.condition[right], e.source[right], max_false_alarm)
-    # A class is contradicted when even its best label reaches the same threshold. Not fitted on its own: the
-    # class check guards against a shift the fitting files do not show (a new source), where a threshold fitted
-    # in-sample would be void — on the bundled data it came out at 0.
-    classes = {label_class(g, lab) for g, lab in zip(e.group.tolist(), e.label.tolist(), strict=True)}
-    return {**model, "threshold": threshold, "class_threshold": threshold if len(classes) > 1 else None,
+    # A label the verdict cannot judge alone is judged by its class too, against the same threshold — not one
+    # fitted on its own: the class check guards against a shift the fitting files do not show (a new source),
+    # where a threshold fitted in-sample would guard nothing (on the bundled data it came out at 0). The threshold
+    # is chosen on the decision as applied (`verdict.decision_score`), so the bound holds for what is flagged.
+    by_class = len({label_class(g, lab) for g, lab in zip(e.group.tolist(), e.label.tolist(), strict=True)}) > 1
+    score = verdict.decision_score(p, class_p_of_rows(e, p), e.reliable, by_class)
+    threshold = choose_threshold(score[right], e.condition[right], e.source[right], max_false_alarm)
+    return {**model, "threshold": threshold, "class_threshold": threshold if by_class else None,
             "features": list(verdict.FEATURES), "n_files": int(right.sum())}  # fmt: skip
 
 
