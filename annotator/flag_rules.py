@@ -31,25 +31,26 @@ class Verdict:
     author_label: str | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class GroupVerdict:
     """A group's fitted verdict as reconcile applies it (`annotator.model.verdict`): the thresholds, and for every
     label the contexts its references were seen in (cell types of an antibody's training files, antibodies of a
-    cell type's). Without `contexts` every label is judged alone (models whose verdict ships no references)."""
+    cell type's; "" for a file without one). Without `contexts` every label is judged alone: models whose verdict
+    ships no references, or was fitted before labels were judged by class (no ``class_threshold`` entry)."""
 
     group: str
     threshold: float
     class_threshold: float | None = None
     contexts: Mapping[str, frozenset[str]] = field(default_factory=dict)
-    _judgeable: dict[str | None, frozenset[str]] = field(default_factory=dict, compare=False, repr=False)
-    _classes: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+    _judgeable: dict[str | None, frozenset[str]] = field(default_factory=dict, init=False, repr=False)
+    _classes: dict[str, str] = field(default_factory=dict, init=False, repr=False)
 
     @classmethod
     def from_model(cls, group: str, fitted: Mapping[str, Any], references: Mapping[str, Sequence[str | None]]
                    ) -> GroupVerdict:  # fmt: skip
         labels, context = references.get(group) or [], references.get(cross_group(group)) or []
         seen: dict[str, set[str]] = {}
-        if len(labels) == len(context):
+        if len(labels) == len(context) and "class_threshold" in fitted:
             for label, where in zip(labels, context, strict=True):
                 if label:
                     seen.setdefault(label, set()).add(where or "")
@@ -113,11 +114,15 @@ class LabelEvidence:
             return where
         if self.reliable:
             return f"{where}, P(wrong) {self.p_wrong:.2f} (flagged from {self.threshold:.2f})"
-        seen = ", ".join(s or "no antibody" for s in self.seen_in) or "no training file"
+        none = "files without a cell type" if self.label_class in ("tf", "active", "repressive") else \
+            "files without an antibody"  # fmt: skip
+        seen = ", ".join(s or none for s in self.seen_in) or "no training file"
         alone = f"{where}, P(wrong) {self.p_wrong:.2f}; the model knows {self.label} from {seen} only, so it is not " \
             "judged alone"  # fmt: skip
-        if self.class_threshold is None or self.class_p_wrong is None:
-            return alone
+        if self.class_threshold is None:
+            return f"{alone} and has no class to be judged by instead"
+        if self.class_p_wrong is None:
+            return f"{alone}, and its class cannot be judged from the stored ranks"
         kind = {"tf": "TF", "active": "active mark", "repressive": "repressive mark"}.get(self.label_class or "",
                                                                                         "label")  # fmt: skip
         return f"{alone} but by its class: the best-fitting {kind}, {self.class_best}, has P(wrong) " \
@@ -216,7 +221,8 @@ def decide(
     own = label_evidence(label, ranking, vocabulary, verdict, context)
     rank, where = own.rank, own.describe()
     has_verdict = own.p_wrong is not None and threshold is not None
-    weak = "" if not has_verdict else " (not enough evidence against it to flag)"
+    never = not own.reliable and (own.class_threshold is None or own.class_p_wrong is None)  # said by `where`
+    weak = "" if not has_verdict or never else " (not enough evidence against it to flag)"
     if ranking.no_known_label:
         return Verdict(Flag.NO_KNOWN_LABEL, f"author label {label} is {where}{weak}, but {no_fit}", label)
     if label in REPRESSIVE_MARKS and not confident:
@@ -246,8 +252,9 @@ def decide(
 def label_evidence(label: str, ranking: Ranking, vocabulary: Sequence[str], verdict: GroupVerdict | None,
                    context: str | None = None) -> LabelEvidence:  # fmt: skip
     """The verdict's evidence about one label of the vocabulary (rank, P(wrong), the labels ranked above it; for a
-    label the model cannot judge alone, its class's P(wrong): the lowest among the class's stored labels that can
-    be judged alone, or among all of them when none can — as `annotator.model.verdict.class_p_wrong`)."""
+    label the model cannot judge alone, its class's P(wrong): the lowest among the class's labels that can be
+    judged alone, or among all of them when none can — as `annotator.model.verdict.class_p_wrong`. Unknown (so
+    never contradicted) when one of those labels is not among the stored ranks: ``project --top-k``)."""
     rank = ranking.rank_of(label)
     above = tuple(ranking.labels[: (rank - 1) if rank else len(ranking.labels)][:EVIDENCE_TOP])
     p_wrong = ranking.p_wrong_of(label)
@@ -256,11 +263,12 @@ def label_evidence(label: str, ranking: Ranking, vocabulary: Sequence[str], verd
     if verdict.reliable(label, context):
         return LabelEvidence(label, rank, len(vocabulary), len(ranking.labels), p_wrong, verdict.threshold, above)
     own_class = verdict.label_class(label)
-    members = [(lab, p) for lab, p in zip(ranking.labels, ranking.p_wrong or (), strict=False)
-               if p is not None and verdict.label_class(lab) == own_class]  # fmt: skip
-    judgeable = verdict.judgeable(context) if verdict.contexts else None
-    judged = [(lab, p) for lab, p in members if judgeable is None or lab in judgeable] or members
-    best = min(judged, key=lambda m: m[1]) if judged else None
+    in_class = [lab for lab in vocabulary if verdict.label_class(lab) == own_class]
+    judgeable = verdict.judgeable(context)
+    stored = dict(zip(ranking.labels, ranking.p_wrong or (), strict=False))
+    values = [(lab, stored.get(lab)) for lab in ([lab for lab in in_class if lab in judgeable] or in_class)]
+    known = [(lab, p) for lab, p in values if p is not None]
+    best = min(known, key=lambda m: m[1]) if known and len(known) == len(values) else None
     return LabelEvidence(
         label, rank, len(vocabulary), len(ranking.labels), p_wrong, verdict.threshold, above, reliable=False,
         seen_in=tuple(sorted(verdict.contexts.get(label, frozenset()))), label_class=own_class,

@@ -216,13 +216,13 @@ def reconcile_workdir(
         pq.ParquetFile(pred_path) as pf,
         progress.task("reconcile", total=selected.num_rows) as task,
     ):
+        cuts = verdict_thresholds(model)  # one per night: its caches of judgeable labels last the whole night
         for start in range(0, selected.num_rows, chunk_size):
             chunk = selected.slice(start, chunk_size)
             stop = start + chunk.num_rows
             groups_needed = [i for i, (lo, hi) in enumerate(spans) if lo < stop and hi >= start]
             predictions = chunk_predictions(pf, groups_needed, ids, start, stop)
-            table = reconcile(chunk, predictions, groups, config, model.digest or None,
-                              verdict_thresholds=verdict_thresholds(model))
+            table = reconcile(chunk, predictions, groups, config, model.digest or None, verdict_thresholds=cuts)
             writer.write(table)
             flags.update(table.column("flag").to_pylist())
             candidates.add(table, sha256_of, SWAP_GROUPS)

@@ -19,9 +19,9 @@ evidence of the *other* sources only (nested), then:
 
 Labels the model has seen in one context only (an antibody in one cell type) are judged by their class
 (`annotator.model.verdict`); "every label judged alone" is the same verdict without that rule. Alternatives are
-the same logistic verdict with fewer features, and three fixed rules (nothing fitted). The last line is
-machine-readable: antibody, all features (the shipped verdict), recall over all mislabel kinds; the line before
-it gives the same for mislabels across classes only.
+the same logistic verdict with fewer features, and three fixed rules (nothing fitted), alone and with the class
+rule. The last line is machine-readable: antibody, all features (the shipped verdict), recall over all mislabel
+kinds; the line before it gives the same for mislabels across classes only.
 """
 
 from __future__ import annotations
@@ -38,8 +38,8 @@ from annotator.model.bundle import BUNDLED_PARAMS, BUNDLED_WIDTH, default_data_r
 from annotator.model.conditions import CONDITIONS
 from annotator.model.crossval import DEFAULT_AUGMENT, fit_rows, label_out_folds, source_folds
 from annotator.model.sources import SourceCorpus, load_cache, read_sources, save_cache
-from annotator.model.verdict import FEATURES
-from annotator.model.verdict_fit import Evidence, crossfit, fold_evidence, mislabel_kind, table
+from annotator.model.verdict import FEATURES, contradicted
+from annotator.model.verdict_fit import Evidence, class_p_of_rows, crossfit, fold_evidence, mislabel_kind, table
 
 QUICK_CONDITIONS = ("whole", "top2000", "random1000")
 VARIANTS = {
@@ -131,7 +131,13 @@ def main() -> int:
         "rule: best training file of the label > 0.25 below the best": feature["ref_gap"] > 0.25,
         "rule: tile overlap of the label < 0.6 x the best": feature["tile_ratio"] < 0.6,
     }
+    by_class = {}  # the same rules with the class rule: a label not judged alone needs its class flagged too
     for variant, flagged in rules.items():
+        hit = flagged.astype(float)
+        gated = contradicted(hit, class_p_of_rows(evidence, hit), evidence.reliable, 0.5, 0.5)
+        alone_only = flagged & evidence.reliable  # cell types: no class to judge by
+        by_class[f"{variant} + the class rule"] = np.where(evidence.group == "antibody", gated, alone_only)
+    for variant, flagged in (rules | by_class).items():
         for row in table(evidence, flagged):
             cells = [variant, row["group"], row["condition"], row["n"], row["false_alarm"], row["recall"],
                      row["recall_across"], row["recall_within"], row["recall_slip"],

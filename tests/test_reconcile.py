@@ -13,8 +13,9 @@ from typer.testing import CliRunner
 from annotator.cli import app
 from annotator.config import Config
 from annotator.errors import ModelError, SchemaError
-from annotator.flag_rules import GroupVerdict
+from annotator.flag_rules import GroupVerdict, label_evidence
 from annotator.flags import Flag
+from annotator.rankings import Ranking
 from annotator.reconcile import reconcile, reconcile_workdir
 from annotator.schema import ANNOTATIONS
 from annotator.tables import read_table, to_table, write_table
@@ -498,14 +499,15 @@ def test_a_label_known_from_one_other_cell_type_is_judged_by_its_class() -> None
     # knows from two cell types, fits (P(wrong) 0.10 < 0.50), so the label is not contradicted.
     row = _tf_row("HepG2 JUND ChIP-seq")
     assert row["flag"] != Flag.CONFIDENT_MISMATCH
-    assert "JUND from GM12878 only" in row["reason"] and "MAX" in row["reason"]
+    assert "JUND from GM12878 only" in row["reason"] and "the best-fitting TF, MAX, has P(wrong) 0.10" in row["reason"]
     verdict = json.loads(row["evidence"])["verdict"]
     assert (verdict["judged_alone"], verdict["contradicted"], verdict["class"]) == (False, False, "tf")
     assert (verdict["class_best"], verdict["class_p_wrong"], verdict["seen_in"]) == ("MAX", 0.1, ["GM12878"])
     # in GM12878, where the model has seen JUND, the label is judged alone and contradicted
     assert _tf_row("GM12878 JUND ChIP-seq")["flag"] == Flag.CONFIDENT_MISMATCH
     # a reliable label is judged alone whatever its cell type: CTCF here has P(wrong) 0.60 < 0.80
-    assert _tf_row("HepG2 CTCF ChIP-seq")["flag"] != Flag.CONFIDENT_MISMATCH
+    ctcf = _tf_row("HepG2 CTCF ChIP-seq")
+    assert ctcf["flag"] != Flag.CONFIDENT_MISMATCH and json.loads(ctcf["evidence"])["verdict"]["judged_alone"]
 
 
 def test_a_class_the_data_contradict_flags_a_label_known_from_one_cell_type() -> None:
@@ -515,6 +517,31 @@ def test_a_class_the_data_contradict_flags_a_label_known_from_one_cell_type() ->
     assert "not judged alone but by its class" in row["reason"] and "0.10 (flagged from 0.05)" in row["reason"]
     # without a class threshold (a group with one class) such a label is never contradicted
     assert _tf_row("HepG2 JUND ChIP-seq", class_threshold=None)["flag"] != Flag.CONFIDENT_MISMATCH
+
+
+def test_a_class_missing_from_the_stored_ranks_is_unknown_and_contradicts_nothing() -> None:
+    # only the top 4 ranks stored (`project --top-k 4`): JUND's own P(wrong) is there, but the class verdict needs
+    # every TF the model can judge alone, and CTCF... are stored while a judgeable TF below them is not
+    voc = ["MAX", "CTCF", "JUND", "MYC", "REST"]
+    contexts = {"MAX": frozenset({"GM12878", "K562"}), "CTCF": frozenset({"GM12878", "HepG2"}),
+                "JUND": frozenset({"GM12878"}), "MYC": frozenset({"GM12878"}), "REST": frozenset({"K562", "HepG2"})}
+    group = GroupVerdict("antibody", 0.8, 0.8, contexts)
+    full = Ranking(tuple(voc), (0.6, 0.5, 0.4, 0.3, 0.2), 0.1, p_wrong=(0.9, 0.95, 0.99, 0.99, 0.85))
+    assert label_evidence("JUND", full, voc, group, "HepG2").contradicted  # MAX 0.90, CTCF 0.95, REST 0.85
+    top4 = Ranking(full.labels[:4], full.scores[:4], 0.1, p_wrong=full.p_wrong[:4])
+    ev = label_evidence("JUND", top4, voc, group, "HepG2")
+    assert not ev.contradicted and ev.class_p_wrong is None
+    assert "its class cannot be judged from the stored ranks" in ev.describe()
+
+
+def test_a_model_fitted_before_the_class_rule_judges_every_label_alone() -> None:
+    refs = {"antibody": ["JUND", "CTCF", "CTCF"], "cell_type": ["GM12878", "GM12878", "K562"]}
+    old = GroupVerdict.from_model("antibody", {"threshold": 0.8}, refs)  # no class_threshold entry
+    new = GroupVerdict.from_model("antibody", {"threshold": 0.8, "class_threshold": 0.8}, refs)
+    assert old.reliable("JUND", "HepG2") and not new.reliable("JUND", "HepG2") and new.reliable("CTCF", "HepG2")
+    ranking = Ranking(("CTCF", "JUND"), (0.6, 0.1), 0.5, p_wrong=(0.1, 0.95))
+    assert label_evidence("JUND", ranking, ["CTCF", "JUND"], old, "HepG2").contradicted
+    assert not label_evidence("JUND", ranking, ["CTCF", "JUND"], new, "HepG2").contradicted  # CTCF fits: 0.10
 
 
 def test_a_label_below_the_threshold_is_not_flagged_but_its_evidence_is_told() -> None:

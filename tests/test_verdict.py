@@ -173,7 +173,10 @@ def _with_classes(ev: Evidence, reliable_share: float, seed: int = 1) -> Evidenc
     names = {f"L{i}": (f"TF{i}" if i % 2 else f"H3K{i}ac") for i in range(8)}
     rename = np.vectorize(lambda v: names[v], otypes=[object])
     rng = np.random.default_rng(seed)
-    return replace(ev, truth=rename(ev.truth), label=rename(ev.label),
+    n_labels = 8
+    n_files = ev.wrong.shape[0] // n_labels  # one condition per file (the synthetic rows alternate it per label)
+    condition = np.repeat(np.array(["whole", "random300"], dtype=object)[np.arange(n_files) // 2 % 2], n_labels)
+    return replace(ev, truth=rename(ev.truth), label=rename(ev.label), condition=condition,
                    reliable=rng.uniform(size=ev.wrong.shape[0]) < reliable_share)  # fmt: skip
 
 
@@ -181,6 +184,9 @@ def test_evidence_rows_get_the_class_p_wrong_of_the_pure_scorer() -> None:
     from annotator.model.verdict_fit import class_p_of_rows
 
     ev = _with_classes(_synthetic_evidence(n_files=10), 0.5)
+    # files 0-4, each under two conditions: the rows of one file and condition are grouped, never across them
+    ev = replace(ev, file=np.repeat(np.arange(10) // 2, 8),
+                 condition=np.repeat(np.array(["whole", "random300"], dtype=object)[np.arange(10) % 2], 8))
     p = np.random.default_rng(2).uniform(size=ev.wrong.shape[0])
     by_rows = class_p_of_rows(ev, p).reshape(10, 8)
     classes = [verdict.label_class("antibody", lab) for lab in ev.label[:8]]

@@ -49,6 +49,8 @@ FEATURES = ("gap", "log_rank", "rank_share", "zscore", "ref_gap", "ref_log_rank"
             "cross_gap", "gap_x_cross", "ref_gap_x_cross", "log_tokens", "block_share", "top_score")  # fmt: skip
 #: `best_reference` of a label without any reference: as if its best reference were orthogonal to the file.
 _NO_REFERENCE = 0.0
+
+
 def reliable_labels(ref_label: np.ndarray, ref_context: Sequence[str | None], n_labels: int,
                     contexts: Sequence[str | None]) -> np.ndarray:  # fmt: skip
     """(n files, n labels) bool: whether a label can be judged alone for each file — its references span two or
