@@ -101,10 +101,10 @@ class LabelEvidence:
 
     @property
     def contradicted(self) -> bool:
+        own = self.p_wrong is not None and self.threshold is not None and self.p_wrong >= self.threshold
         if self.reliable:
-            return self.p_wrong is not None and self.threshold is not None and self.p_wrong >= self.threshold
-        return self.p_wrong is not None and self.threshold is not None and self.p_wrong >= self.threshold and \
-            self.class_p_wrong is not None and self.class_threshold is not None and \
+            return own
+        return own and self.class_p_wrong is not None and self.class_threshold is not None and \
             self.class_p_wrong >= self.class_threshold  # fmt: skip
 
     def describe(self) -> str:

@@ -31,6 +31,7 @@ from annotator.config import DEFAULT_MARGIN_THRESHOLD
 from annotator.errors import AnnotatorError
 from annotator.model import verdict
 from annotator.model.calibrate import decide_one
+from annotator.model.classes import cross_group
 from annotator.model.format import BedspaceModel
 from annotator.regions.bed import DEFAULT_LIMITS, BedLimits, read_bed
 from annotator.regions.build_check import STATUS_WRONG_BUILD, check_build
@@ -145,7 +146,7 @@ def _verdict(model: BedspaceModel, group: str, vector: np.ndarray, scores: np.nd
         return None
     by_row, sizes = model.reference_tiles_by_row
     overlap = verdict.overlap_of_rows(token_rows, by_row, sizes)
-    cross = model.group_blocks.get(verdict.cross_group(group), np.zeros(0, np.int64))
+    cross = model.group_blocks.get(cross_group(group), np.zeros(0, np.int64))
     features = verdict.features_of(scores[None, :], vector[None, :], overlap, model.group_blocks[group], cross,
                                    model.reference_vectors, ref_ids, np.array([token_rows.shape[0]]))  # fmt: skip
     return verdict.p_wrong(fitted, features)[0]

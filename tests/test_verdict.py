@@ -9,6 +9,7 @@ import scipy.sparse as sp
 from modelkit import planted_model, write_bed
 
 from annotator.model import verdict
+from annotator.model.classes import label_class
 from annotator.model.format import load_model, save_model
 from annotator.model.verdict_fit import Evidence, choose_threshold, fit_group, is_slip, mislabel_kind
 from annotator.project import project_file
@@ -189,7 +190,7 @@ def test_evidence_rows_get_the_class_p_wrong_of_the_pure_scorer() -> None:
                  condition=np.repeat(np.array(["whole", "random300"], dtype=object)[np.arange(10) % 2], 8))
     p = np.random.default_rng(2).uniform(size=ev.wrong.shape[0])
     by_rows = class_p_of_rows(ev, p).reshape(10, 8)
-    classes = [verdict.label_class("antibody", lab) for lab in ev.label[:8]]
+    classes = [label_class("antibody", lab) for lab in ev.label[:8]]
     expected = verdict.class_p_wrong(p.reshape(10, 8), classes, ev.reliable.reshape(10, 8))
     np.testing.assert_allclose(by_rows, expected)
 
@@ -230,7 +231,7 @@ def test_reconcile_judges_an_author_label_exactly_as_the_benchmark_does() -> Non
     for label, cell in zip(ref_label.tolist(), ref_context, strict=True):
         contexts.setdefault(vocabulary[label], set()).add(cell)
     group = GroupVerdict("antibody", 0.6, 0.6, {k: frozenset(v) for k, v in contexts.items()})
-    classes = [verdict.label_class("antibody", lab) for lab in vocabulary]
+    classes = [label_class("antibody", lab) for lab in vocabulary]
     checked = 0
     for _ in range(40):
         p = rng.uniform(size=(1, len(vocabulary)))

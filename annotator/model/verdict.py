@@ -41,9 +41,6 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from annotator.model.classes import cross_group as cross_group  # re-exported for the fit and the projection
-from annotator.model.classes import label_class as label_class
-
 #: Features of one label of one file, in the order `label_features` returns them.
 FEATURES = ("gap", "log_rank", "rank_share", "zscore", "ref_gap", "ref_log_rank", "tile_ratio", "tile_log_rank",
             "cross_gap", "gap_x_cross", "ref_gap_x_cross", "log_tokens", "block_share", "top_score")  # fmt: skip

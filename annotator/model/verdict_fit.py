@@ -26,6 +26,7 @@ import scipy.sparse as sp
 
 from annotator.model import verdict
 from annotator.model.calibrate import fit_logistic
+from annotator.model.classes import cross_group, label_class
 from annotator.model.crossval import Fitted
 from annotator.model.rows import embed_region_sets
 from annotator.model.sources import SourceCorpus
@@ -37,7 +38,6 @@ VERDICT_GROUPS = ("antibody", "cell_type")
 #: Mislabel kinds, in table order.
 KINDS = ("across", "within", "slip")
 _RESIDUE = re.compile(r"H[234][A-Z.]*?K\d+")
-label_class = verdict.label_class
 
 
 @dataclass(frozen=True)
@@ -127,11 +127,11 @@ def collect_evidence(fitted: Fitted, corpus: SourceCorpus, fold: str, train: np.
             unit = label_vectors / np.maximum(np.linalg.norm(label_vectors, axis=1, keepdims=True), 1e-12)
             scores = vectors[rows] @ unit.T
             ref_ids = verdict.reference_label_ids(corpus.labels[group][train].tolist(), names)
-            cross = fitted.label_vectors.get(verdict.cross_group(group))
+            cross = fitted.label_vectors.get(cross_group(group))
             cross_block = np.zeros(0, np.int64) if cross is None else np.flatnonzero(np.abs(cross).sum(axis=0) > 0)
             feats = verdict.features_of(scores, vectors[rows], overlap[rows], block, cross_block, refs, ref_ids,
                                         n_tokens[rows])  # fmt: skip
-            context = corpus.labels[verdict.cross_group(group)]
+            context = corpus.labels[cross_group(group)]
             reliable = verdict.reliable_labels(ref_ids, [c or None for c in context[train].tolist()], len(names),
                                                [c or None for c in context[test[rows]].tolist()])  # fmt: skip
             parts.append(_rows(fold, group, condition, corpus, test[rows], names, feats, reliable))
