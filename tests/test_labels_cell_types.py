@@ -2,7 +2,7 @@
 
 import pytest
 
-from annotator.labels import normalise_cell_type, parse_cell_type
+from annotator.labels import extract_labels, normalise_cell_type, parse_cell_type
 
 
 @pytest.mark.parametrize(
@@ -57,11 +57,20 @@ def test_texts_naming_no_cell_type(text: str) -> None:
 
 
 def test_fuzzy_threshold_keeps_sibling_lines_apart() -> None:
-    # one substitution in a 7-character name scores 85.7 < 88: GM12892 is not a typo of GM12878
-    assert parse_cell_type("GM12872", ontologies=False) is None
-    assert parse_cell_type("GM12872", fuzzy_threshold=85, ontologies=False).canonical == "GM12878"
+    # one substitution in a 7-character name scores 85.7 < 88: GM1287B is not read as a typo of GM12878
+    assert parse_cell_type("GM1287B", ontologies=False) is None
+    assert parse_cell_type("GM1287B", fuzzy_threshold=85, ontologies=False).canonical == "GM12878"
     # nor does a name cut at its hyphen: "Kasumi" of Kasumi-3 is one character from Kasumi-1
     assert parse_cell_type("Kasumi-3 cells", ontologies=False) is None
+
+
+def test_a_line_the_vocabulary_knows_is_never_corrected_to_a_table_name_when_reading_a_sample() -> None:
+    # reading a sample (`extract_labels`, ontologies off in the first pass): NCI-H60 is not a typo of NCI-H460
+    # nor MCF 10.2A of MCF 10A; each is read as itself, with its own identifier
+    for written, accession in (("NCIH60", "CVCL_A592"), ("MCF102A", "CVCL_3743"), ("GM12872", "CVCL_9626")):
+        assert parse_cell_type(written, fuzzy_threshold=85, ontologies=False) is None
+        label = extract_labels({"title": f"{written} H3K4me3 ChIP-seq"}, {})["cell_type"]
+        assert (label.method, label.ontology_id) == ("exact", accession), written
 
 
 def test_a_line_the_vocabulary_knows_beats_a_near_match_of_the_table() -> None:

@@ -146,10 +146,14 @@ def parse_cell_type(
             method, score = (EXACT, SCORE_EXACT) if raw == canonical else (NORMALISED, SCORE_NORMALISED)
             label = _identified(CellTypeLabel(canonical, raw, method, score), text)
             return _subline(label, text, words[i][0], words[last][1], whole)
-    found = read_vocabulary(text, whole) if ontologies else None
-    if found is not None and (found.ontology_id or found.id_candidates[0]).startswith(CELLOSAURUS):
-        return found  # a cell line the table lacks beats a near match of one it has (GM12873 is not GM12878)
     near = _fuzzy(text, words, index, fuzzy_threshold)
+    found = read_vocabulary(text, whole) if ontologies or near is not None else None
+    if found is not None and (found.ontology_id or found.id_candidates[0]).startswith(CELLOSAURUS):
+        # a cell line the table lacks beats a near match of one it has (GM12873 is not GM12878); without
+        # `ontologies` the caller reads the vocabulary itself, in its own order of fields
+        return found if ontologies else None
+    if not ontologies:
+        found = None
     return _identified(near, text) if near is not None else found
 
 
