@@ -44,6 +44,10 @@ class GroupVerdict:
     contexts: Mapping[str, frozenset[str]] = field(default_factory=dict)
     _judgeable: dict[str | None, frozenset[str]] = field(default_factory=dict, init=False, repr=False)
     _classes: dict[str, str] = field(default_factory=dict, init=False, repr=False)
+    _seen: frozenset[str] = field(default=frozenset(), init=False, repr=False)  # every context of any reference
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_seen", frozenset().union(*self.contexts.values()))
 
     @classmethod
     def from_model(cls, group: str, fitted: Mapping[str, Any], references: Mapping[str, Sequence[str | None]]
@@ -68,6 +72,8 @@ class GroupVerdict:
     def judgeable(self, context: str | None) -> frozenset[str]:
         """The labels that can be judged alone on a file from `context` (computed once per context: a night
         asks for the same few cell types again and again)."""
+        if context not in self._seen:
+            context = None  # a context no reference was seen in judges like none: the cache stays small
         if context not in self._judgeable:
             self._judgeable[context] = frozenset(
                 label for label, seen in self.contexts.items() if len(seen) >= 2 or (context and context in seen)

@@ -111,6 +111,10 @@ def rank_labels(
     """
     out = {}
     vector = vector.astype(np.float32)
+    overlap = None  # the file's tile overlap with every reference: the same for every group, computed once
+    if token_rows is not None and model.verdict.get("groups") and model.reference_vectors is not None:
+        by_row, sizes = model.reference_tiles_by_row
+        overlap = verdict.overlap_of_rows(token_rows, by_row, sizes)
     for group, labels in model.groups.items():
         scores = model.unit_label_vectors[group] @ vector
         order = np.argsort(-scores, kind="stable")  # ties keep vocabulary order: deterministic
@@ -126,7 +130,7 @@ def rank_labels(
                         math.log10(1.0 + (n_tokens or 0)))  # fmt: skip
             probability, confident, reason = decide_one(calibration, features, n_tokens or 0)
             confident = confident and ranked.shape[0] > 1
-        wrong = _verdict(model, group, vector, scores, token_rows)
+        wrong = _verdict(model, group, vector, scores, token_rows, overlap)
         out[group] = GroupRanking(group, tuple(labels[i] for i in order), ranked, margin, confident, probability,
                                   reason, None if wrong is None else wrong[order])  # fmt: skip
     assay = out.get("assay")
@@ -136,16 +140,14 @@ def rank_labels(
     return out
 
 
-def _verdict(model: BedspaceModel, group: str, vector: np.ndarray, scores: np.ndarray, token_rows: np.ndarray | None
-             ) -> np.ndarray | None:  # fmt: skip
+def _verdict(model: BedspaceModel, group: str, vector: np.ndarray, scores: np.ndarray, token_rows: np.ndarray | None,
+             overlap: np.ndarray | None) -> np.ndarray | None:  # fmt: skip
     """P(wrong) of every label of `group` in vocabulary order (`annotator.model.verdict`); None without a verdict
-    or without the file's token rows."""
+    or without the file's token rows (and so its tile `overlap` with the references)."""
     fitted = model.verdict.get("groups", {}).get(group)
     ref_ids = model.verdict_label_ids.get(group)
-    if fitted is None or ref_ids is None or token_rows is None or model.reference_vectors is None:
+    if fitted is None or ref_ids is None or token_rows is None or overlap is None or model.reference_vectors is None:
         return None
-    by_row, sizes = model.reference_tiles_by_row
-    overlap = verdict.overlap_of_rows(token_rows, by_row, sizes)
     cross = model.group_blocks.get(cross_group(group), np.zeros(0, np.int64))
     features = verdict.features_of(scores[None, :], vector[None, :], overlap, model.group_blocks[group], cross,
                                    model.reference_vectors, ref_ids, np.array([token_rows.shape[0]]))  # fmt: skip

@@ -3,8 +3,9 @@
 Reconcile works in chunks of samples, and a series' samples may lie in different chunks, so swaps are found after
 every chunk is written: `SwapCandidates` keeps, per chunk, the few light fields of the rows that could be half of a
 swap (an author label in the model's vocabulary that is not already the model's top label); `find_night_swaps`
-scores those samples' labels from their archived region-set vectors (`annotator.embeddings`: the exact score of
-*every* label, where the predictions table stores only the top ranks) and calls `annotator.swaps.find_swaps`;
+scores those samples' labels from their archived region-set vectors (`annotator.embeddings`: every label's cosine
+with the antibody block of the vector, which the predictions table does not store) and calls
+`annotator.swaps.find_swaps`;
 `apply_swaps` rewrites the annotations one row group at a time, flagging both samples `confident_mismatch` with a
 reason naming the partner and the partner's sample id in `swapped_with`. Memory: a few strings per candidate row
 and one vector per candidate sample in a series that holds two different candidate labels.

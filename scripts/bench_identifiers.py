@@ -1,8 +1,8 @@
 """Cost of the identifier look-up: start-up of `annotator labels` on one string, and reading 32,000 samples.
 
 Both are measured against a baseline in the same run: the ``annotator`` package of another git revision (default:
-the merge base with ``main``, i.e. before identifiers), unpacked into a temporary folder and put first on
-PYTHONPATH, so the two run on the same machine under the same load.
+`WITHOUT_IDENTIFIERS`, the last one without the identifier look-up), unpacked into a temporary folder and put
+first on PYTHONPATH, so the two run on the same machine under the same load.
 
 - start-up: wall time of ``python -m annotator labels "K562 CTCF ChIP-seq"``, baseline and current alternated,
   `--runs` each, and the CPU time to import the label code and read that one string (the rest of the CLI's
@@ -31,6 +31,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 TEXT = "K562 CTCF ChIP-seq"
+#: The last revision without the identifier look-up: the default baseline.
+WITHOUT_IDENTIFIERS = "d34a4fb7876b571986206573b58b8a8f98a66565"
 
 #: What `annotator labels` adds to its CLI imports (the same in both versions): the label code and one string.
 _READ_ONE = f"""
@@ -73,11 +75,12 @@ print(json.dumps({"seconds": time.perf_counter() - start, "cpu": time.process_ti
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--baseline", default=None, help="git revision to compare with (default: merge base)")
+    parser.add_argument("--baseline", default=WITHOUT_IDENTIFIERS,
+                        help="git revision to compare with (default: the last without identifiers)")
     parser.add_argument("--runs", type=int, default=9)
     parser.add_argument("--samples", type=int, default=32_000)
     args = parser.parse_args(argv)
-    revision = args.baseline or _git("merge-base", "HEAD", "main")
+    revision = args.baseline
     with tempfile.TemporaryDirectory() as tmp:
         baseline = Path(tmp)
         archive = subprocess.run(["git", "archive", revision, "annotator"], cwd=ROOT, check=True, capture_output=True)
@@ -128,10 +131,6 @@ def _run(path: Path, command: list[str]) -> subprocess.CompletedProcess[str]:
     if result.returncode != 0:
         raise SystemExit(f"{' '.join(command[:3])} failed in {path}: {result.stderr[-2000:]}")
     return result
-
-
-def _git(*args: str) -> str:
-    return subprocess.run(["git", *args], cwd=ROOT, check=True, capture_output=True, text=True).stdout.strip()
 
 
 if __name__ == "__main__":

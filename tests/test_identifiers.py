@@ -75,7 +75,7 @@ def test_names_get_the_identifier_of_what_the_author_wrote(text: str, expected: 
 )
 def test_no_identifier_rather_than_a_wrong_one(text: str) -> None:
     record = text_labels(text)
-    assert record["cell_type_id"] is None or record["cell_type_id"].startswith("CL:"), record
+    assert record["cell_type_id"] is None, record
 
 
 def test_beta_cells_are_never_the_beta_cell_line() -> None:
@@ -115,7 +115,7 @@ def test_new_names_are_written_as_the_author_wrote_them() -> None:
 def test_hostile_strings_are_read_without_error(text: str) -> None:
     record = text_labels(text)
     assert set(record) >= set(IDENTIFIER_COLUMNS)
-    assert identify(text) is None or len(text) < 300
+    identify(text)  # the look-up alone must not raise either
 
 
 def test_labels_json_has_the_identifier_columns() -> None:
