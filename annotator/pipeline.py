@@ -39,6 +39,7 @@ from annotator.progress import NULL_PROGRESS, Progress
 from annotator.project import Projection
 from annotator.reconcile import reconcile_workdir
 from annotator.regions.bed import BedLimits
+from annotator.report import REPORT_NAME
 from annotator.report.html import render_report
 from annotator.tables import read_columns, read_table, remove_stale_temporaries, to_table, write_table
 
@@ -50,7 +51,6 @@ SAMPLES_FILE, PREDICTIONS_FILE, ANNOTATIONS_FILE, RUNS_FILE = (
     "annotations.parquet",
     "runs.parquet",
 )
-REPORT_FILE = "report.html"
 EXIT_OK, EXIT_FAILED_SAMPLES, EXIT_CANNOT_RUN = 0, 1, 2
 _PROJECTABLE = ("downloaded", "cached")
 _JOB_COLUMNS = ("sample_id", "local_path", "sha256", "selected", "download_status")
@@ -207,7 +207,7 @@ def run(
         recorded = {**counts, "problem": problem} if problem else counts  # the report's banner reads it back
         _record_run(config, run_id, started, inputs, model, recorded, flags, exit_code)
         try:
-            report = render_report(workdir, workdir / REPORT_FILE, model=model)
+            report = render_report(workdir, workdir / REPORT_NAME, model=model)
         except Exception as exc:  # the tables are written, the page is not: the run did not finish
             _record_failure(config, run_id, started, inputs, model, exc, counts)
             raise

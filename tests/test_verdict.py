@@ -212,6 +212,12 @@ def test_the_class_is_judged_against_the_label_threshold_and_only_lowers_false_a
         for s in ("a", "b"):
             m = ~ev.wrong & (ev.condition == c) & (ev.source == s)
             assert np.mean(flagged[m]) <= 0.05
+    # the threshold is the lowest that keeps that bound for what is flagged (the decision as applied), which is
+    # lower than the one P(wrong) alone would need: the class rule clears some true labels
+    right = ~ev.wrong
+    score = verdict.decision_score(p, class_p_of_rows(ev, p), ev.reliable, by_class=True)
+    assert fitted["threshold"] == choose_threshold(score[right], ev.condition[right], ev.source[right], 0.05)
+    assert fitted["threshold"] < choose_threshold(p[right], ev.condition[right], ev.source[right], 0.05)
     # one class (here every label reads as a TF; cell types likewise): no class verdict
     assert fit_group(_synthetic_evidence(n_files=100))["class_threshold"] is None
 

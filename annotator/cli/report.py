@@ -10,8 +10,7 @@ import typer
 from annotator.cli.app import app, handle_errors, print_path
 from annotator.config import Config
 from annotator.errors import InputError
-
-REPORT_NAME = "report.html"  # annotator.report.html.REPORT_NAME (not imported here: jinja2 is slow to import)
+from annotator.report import REPORT_NAME
 
 
 class ExportFormat(StrEnum):

@@ -39,6 +39,7 @@ from annotator.labels.records import (
     AntibodyLabel,
 )
 from annotator.labels.vocabulary import HISTONE, symbols
+from annotator.model.classes import REPRESSIVE
 
 #: Marks profiled by ChIP-seq (Roadmap Epigenomics and ENCODE), most frequently profiled first: when a bare residue
 #: or a typo has several readings, the earliest one is chosen. Read from the shared vocabulary (`targets.tsv`).
@@ -49,9 +50,7 @@ VARIANTS: dict[str, str] = {"H2A.Z": r"H2A[ ._-]?Z|H2AFZ", "H3.3": r"H3\.3|H3F3A
 
 #: Marks of repressed or broad domains, which BEDspace predicts with low confidence (paper Fig. S2D).
 #: H3K36me3 is not repressive but covers broad gene bodies and behaves the same way in the model.
-REPRESSIVE_MARKS: frozenset[str] = frozenset(
-    {"H3K27me3", "H3K27me2", "H3K9me3", "H3K9me2", "H4K20me3", "H2AK119ub1", "H3K36me3"}
-)
+REPRESSIVE_MARKS: frozenset[str] = REPRESSIVE
 
 #: Residues that may stand alone without a histone (``K27``); ``K562`` and other numbers are not read as marks.
 _BARE_RESIDUES = frozenset({4, 9, 20, 27, 36, 79})

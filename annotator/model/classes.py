@@ -7,7 +7,8 @@ apart at a glance: an active or a repressive histone mark, or a transcription fa
 
 from __future__ import annotations
 
-#: Repressive histone marks: the `label_class` of an antibody that keeps chromatin closed.
+#: Marks of repressed or broad domains (H3K36me3 covers broad gene bodies and behaves the same way): the
+#: "repressive" `label_class`, and `annotator.labels.REPRESSIVE_MARKS`.
 REPRESSIVE = frozenset({"H3K27me3", "H3K27me2", "H3K9me3", "H3K9me2", "H4K20me3", "H2AK119ub1", "H3K36me3"})
 
 

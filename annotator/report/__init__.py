@@ -1,7 +1,6 @@
-"""Outputs for people and databases: `export_tables` (Parquet or CSV copies of the run's tables) and
-`render_report` (the self-contained HTML page curators review)."""
+"""Outputs for people and databases: `annotator.report.export` (Parquet or CSV copies of the run's tables) and
+`annotator.report.html` (the self-contained HTML page curators review). Importing the package loads neither:
+jinja2 is slow to import, and `csvsafe` is used by commands that draw no page."""
 
-from annotator.report.export import export_tables
-from annotator.report.html import render_report
-
-__all__ = ["export_tables", "render_report"]
+#: The page's file name in a workdir.
+REPORT_NAME = "report.html"

@@ -22,13 +22,11 @@ from annotator import __version__
 from annotator.embeddings import EMBEDDINGS_DIR
 from annotator.errors import InputError
 from annotator.model.format import BedspaceModel
+from annotator.report import REPORT_NAME
 from annotator.report.display import DIGITS, clip, clip_columns, rounded
 from annotator.report.similar import model_of_run, similar_samples
 from annotator.report.view import LIGHT_COLUMNS, build_view, most_urgent, urgency_order
 from annotator.tables import atomic_path, read_columns, read_rows_matching, read_table
-
-REPORT_NAME = "report.html"
-
 
 #: Author text columns the page shows (clipped on reading; the tables keep everything).
 _AUTHOR_TEXT = ("title", "author_label_raw", "reason", "skip_reason", "source_name", "description", "download_error")
