@@ -74,3 +74,25 @@ def test_the_one_call_path_of_projection_decides_like_the_vectorised_one() -> No
     for i in range(300):
         one = calibrate.decide_one(group, f2[i].tolist(), int(t2[i]))
         assert one[0] == pytest.approx(p[i], rel=1e-9) and one[1:] == (bool(confident[i]), reasons[i])
+
+
+def test_row_weights_weigh_each_rows_loss() -> None:
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(400, 2))
+    y = (x[:, 0] + rng.normal(scale=1.0, size=400) > 0).astype(float)
+    plain = calibrate.fit_logistic(x, y)
+    heavy_positives = calibrate.fit_logistic(x, y, np.where(y == 1, 5.0, 1.0))
+    # weighing the positive rows five times makes every row more likely to be positive
+    assert heavy_positives["intercept"] > plain["intercept"] + 0.5
+    assert calibrate.fit_logistic(x, y, np.ones(400)) == plain
+
+
+def test_the_novel_bound_is_the_highest_that_keeps_known_files_under_the_bound_in_every_condition() -> None:
+    # P(label known) of calls on files whose label the model knows, in two conditions: in "sparse" a tenth of
+    # them are 0.25, so a bound above 0.25 would call 10 % of them novel; 0.25 is the highest that keeps <= 8 %
+    q = np.concatenate([np.full(90, 0.9), np.full(10, 0.25), np.full(100, 0.9)])
+    condition = np.array(["sparse"] * 100 + ["whole"] * 100)
+    known = np.ones(200, dtype=bool)
+    bound = calibrate.choose_novel_below(q, known, condition)
+    assert bound == max(t for t in calibrate._NOVEL_GRID if t <= 0.25)
+    assert calibrate.choose_novel_below(np.full(200, 0.9), known, condition) == calibrate.NOVEL_BELOW
