@@ -42,16 +42,26 @@ _UNPRINTABLE = re.compile(r"[^\x20-\x7e]+")
 _CHILD_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "RUST_BACKTRACE": "0"}
 
 
+class WorkdirWriteError(OSError):
+    """Writing what a reader produced into the workdir failed (a full or read-only disk): not the file's fault, so
+    it passes every reader boundary and stops the night like any other local disk error."""
+
+    @classmethod
+    def of(cls, exc: OSError) -> WorkdirWriteError:
+        return cls(exc.errno, exc.strerror, exc.filename)
+
+
 @contextmanager
 def reading(name: str, what: str) -> Iterator[None]:
     """Turn any failure of the reader called inside the block into `BedFormatError(f"{name}: {what} (…)")`.
 
-    `AnnotatorError`s (the caller's own clear errors) pass through unchanged, and so do `KeyboardInterrupt` and
-    `SystemExit`; everything else, `MemoryError` and Rust panics included, becomes a `BedFormatError`.
+    `AnnotatorError`s (the caller's own clear errors) pass through unchanged, and so do `WorkdirWriteError`,
+    `KeyboardInterrupt` and `SystemExit`; everything else, `MemoryError` and Rust panics included, becomes a
+    `BedFormatError`.
     """
     try:
         yield
-    except (AnnotatorError, KeyboardInterrupt, SystemExit, GeneratorExit):
+    except (AnnotatorError, WorkdirWriteError, KeyboardInterrupt, SystemExit, GeneratorExit):
         raise
     except MemoryError as exc:
         raise BedFormatError(f"{name}: {what} (ran out of memory reading it)") from exc

@@ -35,7 +35,7 @@ from annotator.geo.files import BED_LIKE_KINDS, SKIP_REASON_OF_KIND, classify_fi
 from annotator.geo.select import sample_rows
 from annotator.geo.soft import Sample
 from annotator.paths import UnsafePathError, inside
-from annotator.readers import reading
+from annotator.readers import WorkdirWriteError, reading
 from annotator.regions.bed import sniff_bed
 
 _LOG = logging.getLogger("annotator.geo.harvest")
@@ -142,6 +142,8 @@ def read_members(
     except BaseException as exc:  # whatever stopped the reading, no member of a half-read archive is kept
         for member in out:
             member.local_path.unlink(missing_ok=True)
+        if isinstance(exc, WorkdirWriteError):
+            raise  # our disk, not the archive: the night stops
         if isinstance(exc, ArchiveOverCap | ArchiveTimedOut):
             prefix = OVER_CAP if isinstance(exc, ArchiveOverCap) else TIMED_OUT
             raise type(exc)(f"{prefix}: {archive.name}: {exc}; {caps.describe()}") from None
@@ -203,11 +205,16 @@ def _owner(name: str, wanted: Mapping[str, bool]) -> str | None:
 
 
 def _copy(source: object, dest: Path, caps: ArchiveCaps) -> tuple[int, str]:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+    """Copy one member to `dest` (atomically); an error writing it is a `WorkdirWriteError`, one reading it not."""
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+    except OSError as exc:
+        raise WorkdirWriteError.of(exc) from exc
     h, size = hashlib.sha256(), 0
     try:
-        with os.fdopen(fd, "wb") as fh:
+        fh = os.fdopen(fd, "wb")
+        try:
             while chunk := source.read(_CHUNK):  # type: ignore[attr-defined]
                 size += len(chunk)
                 if size > caps.max_member:
@@ -215,12 +222,22 @@ def _copy(source: object, dest: Path, caps: ArchiveCaps) -> tuple[int, str]:
                 if caps.clock() >= caps.deadline:
                     raise ArchiveTimedOut("reading it passed the per-file deadline (download_deadline_s)")
                 h.update(chunk)
-                fh.write(chunk)
-        os.replace(tmp, dest)
+                _local(fh.write, chunk)
+        finally:
+            _local(fh.close)
+        _local(os.replace, tmp, dest)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return size, h.hexdigest()
+
+
+def _local(call: Callable[..., Any], *args: Any) -> Any:
+    """`call(*args)`, a write into the workdir: its OSError is a `WorkdirWriteError`."""
+    try:
+        return call(*args)
+    except OSError as exc:
+        raise WorkdirWriteError.of(exc) from exc
 
 
 ARCHIVE_READ = "archive_read_member_by_member"

@@ -142,3 +142,35 @@ def test_the_caps_are_settings_and_nonsense_is_refused() -> None:
     for name, value in (("ARCHIVE_MAX_MEMBERS", "0"), ("ARCHIVE_MAX_ENTRIES", "-1"), ("ARCHIVE_MAX_RATIO", "0.5")):
         with pytest.raises(ConfigError, match="archive_max"):
             resolve_config(environ={f"ANNOTATOR_{name}": value})
+
+
+def test_a_full_disk_while_extracting_stops_the_night_not_the_archive(tmp_path: Path, monkeypatch) -> None:
+    import errno
+    import os
+
+    import annotator.geo.archive as archive_module
+    from annotator.geo.archive import read_archive
+    from annotator.readers import WorkdirWriteError
+
+    archive = _tar_gz(tmp_path / "GSM5_peaks.tar.gz", [("a.bed", _bed(1)), ("b.bed", _bed(2))])
+    caps = ArchiveCaps(max_member=10**6, max_total=10**7)
+    dest = tmp_path / "beds"
+    calls = {"n": 0}
+    real = os.replace
+
+    def fills_up(src, dst):  # the second member finds the disk full
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise OSError(errno.ENOSPC, "No space left on device", str(dst))
+        return real(src, dst)
+
+    monkeypatch.setattr(archive_module.os, "replace", fills_up)
+    with pytest.raises(WorkdirWriteError) as raised:
+        read_archive(archive, archive.as_uri(), {"GSM5": True}, dest, caps)
+    assert raised.value.errno == errno.ENOSPC
+    assert not [p for p in dest.rglob("*") if p.is_file()]  # nothing half-read is kept
+    # a damaged archive is still the archive's fault: no member, a reason, the night goes on
+    broken = tmp_path / "broken.tar.gz"
+    broken.write_bytes(gzip.compress(b"not a tar" * 100))
+    members, detail = read_archive(broken, broken.as_uri(), {"GSM5": True}, dest, caps)
+    assert members == [] and detail.startswith("archive: unreadable")
