@@ -30,6 +30,7 @@ import pyarrow.parquet as pq
 from annotator.embeddings import EmbeddingArchive
 from annotator.parts import intact_parts, write_part
 from annotator.project import STATUS_FAILED, STATUS_OK, Projection, to_predictions_table
+from annotator.regions.bed import DEFAULT_LIMITS, BedLimits
 from annotator.tables import TableWriter, read_table, write_table
 
 log = logging.getLogger(__name__)
@@ -39,16 +40,23 @@ _SEP = "\x1f"
 #: Flush a part after this many projections or seconds: a killed run loses at most that much work.
 PART_SIZE, PART_SECONDS = 64, 30.0
 #: Failures that say nothing about the file's bytes (a worker killed under memory pressure, a bug, an unreadable
-#: disk, a size cap the user may raise): projected again, on at most `MAX_FAILED_TRIES` tries in all.
-RETRIED_FAILURES = ("worker failed", "internal error", "cannot read file", "setting to read it", "ran out of memory")
+#: disk): projected again, on at most `MAX_FAILED_TRIES` tries in all.
+RETRIED_FAILURES = ("worker failed", "internal error", "cannot read file", "ran out of memory")
 MAX_FAILED_TRIES = 3
+#: A file over a size cap (`annotator.regions.bed`): final while the caps stay, projected again once one is raised.
+OVER_CAP = "setting to read it"
 #: A file path directly under `beds/` (the layout before every sample file had its own path).
 _FLAT = r"^(.*[/\\])?beds[/\\][^/\\]+$"
 
 
-def is_final_failure(reason: str | None) -> bool:
-    """True when a failed projection's reason is about the bytes themselves (another try would fail alike)."""
-    return reason is not None and not any(marker in reason for marker in RETRIED_FAILURES)
+def is_final_failure(reason: str | None, limits: BedLimits = DEFAULT_LIMITS) -> bool:
+    """True when a failed projection's reason is about the bytes themselves (another try would fail alike): for a
+    file over a size cap, while the cap it was over is still the one set (its reason quotes it)."""
+    if reason is None:
+        return False
+    if OVER_CAP in reason:
+        return f"{limits.max_bytes:,} bytes" in reason or f"{limits.max_lines:,} lines" in reason
+    return not any(marker in reason for marker in RETRIED_FAILURES)
 
 
 class ProjectionJournal:
@@ -63,8 +71,10 @@ class ProjectionJournal:
         part_seconds: float = PART_SECONDS,
         *,
         archive: EmbeddingArchive | None = None,
+        limits: BedLimits = DEFAULT_LIMITS,
     ) -> None:
         self.model_digest = model_digest
+        self.limits = limits  # the size caps of this run: a file over other caps is projected again
         self.directory = workdir / ".cache" / "projections" / f"{model_digest[:20]}-m{margin_threshold:g}"
         self.part_size = part_size
         self.part_seconds = part_seconds
@@ -114,7 +124,8 @@ class ProjectionJournal:
                 continue
             if status == STATUS_FAILED:
                 tries, reason = failures.get(key, (1, None))
-                if tries >= MAX_FAILED_TRIES or is_final_failure(reason):
+                over_cap = reason is not None and OVER_CAP in reason
+                if is_final_failure(reason, self.limits) or (tries >= MAX_FAILED_TRIES and not over_cap):
                     out.add(key)
             elif status != STATUS_OK or key in archived:
                 out.add(key)

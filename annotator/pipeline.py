@@ -99,7 +99,7 @@ def project_workdir(
     jobs = [Job(sid, inside_relative(workdir, lp), sha, limits) for sid, lp, sha in zip(*columns, strict=True) if lp]
     del chosen, columns
     archive = EmbeddingArchive.for_model(workdir, model)
-    journal = ProjectionJournal(workdir, model.digest, config.margin_threshold, archive=archive)
+    journal = ProjectionJournal(workdir, model.digest, config.margin_threshold, archive=archive, limits=limits)
     done = journal.reusable()
     todo = [j for j in jobs if (j.sample_id, j.sha256 or "") not in done]
     del done  # one key set at a time: `latest` below holds the same keys again
@@ -245,7 +245,8 @@ def _streaming(config: Config, model: BedspaceModel, streamed: Counter[str]) -> 
         return
     workdir = Path(config.workdir)
     archive = EmbeddingArchive.for_model(workdir, model)  # streamed projections keep their vectors too
-    journal = ProjectionJournal(workdir, model.digest, config.margin_threshold, archive=archive)
+    limits = BedLimits(config.max_bed_bytes, config.max_bed_lines)
+    journal = ProjectionJournal(workdir, model.digest, config.margin_threshold, archive=archive, limits=limits)
     done = journal.reusable()
     with journal.writer() as writer:
 
@@ -254,7 +255,6 @@ def _streaming(config: Config, model: BedspaceModel, streamed: Counter[str]) -> 
             streamed[projection.status] += 1
 
         skip = lambda sample_id, sha256: (sample_id, sha256) in done  # noqa: E731
-        limits = BedLimits(config.max_bed_bytes, config.max_bed_lines)
         with StreamingProjector(sink, config.model, workers=workers, margin_threshold=config.margin_threshold,
                                 skip=skip, limits=limits) as stream:  # fmt: skip
             yield stream

@@ -69,3 +69,19 @@ def test_a_worker_failure_is_tried_again_a_bounded_number_of_times(tmp_path: Pat
         reusable = journal.reusable()
         assert ("GSM2/b.bed", "b" * 64) in reusable  # about the bytes: final at once
         assert (key in reusable) == (n >= MAX_FAILED_TRIES)
+
+
+def test_a_file_over_a_size_cap_is_projected_again_once_the_cap_is_raised(tmp_path: Path) -> None:
+    from annotator.regions.bed import BedLimits
+
+    key = ("GSM1/big.bed", "c" * 64)
+    small = BedLimits(max_bytes=1_000_000, max_lines=5_000)
+    reason = ("big.bed: is larger than 1,000,000 bytes: too large for a peak file (a gzip bomb?); raise the "
+              "max_bed_bytes setting to read it")  # the reason `annotator.regions.bed` writes, with the cap in force
+    journal = ProjectionJournal(tmp_path, "d" * 64, 0.1, limits=small)
+    for _ in range(MAX_FAILED_TRIES + 1):  # failed night after night with the same caps
+        with journal.writer() as w:
+            w.add(Projection(key[0], "big.bed", STATUS_FAILED, reason=reason, file_sha256=key[1]))
+    assert key in journal.reusable()  # the same caps: not read again every night
+    raised = ProjectionJournal(tmp_path, "d" * 64, 0.1, limits=BedLimits(max_bytes=10_000_000, max_lines=5_000))
+    assert key not in raised.reusable()  # the cap it was over is raised: projected again, however often it failed
