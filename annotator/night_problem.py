@@ -31,7 +31,8 @@ def night_problem(
     download_errors
         Why downloads failed (reason -> files; see `without_url`); the most common one is named.
     projected, projection_failed
-        Files projected, and of those the ones whose projection failed.
+        Files with a projection tonight, new or kept from an earlier night (ok, no overlap, wrong build or failed),
+        and of those the ones whose projection failed.
     error
         Why the run stopped, when it could not finish at all.
     """

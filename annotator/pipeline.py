@@ -200,11 +200,11 @@ def run(
             selected=harvested.counts.get("selected", 0),
             download_failed=harvested.counts.get("failed", 0),
             download_errors=harvested.download_errors,
-            projected=projected.counts.get("projected", 0),
+            projected=sum(projected.counts.get(s, 0) for s in ("ok", "no_overlap", "wrong_build", "failed")),
             projection_failed=projected.counts.get("failed", 0),
         )
         exit_code = EXIT_FAILED_SAMPLES if failed else EXIT_OK
-        recorded = {**counts, "problem": problem} if problem else counts  # the report's banner reads it back
+        recorded = {**counts, "problem": problem} if problem else counts
         _record_run(config, run_id, started, inputs, model, recorded, flags, exit_code)
         try:
             report = render_report(workdir, workdir / REPORT_NAME, model=model)

@@ -28,3 +28,17 @@ def test_one_cause_counts_once_whatever_the_url() -> None:
     b = without_url("ftp://ftp.ncbi.nlm.nih.gov/geo/b.bed.gz: HTTP 404 (1 attempt)")
     assert a == b == "HTTP 404 (1 attempt)"
     assert without_url("gave up after 3 run(s): HTTP 404") == "gave up after 3 run(s): HTTP 404"
+
+
+def test_the_banner_counts_failed_projections_among_every_projected_file() -> None:
+    import pyarrow as pa
+
+    from annotator.report.summary import night_banner
+
+    samples = pa.table({"download_status": ["downloaded"] * 7, "download_error": [None] * 7})
+    counts = {"n_selected": 7, "n_download_failed": 0, "n_no_overlap": 0, "n_wrong_build": 0}
+    # 3 of 7 projected files failed: not most of the night (it was read as 3 of the 4 that projected fine)
+    assert night_banner(None, samples, {**counts, "n_projected": 4, "n_failed": 3}) is None
+    assert night_banner(None, samples, {**counts, "n_projected": 3, "n_failed": 4}) == (
+        "most projections failed (4 of 7 files): see the review table's reasons"
+    )

@@ -81,7 +81,7 @@ def night_banner(run: Mapping[str, Any] | None, samples: pa.Table, summary: Mapp
         selected=summary["n_selected"],
         download_failed=summary["n_download_failed"],
         download_errors=Counter(without_url(e or "no reason given") for e in errors),
-        projected=summary["n_projected"] or 0,
+        projected=sum(summary[k] or 0 for k in ("n_projected", "n_no_overlap", "n_wrong_build", "n_failed")),
         projection_failed=summary["n_failed"] or 0,
     )
 
