@@ -152,6 +152,11 @@ def test_samples_rows_carry_the_identifiers() -> None:
     assert set(IDENTIFIER_COLUMNS) <= set(SAMPLES.names)
     assert table.column("cell_type_id").to_pylist() == ["CVCL_0027"]
     assert table.column("antibody_id").to_pylist() == ["HGNC:5022"]  # FOXA2
+    # a label only the file's name gives is read at the harvest as reconcile reads it
+    named = soft.replace("HepG2 FOXA2 ChIP-seq", "rep1").replace("GSM1_peaks", "GSM1_K562_CTCF_peaks")
+    named = named.replace("!Sample_characteristics_ch1 = cell line: HepG2\n", "")
+    row = sample_rows(to_series("GSE1", parse_soft(named.splitlines())).samples[0], "GSE1", "hg19", ["ChIP-Seq"])[0]
+    assert (row["antibody_id"], row["cell_type_id"]) == ("HGNC:13723", "CVCL_0004")  # CTCF, K562
 
 
 def _reconcile(title: str, top: str, characteristics: list[dict[str, str]] | None = None) -> dict[str, Any]:

@@ -56,7 +56,7 @@ def sample_rows(sample: Sample, gse: str, genome: str, strategies: Sequence[str]
     if not sample.supplementary_files:
         call = detect_build(sample)
         return [
-            {
+            _identified({
                 **base,
                 "genome_build": call.build,
                 "build_evidence": call.evidence,
@@ -64,8 +64,8 @@ def sample_rows(sample: Sample, gse: str, genome: str, strategies: Sequence[str]
                 "selected": False,
                 "skip_reason": NO_FILE,
                 "sample_id": sample.gsm,
-            }
-        ]
+            })
+        ]  # fmt: skip
     wanted = {_strategy_key(s) for s in strategies}
     rows = []
     for url in sample.supplementary_files:
@@ -74,7 +74,7 @@ def sample_rows(sample: Sample, gse: str, genome: str, strategies: Sequence[str]
         call = detect_build(sample, name)
         reason = _skip_reason(sample, call, kind, genome, organism, wanted)
         rows.append(
-            {
+            _identified({
                 **base,
                 "genome_build": call.build,
                 "build_evidence": call.evidence,
@@ -84,8 +84,8 @@ def sample_rows(sample: Sample, gse: str, genome: str, strategies: Sequence[str]
                 "selected": reason is None,
                 "skip_reason": reason,
                 "sample_id": f"{sample.gsm}/{name}",
-            }
-        )
+            })
+        )  # fmt: skip
     return rows
 
 
@@ -147,7 +147,12 @@ def _base_row(sample: Sample, gse: str) -> dict[str, Any]:
         "data_processing": sample.data_processing,
         "download_status": NOT_ATTEMPTED,
     }
-    # the standard identifiers of what the authors wrote, read with the built-in tables (no model needed)
+    return row
+
+
+def _identified(row: dict[str, Any]) -> dict[str, Any]:
+    """The row with the standard identifiers of what the authors wrote, read with the built-in tables (no model
+    needed) from the same fields reconcile reads, the file's name included."""
     return {**row, **identifier_columns(extract_labels(row, {}))}
 
 
