@@ -158,17 +158,19 @@ class EmbeddingArchive:
         for part in reversed(self.parts()):
             if len(out) == len(wanted):
                 break
-            with pq.ParquetFile(part) as pf:
-                head = pf.read(columns=["sample_id", "file_sha256"])
-                found = [
-                    (i, key)
-                    for i, key in enumerate(zip(head.column(0).to_pylist(),
-                                                (s or "" for s in head.column(1).to_pylist()), strict=True))
-                    if key in wanted and key not in out
-                ]  # fmt: skip
-                if found:
-                    vectors = to_matrix(pf.read(columns=["vector"]).column(0).take([i for i, _ in found]))
-                    out.update((key, vectors[n]) for n, (_, key) in enumerate(found))
+            head = _read(part, ["sample_id", "file_sha256"])  # guarded as `read`: a bad part is dropped, not fatal
+            if head is None:
+                continue
+            found = [
+                (i, key)
+                for i, key in enumerate(zip(head.column(0).to_pylist(),
+                                            (s or "" for s in head.column(1).to_pylist()), strict=True))
+                if key in wanted and key not in out
+            ]  # fmt: skip
+            column = _read(part, ["vector"]) if found else None
+            if column is not None:
+                vectors = to_matrix(column.column(0).take([i for i, _ in found]))
+                out.update((key, vectors[n]) for n, (_, key) in enumerate(found))
         return out
 
     def read(self) -> Embeddings:

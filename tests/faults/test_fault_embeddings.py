@@ -132,3 +132,14 @@ def test_a_killed_writes_temporary_part_is_cleared_at_the_next_start(clean: dict
     for path in left:
         path.write_bytes(b"half")
     assert remove_stale_temporaries(config.workdir) == 2 and not any(p.exists() for p in left)
+
+
+def test_a_damaged_old_part_is_dropped_when_a_night_asks_for_some_vectors(clean: dict, tmp_path: Path, tally) -> None:
+    config = _copy(clean, tmp_path / "work")
+    part = _part(config.workdir, "embeddings")
+    legacy = part.rename(part.with_name("-".join(part.name.split("-")[:3]) + ".parquet"))  # no digest to check
+    legacy.write_bytes(legacy.read_bytes()[:100])
+    tally.cases += 1
+    archive = EmbeddingArchive(config.workdir, clean["model"].digest)
+    assert archive.vectors_of(list(clean["vectors"])[:3]) == {}  # what reconcile's swap check asks: no traceback
+    assert not legacy.exists()  # dropped with a warning: the next night projects its samples again
