@@ -10,7 +10,7 @@ from modelkit import planted_model, write_bed
 
 from annotator.model import verdict
 from annotator.model.classes import label_class
-from annotator.model.format import load_model, save_model
+from annotator.model.format import load_model, pack_tiles, save_model, unpack_tiles
 from annotator.model.verdict_fit import Evidence, choose_threshold, fit_group, is_slip, mislabel_kind
 from annotator.project import project_file
 
@@ -114,7 +114,7 @@ def _with_verdict(tmp_path: Path, threshold: float = 0.5) -> tuple:
     fitted = {"intercept": -2.0, "coef": coef.tolist(), "threshold": threshold, "features": list(verdict.FEATURES)}
     extra = {"groups": {"antibody": fitted}, "references": {"antibody": ["H3K4me3", "H3K27me3"]}}
     tiles = sp.csr_matrix(np.repeat(np.eye(2), 10, axis=1))  # reference 0 hits token rows 0-9, reference 1 10-19
-    judged = replace(model, verdict=extra, reference_vectors=refs, reference_tiles=verdict.pack_tiles(tiles))
+    judged = replace(model, verdict=extra, reference_vectors=refs, reference_tiles=pack_tiles(tiles))
     return model, save_model(judged, tmp_path / "judged", dtype="float32")
 
 
@@ -136,7 +136,7 @@ def test_tile_overlap_is_ochiai_and_the_packed_tiles_round_trip() -> None:
     files = sp.csr_matrix(np.array([[1, 1, 0, 0], [0, 0, 0, 0]]))
     refs = sp.csr_matrix(np.array([[1, 1, 1, 1], [0, 0, 1, 0], [1, 0, 0, 0]]))
     np.testing.assert_allclose(verdict.tile_overlap(files, refs), [[2 / np.sqrt(8), 0.0, 1 / np.sqrt(2)], [0, 0, 0]])
-    by_row = verdict.unpack_tiles(verdict.pack_tiles(refs), 4)
+    by_row = unpack_tiles(pack_tiles(refs), 4)
     np.testing.assert_array_equal(by_row.toarray(), refs.toarray().T)
     one = verdict.overlap_of_rows(np.array([0, 1]), by_row, np.asarray(by_row.sum(axis=0)).ravel())
     np.testing.assert_allclose(one, verdict.tile_overlap(files, refs)[:1])

@@ -19,10 +19,9 @@ import numpy as np
 from annotator.model import heldout, verdict_fit
 from annotator.model.conditions import CONDITIONS
 from annotator.model.crossval import DEFAULT_AUGMENT, Fitted, fit_rows, label_out_folds, source_folds, within_folds
-from annotator.model.format import BedspaceModel, save_model
+from annotator.model.format import BedspaceModel, pack_tiles, save_model
 from annotator.model.sources import DEFAULT_SOURCES, MASKED_CHROMS, SourceCorpus, read_sources
 from annotator.model.train import TrainParams
-from annotator.model.verdict import pack_tiles
 from annotator.regions.universe import TileUniverse
 
 #: Parameters of the bundled model (chosen on the tuning fold, see the model card).

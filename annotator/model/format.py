@@ -24,6 +24,7 @@ import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from importlib import resources
@@ -149,8 +150,6 @@ class BedspaceModel:
     @cached_property
     def verdict_label_ids(self) -> dict[str, np.ndarray]:
         """Per group with a verdict: each reference's label index in the group's vocabulary (-1: none)."""
-        from annotator.model.verdict import reference_label_ids
-
         if self.reference_vectors is None:
             return {}
         references = self.verdict.get("references", {})
@@ -159,8 +158,6 @@ class BedspaceModel:
     @cached_property
     def reference_tiles_by_row(self) -> tuple[Any, np.ndarray]:
         """(token row x reference CSR, 1 where the reference hits the token; tokens per reference)."""
-        from annotator.model.verdict import unpack_tiles
-
         if self.reference_tiles is None:
             raise ModelError(f"model {self.name!r} has no reference tiles")
         by_row = unpack_tiles(self.reference_tiles, self.token_ids.shape[0])
@@ -385,3 +382,24 @@ def _json_default(obj: object) -> object:
     if isinstance(obj, Path):
         return str(obj)
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def pack_tiles(sets: Any) -> np.ndarray:
+    """Binary tile sets (R, T) as packed bits (R, ceil(T / 8)) uint8: the storage of ``reference_tiles.npy``."""
+    import scipy.sparse as sp
+
+    return np.packbits(np.asarray(sp.csr_matrix(sets).todense()) != 0, axis=1)
+
+
+def unpack_tiles(packed: np.ndarray, n_tiles: int) -> Any:
+    """Inverse of `pack_tiles`, transposed for lookups by tile: (T, R) float32 CSR."""
+    import scipy.sparse as sp
+
+    dense = np.unpackbits(packed, axis=1, count=n_tiles).astype(bool)
+    return sp.csr_matrix(dense.T, dtype=np.float32)
+
+
+def reference_label_ids(reference_labels: Sequence[str | None], vocabulary: Sequence[str]) -> np.ndarray:
+    """Index of each reference's label in `vocabulary` (-1 when it has none there)."""
+    index = {label: i for i, label in enumerate(vocabulary)}
+    return np.array([index.get(label, -1) if label else -1 for label in reference_labels], dtype=np.int64)

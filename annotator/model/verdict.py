@@ -223,20 +223,3 @@ def overlap_of_rows(rows: np.ndarray, tiles_by_row: sp.csr_matrix, ref_sizes: np
     inter = np.asarray(tiles_by_row[rows].sum(axis=0), dtype=np.float64).reshape(1, -1)
     size = np.sqrt(float(rows.shape[0]) * np.asarray(ref_sizes, dtype=np.float64))[None, :]
     return np.divide(inter, size, out=np.zeros_like(inter), where=size > 0)
-
-
-def pack_tiles(sets: sp.spmatrix) -> np.ndarray:
-    """Binary tile sets (R, T) as packed bits (R, ceil(T / 8)) uint8: the storage of ``reference_tiles.npy``."""
-    return np.packbits(np.asarray(sp.csr_matrix(sets).todense()) != 0, axis=1)
-
-
-def unpack_tiles(packed: np.ndarray, n_tiles: int) -> sp.csr_matrix:
-    """Inverse of `pack_tiles`, transposed for lookups by tile: (T, R) float32 CSR."""
-    dense = np.unpackbits(packed, axis=1, count=n_tiles).astype(bool)
-    return sp.csr_matrix(dense.T, dtype=np.float32)
-
-
-def reference_label_ids(reference_labels: Sequence[str | None], vocabulary: Sequence[str]) -> np.ndarray:
-    """Index of each reference's label in `vocabulary` (-1 when it has none there)."""
-    index = {label: i for i, label in enumerate(vocabulary)}
-    return np.array([index.get(label, -1) if label else -1 for label in reference_labels], dtype=np.int64)

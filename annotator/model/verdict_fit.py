@@ -28,6 +28,7 @@ from annotator.model import verdict
 from annotator.model.calibrate import fit_logistic
 from annotator.model.classes import cross_group, label_class
 from annotator.model.crossval import Fitted
+from annotator.model.format import reference_label_ids
 from annotator.model.rows import embed_region_sets
 from annotator.model.sources import SourceCorpus
 
@@ -126,7 +127,7 @@ def collect_evidence(fitted: Fitted, corpus: SourceCorpus, fold: str, train: np.
             label_vectors = fitted.label_vectors[group]
             unit = label_vectors / np.maximum(np.linalg.norm(label_vectors, axis=1, keepdims=True), 1e-12)
             scores = vectors[rows] @ unit.T
-            ref_ids = verdict.reference_label_ids(corpus.labels[group][train].tolist(), names)
+            ref_ids = reference_label_ids(corpus.labels[group][train].tolist(), names)
             cross = fitted.label_vectors.get(cross_group(group))
             cross_block = np.zeros(0, np.int64) if cross is None else np.flatnonzero(np.abs(cross).sum(axis=0) > 0)
             feats = verdict.features_of(scores, vectors[rows], overlap[rows], block, cross_block, refs, ref_ids,
